@@ -1,0 +1,3 @@
+//! Server functions: thin — check the session, call the server code, map errors.
+
+pub mod auth;

@@ -1,0 +1,67 @@
+//! Labelled form fields whose errors are shown in words right under them.
+
+use leptos::prelude::*;
+
+use crate::domain::AppError;
+
+/// The error of an action's last result, if it failed.
+pub fn action_error<T, V>(value: V) -> Signal<Option<AppError>>
+where
+    V: Get<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
+{
+    Signal::derive(move || value.get().and_then(Result::err))
+}
+
+/// The message for `field`, if the error belongs to it.
+pub fn field_error(error: Signal<Option<AppError>>, field: &'static str) -> Signal<Option<String>> {
+    Signal::derive(move || error.with(|e| e.as_ref().and_then(|e| e.for_field(field))))
+}
+
+#[component]
+pub fn TextField(
+    /// The visible label, which is also the accessible name.
+    label: &'static str,
+    /// The form field name, matching the server function's argument.
+    name: &'static str,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(optional)] autocomplete: Option<&'static str>,
+    #[prop(optional)] maxlength: Option<usize>,
+    #[prop(into)] error: Signal<Option<String>>,
+) -> impl IntoView {
+    let id = format!("field-{name}");
+    let error_id = format!("{id}-error");
+    let described = error_id.clone();
+    view! {
+        <div class="field" class:invalid=move || error.with(Option::is_some)>
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id
+                name=name
+                type=kind
+                autocomplete=autocomplete
+                maxlength=maxlength
+                aria-invalid=move || if error.with(Option::is_some) { "true" } else { "false" }
+                aria-describedby=move || error.with(Option::is_some).then(|| described.clone())
+            />
+            <Show when=move || error.with(Option::is_some)>
+                <p class="field-error" id=error_id.clone()>{move || error.get()}</p>
+            </Show>
+        </div>
+    }
+}
+
+/// An error that belongs to the whole form rather than one field.
+#[component]
+pub fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
+    let message = move || {
+        error.with(|e| match e {
+            Some(e) if e.is_form_level() => Some(e.to_string()),
+            _ => None,
+        })
+    };
+    view! {
+        <Show when=move || message().is_some()>
+            <p class="form-error" role="alert">{message}</p>
+        </Show>
+    }
+}

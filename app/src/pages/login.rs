@@ -1,0 +1,28 @@
+//! `/login`: the first proof, email and password.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+
+use crate::api::auth::SignIn;
+use crate::components::{action_error, field_error, AuthCard, FormError, TextField};
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let action = ServerAction::<SignIn>::new();
+    let error = action_error(action.value());
+    view! {
+        <Title text="Sign in"/>
+        <AuthCard title="Sign in to Latchkey">
+            <ActionForm action=action>
+                <TextField label="Email" name="email" kind="email" autocomplete="username"
+                    error=field_error(error, "email")/>
+                <TextField label="Password" name="password" kind="password" autocomplete="current-password"
+                    error=field_error(error, "password")/>
+                <FormError error/>
+                <button type="submit" disabled=move || action.pending().get()>"Sign in"</button>
+            </ActionForm>
+            <p class="alt">"New to Latchkey? " <A href="/signup">"Create an account"</A></p>
+        </AuthCard>
+    }
+}

@@ -1,0 +1,22 @@
+//! The router: one line per page.
+
+use leptos::prelude::*;
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path,
+};
+
+use crate::pages::{LoginPage, NotFoundPage, OverviewPage, SignupPage};
+
+#[component]
+pub fn AppRouter() -> impl IntoView {
+    view! {
+        <Router>
+            <Routes fallback=NotFoundPage>
+                <Route path=path!("/") view=OverviewPage/>
+                <Route path=path!("/login") view=LoginPage/>
+                <Route path=path!("/signup") view=SignupPage/>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,59 @@
+//! The account's audit log: one row per security event, never updated.
+
+use super::{internal, now, AppState};
+use crate::domain::AppError;
+
+/// The kinds of event the log knows; stored as their dotted names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    AccountCreated,
+    SignInSuccess,
+    SignInFailure,
+    SignOut,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::AccountCreated => "account.created",
+            Event::SignInSuccess => "sign_in.success",
+            Event::SignInFailure => "sign_in.failure",
+            Event::SignOut => "session.ended",
+        }
+    }
+}
+
+pub struct Entry<'a> {
+    pub event: Event,
+    pub account_id: Option<i64>,
+    pub actor_user_id: Option<i64>,
+    pub target_user_id: Option<i64>,
+    pub detail: &'a str,
+    pub client_addr: &'a str,
+}
+
+pub async fn record<'c, E>(executor: E, entry: Entry<'_>) -> Result<(), AppError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO audit_events (account_id, actor_user_id, target_user_id, event, detail, client_addr, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(entry.account_id)
+    .bind(entry.actor_user_id)
+    .bind(entry.target_user_id)
+    .bind(entry.event.as_str())
+    .bind(entry.detail.to_string())
+    .bind(entry.client_addr.to_string())
+    .bind(now())
+    .execute(executor)
+    .await
+    .map_err(internal("write audit event"))?;
+    Ok(())
+}
+
+/// Convenience for events outside a transaction.
+pub async fn log(state: &AppState, entry: Entry<'_>) -> Result<(), AppError> {
+    record(&state.pool, entry).await
+}

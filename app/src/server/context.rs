@@ -1,0 +1,64 @@
+//! What a server function needs from its request: state, session, client address, response.
+
+use leptos::prelude::{expect_context, use_context};
+use leptos_axum::ResponseOptions;
+
+use super::{sessions::AuthUser, AppState};
+use crate::domain::AppError;
+
+/// The client address as the session middleware determined it.
+#[derive(Clone, Debug)]
+pub struct ClientAddr(pub String);
+
+pub struct Ctx {
+    pub state: AppState,
+    pub parts: http::request::Parts,
+}
+
+pub fn ctx() -> Result<Ctx, AppError> {
+    let state = use_context::<AppState>().ok_or(AppError::Internal)?;
+    let parts = use_context::<http::request::Parts>().ok_or(AppError::Internal)?;
+    Ok(Ctx { state, parts })
+}
+
+impl Ctx {
+    pub fn client_addr(&self) -> String {
+        self.parts
+            .extensions
+            .get::<ClientAddr>()
+            .map(|c| c.0.clone())
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    pub fn auth(&self) -> Option<&AuthUser> {
+        self.parts.extensions.get::<AuthUser>()
+    }
+
+    pub fn require_auth(&self) -> Result<AuthUser, AppError> {
+        self.auth().cloned().ok_or(AppError::Unauthorized)
+    }
+}
+
+pub fn append_header(name: http::HeaderName, value: &str) {
+    if let Ok(v) = http::HeaderValue::from_str(value) {
+        expect_context::<ResponseOptions>().append_header(name, v);
+    }
+}
+
+/// Gives an error its HTTP status on the way out, so clients and logs see 4xx, not 500.
+/// A plain HTML form post (no wasm) keeps the redirect back to its page, which carries the error.
+pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+    let is_form_post = use_context::<http::request::Parts>()
+        .and_then(|p| p.headers.get(http::header::ACCEPT).cloned())
+        .and_then(|v| v.to_str().ok().map(|v| v.contains("text/html")))
+        .unwrap_or(false);
+    if let (Err(e), false) = (&result, is_form_post) {
+        if let (Some(opts), Ok(code)) = (
+            use_context::<ResponseOptions>(),
+            http::StatusCode::from_u16(e.status_code()),
+        ) {
+            opts.set_status(code);
+        }
+    }
+    result
+}

@@ -1,0 +1,28 @@
+//! Server-only code: state, storage, crypto, sessions and audit. Never compiled into the wasm.
+
+pub mod audit;
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod password;
+pub mod sessions;
+pub mod state;
+pub mod users;
+
+pub use state::AppState;
+
+/// Seconds since the Unix epoch: the one clock every table uses.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Logs the cause of a storage or crypto failure and gives the user the generic sentence.
+pub fn internal<E: std::fmt::Display>(context: &'static str) -> impl FnOnce(E) -> crate::domain::AppError {
+    move |e| {
+        tracing::error!(error = %e, "{context}");
+        crate::domain::AppError::Internal
+    }
+}

@@ -1,0 +1,127 @@
+//! Accounts and users: the rows and the queries over them.
+
+use sqlx::Row;
+
+use super::{audit, internal, now, AppState};
+use crate::domain::{AppError, Me, Role};
+
+pub struct LoginRow {
+    pub user_id: i64,
+    pub account_id: i64,
+    pub password_hash: Option<String>,
+}
+
+pub async fn any_user_exists(state: &AppState) -> Result<bool, AppError> {
+    let row = sqlx::query("SELECT 1 AS one FROM users LIMIT 1")
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("count users"))?;
+    Ok(row.is_some())
+}
+
+pub async fn email_taken(state: &AppState, email: &str) -> Result<bool, AppError> {
+    let row = sqlx::query("SELECT 1 AS one FROM users WHERE email = $1")
+        .bind(email.to_string())
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("look up email"))?;
+    Ok(row.is_some())
+}
+
+pub struct NewOwner<'a> {
+    pub account_name: &'a str,
+    pub name: &'a str,
+    pub email: &'a str,
+    pub password_hash: String,
+    pub client_addr: &'a str,
+}
+
+/// Creates the account and its owner in one transaction; a taken email changes nothing.
+pub async fn create_account(state: &AppState, new: NewOwner<'_>) -> Result<(i64, i64), AppError> {
+    let t = now();
+    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    let account_id: i64 = sqlx::query("INSERT INTO accounts (name, created_at) VALUES ($1, $2) RETURNING id")
+        .bind(new.account_name.to_string())
+        .bind(t)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(internal("insert account"))?
+        .try_get("id")
+        .map_err(internal("account id"))?;
+    let inserted = sqlx::query(
+        "INSERT INTO users (account_id, name, email, role, password_hash, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(account_id)
+    .bind(new.name.to_string())
+    .bind(new.email.to_string())
+    .bind(Role::Owner.as_str())
+    .bind(new.password_hash)
+    .bind(t)
+    .fetch_one(&mut *tx)
+    .await;
+    let user_id: i64 = match inserted {
+        Ok(row) => row.try_get("id").map_err(internal("user id"))?,
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(email_taken_error());
+        }
+        Err(e) => return Err(internal("insert owner")(e)),
+    };
+    audit::record(
+        &mut *tx,
+        audit::Entry {
+            event: audit::Event::AccountCreated,
+            account_id: Some(account_id),
+            actor_user_id: Some(user_id),
+            target_user_id: Some(user_id),
+            detail: new.account_name,
+            client_addr: new.client_addr,
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(internal("commit account"))?;
+    Ok((account_id, user_id))
+}
+
+pub fn email_taken_error() -> AppError {
+    AppError::invalid("email", "This email is already registered. Sign in instead.")
+}
+
+pub async fn find_login(state: &AppState, email: &str) -> Result<Option<LoginRow>, AppError> {
+    let row = sqlx::query("SELECT id, account_id, password_hash FROM users WHERE email = $1")
+        .bind(email.to_string())
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("find login"))?;
+    row.map(|r| -> Result<LoginRow, sqlx::Error> {
+        Ok(LoginRow {
+            user_id: r.try_get("id")?,
+            account_id: r.try_get("account_id")?,
+            password_hash: r.try_get("password_hash")?,
+        })
+    })
+    .transpose()
+    .map_err(internal("login row"))
+}
+
+pub async fn load_me(state: &AppState, user_id: i64) -> Result<Me, AppError> {
+    let row = sqlx::query(
+        "SELECT u.id, u.name, u.email, u.role, u.account_id, a.name AS account_name \
+         FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(internal("load me"))?
+    .ok_or(AppError::Unauthorized)?;
+    let role: String = row.try_get("role").map_err(internal("me row"))?;
+    Ok(Me {
+        user_id: row.try_get("id").map_err(internal("me row"))?,
+        name: row.try_get("name").map_err(internal("me row"))?,
+        email: row.try_get("email").map_err(internal("me row"))?,
+        role: Role::parse(&role).ok_or(AppError::Internal)?,
+        account_id: row.try_get("account_id").map_err(internal("me row"))?,
+        account_name: row.try_get("account_name").map_err(internal("me row"))?,
+        two_factor_on: false,
+    })
+}

@@ -1,0 +1,50 @@
+import { defineConfig } from '@playwright/test';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// The suite starts its own release server on a free port with a fresh SQLite database.
+const port = Number(process.env.LATCHKEY_E2E_PORT ?? 3217);
+const baseURL = `http://127.0.0.1:${port}`;
+const bin = process.env.LATCHKEY_E2E_BIN ?? '../target/release/server';
+const dataDir = process.env.LATCHKEY_E2E_DATA ?? mkdtempSync(join(tmpdir(), 'latchkey-e2e-'));
+process.env.LATCHKEY_E2E_DATA = dataDir; // workers re-read this file; keep one database
+
+const chromium = {
+  browserName: 'chromium' as const,
+  launchOptions: {
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  },
+};
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: true,
+  workers: 2,
+  retries: 0,
+  reporter: process.env.CI ? [['list']] : [['list']],
+  use: { baseURL, trace: 'retain-on-failure' },
+  projects: [
+    { name: 'js', use: { ...chromium, javaScriptEnabled: true } },
+    // Forms must work before (or without) the wasm: run the form specs with JavaScript off.
+    { name: 'no-js', testMatch: /forms\.spec\.ts/, use: { ...chromium, javaScriptEnabled: false } },
+  ],
+  webServer: {
+    command: `${bin} --listen 127.0.0.1:${port} --data-dir ${dataDir}`,
+    url: `${baseURL}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'ignore',
+    stderr: 'pipe',
+  },
+});

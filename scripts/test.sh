@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit and integration tests (SQLite and PostgreSQL), the check that
+# the wasm holds no server crate, and the Playwright suite in Debian's Chromium.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+scripts/setup.sh --browser
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# PostgreSQL: this machine kind runs it on 127.0.0.1:5432; start it if it has stopped.
+export LATCHKEY_TEST_PG="${LATCHKEY_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}"
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  say "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+# Schemas left by earlier runs (each integration test makes its own lk_* schema).
+psql "$LATCHKEY_TEST_PG" -qAt -c "SELECT 'DROP SCHEMA ' || nspname || ' CASCADE;' FROM pg_namespace WHERE nspname LIKE 'lk\_%'" \
+  | psql "$LATCHKEY_TEST_PG" -q >/dev/null 2>&1 || true
+
+say "unit and integration tests (SQLite and PostgreSQL)"
+cargo test --workspace --features app/ssr --no-fail-fast
+
+say "the wasm build holds no server-only crate"
+cargo check -p frontend --target wasm32-unknown-unknown
+leaked=$(cargo tree -p frontend --target wasm32-unknown-unknown -e normal --prefix none \
+  | awk '{print $1}' | grep -xE 'sqlx|sqlx-core|tokio|argon2|axum|leptos_axum|hyper|totp-rs|qrcode|chacha20poly1305' | sort -u || true)
+if [ -n "$leaked" ]; then
+  echo "server-only crates in the wasm dependency tree:" $leaked >&2
+  exit 1
+fi
+echo "ok: no server-only crate in frontend's wasm tree"
+
+say "release build (server + wasm)"
+cargo leptos build --release
+
+say "browser tests (Playwright, Debian's Chromium)"
+export LATCHKEY_E2E_BIN="$CARGO_TARGET_DIR/release/server"
+export LEPTOS_SITE_ROOT="$ROOT/target/site"
+export LATCHKEY_E2E_PORT="${LATCHKEY_E2E_PORT:-$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')}"
+cd end2end
+npx playwright test

@@ -1,0 +1,79 @@
+//! `server`: runs the Latchkey console.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(name = "server", version, about = "Runs the Latchkey console")]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "LATCHKEY_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Database URL (sqlite:… or postgres:…). Default: a SQLite file in the data folder.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Folder for the SQLite database and server keys.
+    #[arg(long, env = "LATCHKEY_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Database connections in the pool.
+    #[arg(long, env = "LATCHKEY_DB_CONNECTIONS", default_value_t = 16)]
+    db_connections: u32,
+    /// Public URL of the console; https:// makes cookies Secure and __Host- prefixed.
+    #[arg(long, env = "LATCHKEY_PUBLIC_URL", default_value = "http://127.0.0.1:3000")]
+    public_url: String,
+    /// Trust the last X-Forwarded-For hop as the client address (only behind your own proxy).
+    #[arg(long, env = "LATCHKEY_TRUST_PROXY")]
+    trust_proxy: bool,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "LATCHKEY_LOG_JSON")]
+    log_json: bool,
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    init_tracing(cli.log_json);
+    if let Err(e) = run(cli).await {
+        tracing::error!(error = %e, "server stopped");
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
+    let mut leptos_options = leptos::config::get_configuration(None)?.leptos_options;
+    leptos_options.site_addr = cli.listen;
+    if leptos_options.output_name.is_empty() {
+        // Built without cargo-leptos (e.g. `cargo build`): the asset names are still ours.
+        leptos_options.output_name = "latchkey".into();
+    }
+    let config = app::server::config::Config {
+        secure_cookies: cli.public_url.starts_with("https://"),
+        trust_proxy: cli.trust_proxy,
+        ..Default::default()
+    };
+    let settings = server::Settings {
+        database_url: cli.database_url,
+        data_dir: cli.data_dir,
+        max_connections: cli.db_connections,
+        config,
+        leptos_options,
+    };
+    let state = server::open_state(&settings).await?;
+    tracing::info!(backend = ?state.backend, "database ready");
+    let listener = tokio::net::TcpListener::bind(cli.listen).await?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    server::serve(listener, server::router(state)).await?;
+    Ok(())
+}
+
+fn init_tracing(json: bool) {
+    use tracing_subscriber::{fmt, EnvFilter};
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    if json {
+        fmt().json().with_env_filter(filter).init();
+    } else {
+        fmt().with_env_filter(filter).init();
+    }
+}

@@ -1,0 +1,90 @@
+//! Resolves the session cookie once per request and keeps signed-out browsers off console pages.
+
+use std::net::SocketAddr;
+
+use app::server::{context::ClientAddr, sessions, users, AppState};
+use axum::{
+    extract::{ConnectInfo, Request, State},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+
+/// Pages anyone may see; every other page needs a session.
+fn is_public_page(path: &str) -> bool {
+    matches!(path, "/login" | "/signup" | "/login/verify")
+        || path.starts_with("/invite/")
+        || path.starts_with("/setup/")
+}
+
+/// Paths that are not pages: assets, server functions, health.
+fn is_page(path: &str) -> bool {
+    !(path.starts_with("/api/") || path.starts_with("/pkg/") || path == "/healthz" || path.contains('.'))
+}
+
+pub async fn session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if path.starts_with("/pkg/") || path == "/healthz" {
+        return next.run(req).await;
+    }
+    let addr = client_addr(&state, &req);
+    req.extensions_mut().insert(ClientAddr(addr));
+
+    let token = sessions::cookie_value(req.headers(), state.config.session_cookie_name()).map(str::to_owned);
+    let auth = match token {
+        Some(t) => match sessions::resolve(&state, &t).await {
+            Ok(a) => a,
+            Err(e) => return e.to_string().into_response_with(e.status_code()),
+        },
+        None => None,
+    };
+    let signed_in = auth.is_some();
+    if let Some(a) = auth {
+        req.extensions_mut().insert(a);
+    }
+
+    if req.method() == http::Method::GET && is_page(&path) {
+        if signed_in && matches!(path.as_str(), "/login" | "/signup") {
+            return Redirect::to("/").into_response();
+        }
+        if !signed_in && !is_public_page(&path) {
+            // A fresh install has nobody to sign in: offer sign-up.
+            let target = match users::any_user_exists(&state).await {
+                Ok(false) => "/signup",
+                _ => "/login",
+            };
+            return Redirect::to(target).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn client_addr(state: &AppState, req: &Request) -> String {
+    if state.config.trust_proxy {
+        // The proxy appends the address it saw; earlier entries are the client's own claims.
+        if let Some(last) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim)
+            .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
+        {
+            return last.to_string();
+        }
+    }
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(a)| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+trait WithStatus {
+    fn into_response_with(self, status: u16) -> Response;
+}
+
+impl WithStatus for String {
+    fn into_response_with(self, status: u16) -> Response {
+        let code = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        (code, self).into_response()
+    }
+}

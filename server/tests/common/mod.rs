@@ -1,0 +1,199 @@
+//! Test harness: the real router on a throwaway SQLite file or PostgreSQL schema per test.
+#![allow(dead_code)]
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use app::server::{config::Config, AppState};
+use axum::{body::Body, extract::connect_info::MockConnectInfo, Router};
+use http::{header, Request, StatusCode};
+use tower::ServiceExt;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub cookie: Option<String>,
+    cookie_name: &'static str,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}_{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), nanos)
+}
+
+pub fn pg_base_url() -> String {
+    std::env::var("LATCHKEY_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A database URL nobody else uses: a fresh SQLite file, or a fresh PostgreSQL schema.
+pub async fn fresh_database_url(db: Db) -> String {
+    match db {
+        Db::Sqlite => {
+            let dir: PathBuf = std::env::temp_dir().join("latchkey-tests");
+            std::fs::create_dir_all(&dir).unwrap();
+            format!("sqlite://{}?mode=rwc", dir.join(format!("{}.db", unique("t"))).display())
+        }
+        Db::Postgres => {
+            use sqlx::Connection;
+            let base = pg_base_url();
+            let schema = unique("lk");
+            let mut conn = sqlx::PgConnection::connect(&base)
+                .await
+                .expect("PostgreSQL must run on 127.0.0.1:5432 (see README)");
+            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.unwrap();
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}options=-c%20search_path%3D{schema}")
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(db: Db) -> TestApp {
+        Self::spawn_with(db, Config::default()).await
+    }
+
+    pub async fn spawn_with(db: Db, config: Config) -> TestApp {
+        let url = fresh_database_url(db).await;
+        let leptos_options = leptos::config::LeptosOptions::builder().output_name("latchkey").build();
+        let settings = server::Settings {
+            database_url: Some(url),
+            data_dir: std::env::temp_dir(),
+            max_connections: 8,
+            config,
+            leptos_options,
+        };
+        let state = server::open_state(&settings).await.expect("open state");
+        let cookie_name = state.config.session_cookie_name();
+        let router = server::router(state.clone()).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        TestApp { router, state, cookie: None, cookie_name }
+    }
+
+    /// A second browser on the same server: no cookie.
+    pub fn other_browser(&self) -> TestApp {
+        TestApp {
+            router: self.router.clone(),
+            state: self.state.clone(),
+            cookie: None,
+            cookie_name: self.cookie_name,
+        }
+    }
+
+    pub async fn send(&mut self, req: Request<Body>) -> Resp {
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        for v in headers.get_all(header::SET_COOKIE) {
+            let v = v.to_str().unwrap();
+            if let Some(rest) = v.strip_prefix(&format!("{}=", self.cookie_name)) {
+                let value = rest.split(';').next().unwrap_or("");
+                self.cookie = (!value.is_empty()).then(|| value.to_string());
+            }
+        }
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+        Resp { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
+    }
+
+    fn with_cookie(&self, b: http::request::Builder) -> http::request::Builder {
+        match &self.cookie {
+            Some(c) => b.header(header::COOKIE, format!("{}={c}", self.cookie_name)),
+            None => b,
+        }
+    }
+
+    /// Calls a server function as the wasm client does (form-encoded, JSON back).
+    pub async fn call(&mut self, name: &str, fields: &[(&str, &str)]) -> Resp {
+        let body = encode_form(fields);
+        let req = self
+            .with_cookie(Request::post(format!("/api/{name}")))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(req).await
+    }
+
+    pub async fn get(&mut self, path: &str) -> Resp {
+        let req = self.with_cookie(Request::get(path)).header(header::ACCEPT, "text/html").body(Body::empty()).unwrap();
+        self.send(req).await
+    }
+
+    pub async fn sign_up(&mut self, email: &str, password: &str) -> Resp {
+        self.call(
+            "sign_up",
+            &[("account_name", "Acme"), ("name", "Ann Owner"), ("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> Resp {
+        self.call("sign_in", &[("email", email), ("password", password)]).await
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        use sqlx::Row;
+        sqlx::query(sql).fetch_one(&self.state.pool).await.unwrap().try_get::<i64, _>(0).unwrap()
+    }
+}
+
+pub fn encode_form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Runs an async test body once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)(common::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                ($body)(common::Db::Postgres).await
+            }
+        }
+    };
+}
