@@ -6,7 +6,7 @@ use leptos_router::{
     path,
 };
 
-use crate::pages::{LoginPage, NotFoundPage, OverviewPage, SignupPage};
+use crate::pages::{LoginPage, NotFoundPage, OverviewPage, ProfilePage, SignupPage, VerifyPage};
 
 #[component]
 pub fn AppRouter() -> impl IntoView {
@@ -16,6 +16,8 @@ pub fn AppRouter() -> impl IntoView {
                 <Route path=path!("/") view=OverviewPage/>
                 <Route path=path!("/login") view=LoginPage/>
                 <Route path=path!("/signup") view=SignupPage/>
+                <Route path=path!("/login/verify") view=VerifyPage/>
+                <Route path=path!("/profile") view=ProfilePage/>
             </Routes>
         </Router>
     }

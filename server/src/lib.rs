@@ -4,16 +4,16 @@ mod middleware;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
-use app::server::{config::Config, db, password::Hasher, AppState};
+use app::server::{config::Config, db, keys::ServerKey, password::Hasher, AppState};
 use axum::{
     body::Body,
     extract::{Request, State},
     response::IntoResponse,
-    routing::{get, post},
+    routing::get,
     Router,
 };
 use leptos::prelude::provide_context;
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use leptos_axum::{generate_route_list, LeptosRoutes};
 
 /// Where the server keeps its data and how it reaches its database.
 #[derive(Clone, Debug)]
@@ -22,6 +22,9 @@ pub struct Settings {
     pub database_url: Option<String>,
     pub data_dir: PathBuf,
     pub max_connections: u32,
+    /// Base64 server key shared by all instances; `None` means `secret.key` in `data_dir`.
+    pub secret_key: Option<String>,
+    pub issuer: String,
     pub config: Config,
     pub leptos_options: leptos::config::LeptosOptions,
 }
@@ -32,6 +35,7 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
         Some(url) => url.clone(),
         None => db::sqlite_url_in(&settings.data_dir)?,
     };
+    let keys = ServerKey::load(settings.secret_key.as_deref(), &settings.data_dir)?;
     let (pool, backend) = db::connect(&url, settings.max_connections).await?;
     db::migrate(&pool, backend).await?;
     Ok(AppState {
@@ -39,6 +43,8 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
         backend,
         config: Arc::new(settings.config.clone()),
         hasher: Hasher::default(),
+        keys,
+        issuer: settings.issuer.as_str().into(),
         leptos_options: settings.leptos_options.clone(),
     })
 }
@@ -49,7 +55,7 @@ pub fn router(state: AppState) -> Router {
     let leptos_options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/api/{*fn_name}", post(server_fn_handler))
+        .route("/two-factor/qr.svg", get(qr_svg))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -62,16 +68,71 @@ pub fn router(state: AppState) -> Router {
                 move || app::shell(leptos_options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::session,
         ))
+        .layer(axum::middleware::from_fn(server_fn_status))
         .with_state(state)
 }
 
-async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
-    handle_server_fns_with_context(move || provide_context(state.clone()), req).await
+/// The QR code of the caller's own pending enrollment: never cached, 404 for anyone else.
+async fn qr_svg(State(state): State<AppState>, req: Request<Body>) -> axum::response::Response {
+    use app::server::sessions::{AuthUser, PendingLogin};
+    use axum::http::{header, StatusCode};
+    let user_id = match (
+        req.extensions().get::<AuthUser>(),
+        req.extensions().get::<PendingLogin>(),
+    ) {
+        (Some(a), _) => Some(a.user_id),
+        (None, Some(p)) => Some(p.user_id),
+        _ => None,
+    };
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    let Some(user_id) = user_id else {
+        return (StatusCode::NOT_FOUND, no_store, "Not found").into_response();
+    };
+    let svg = match app::server::users::email_of(&state, user_id).await {
+        Ok(email) => app::server::two_factor::enrollment_qr(&state, user_id, &email).await,
+        Err(e) => Err(e),
+    };
+    match svg {
+        Ok(Some(svg)) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "image/svg+xml"),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            svg,
+        )
+            .into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, no_store, "Not found").into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, no_store, e.to_string()).into_response(),
+    }
+}
+
+/// Server functions answer errors raised before their body ran (undecodable arguments) with
+/// 500: give every typed error its own status, so bad input is a 4xx.
+async fn server_fn_status(
+    req: Request<Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let is_api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    if !is_api || res.status() != http::StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (http::StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    };
+    if let Ok(err) = serde_json::from_slice::<app::domain::AppError>(&bytes) {
+        parts.status = http::StatusCode::from_u16(err.status_code()).unwrap_or(parts.status);
+    }
+    axum::response::Response::from_parts(parts, Body::from(bytes))
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
@@ -89,7 +150,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

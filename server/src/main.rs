@@ -20,11 +20,22 @@ struct Cli {
     #[arg(long, env = "LATCHKEY_DB_CONNECTIONS", default_value_t = 16)]
     db_connections: u32,
     /// Public URL of the console; https:// makes cookies Secure and __Host- prefixed.
-    #[arg(long, env = "LATCHKEY_PUBLIC_URL", default_value = "http://127.0.0.1:3000")]
+    #[arg(
+        long,
+        env = "LATCHKEY_PUBLIC_URL",
+        default_value = "http://127.0.0.1:3000"
+    )]
     public_url: String,
     /// Trust the last X-Forwarded-For hop as the client address (only behind your own proxy).
     #[arg(long, env = "LATCHKEY_TRUST_PROXY")]
     trust_proxy: bool,
+    /// Server key (32 bytes, base64) that encrypts TOTP secrets; all instances must share it.
+    /// Default: `secret.key` in the data folder, created on first run.
+    #[arg(long, env = "LATCHKEY_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Issuer name that authenticator apps show.
+    #[arg(long, env = "LATCHKEY_TOTP_ISSUER", default_value = "Latchkey")]
+    totp_issuer: String,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LATCHKEY_LOG_JSON")]
     log_json: bool,
@@ -57,6 +68,8 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
         database_url: cli.database_url,
         data_dir: cli.data_dir,
         max_connections: cli.db_connections,
+        secret_key: cli.secret_key,
+        issuer: cli.totp_issuer,
         config,
         leptos_options,
     };
@@ -70,7 +83,8 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
 
 fn init_tracing(json: bool) {
     use tracing_subscriber::{fmt, EnvFilter};
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     if json {
         fmt().json().with_env_filter(filter).init();
     } else {

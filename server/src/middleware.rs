@@ -18,7 +18,10 @@ fn is_public_page(path: &str) -> bool {
 
 /// Paths that are not pages: assets, server functions, health.
 fn is_page(path: &str) -> bool {
-    !(path.starts_with("/api/") || path.starts_with("/pkg/") || path == "/healthz" || path.contains('.'))
+    !(path.starts_with("/api/")
+        || path.starts_with("/pkg/")
+        || path == "/healthz"
+        || path.contains('.'))
 }
 
 pub async fn session(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -29,7 +32,8 @@ pub async fn session(State(state): State<AppState>, mut req: Request, next: Next
     let addr = client_addr(&state, &req);
     req.extensions_mut().insert(ClientAddr(addr));
 
-    let token = sessions::cookie_value(req.headers(), state.config.session_cookie_name()).map(str::to_owned);
+    let token = sessions::cookie_value(req.headers(), state.config.session_cookie_name())
+        .map(str::to_owned);
     let auth = match token {
         Some(t) => match sessions::resolve(&state, &t).await {
             Ok(a) => a,
@@ -40,8 +44,25 @@ pub async fn session(State(state): State<AppState>, mut req: Request, next: Next
     let signed_in = auth.is_some();
     if let Some(a) = auth {
         req.extensions_mut().insert(a);
+    } else if let Some(t) =
+        sessions::cookie_value(req.headers(), state.config.pending_cookie_name())
+    {
+        // Half-signed-in (password passed, code owed): good only for the code check and enrollment.
+        match sessions::resolve_pending(&state, &t.to_owned()).await {
+            Ok(Some(p)) => {
+                req.extensions_mut().insert(p);
+            }
+            Ok(None) => {}
+            Err(e) => return e.to_string().into_response_with(e.status_code()),
+        }
     }
 
+    if req.method() == http::Method::GET
+        && path == "/login/verify"
+        && req.extensions().get::<sessions::PendingLogin>().is_none()
+    {
+        return Redirect::to(if signed_in { "/" } else { "/login" }).into_response();
+    }
     if req.method() == http::Method::GET && is_page(&path) {
         if signed_in && matches!(path.as_str(), "/login" | "/signup") {
             return Redirect::to("/").into_response();
@@ -84,7 +105,8 @@ trait WithStatus {
 
 impl WithStatus for String {
     fn into_response_with(self, status: u16) -> Response {
-        let code = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let code =
+            http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
         (code, self).into_response()
     }
 }

@@ -18,19 +18,71 @@ on_both!(sign_up_creates_owner_and_signs_in, |db: Db| async move {
     assert_eq!(me["email"], "ann@example.com");
     assert_eq!(me["role"], "Owner");
     assert_eq!(me["account_name"], "Acme");
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'account.created'").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'account.created'")
+            .await,
+        1
+    );
 });
 
 on_both!(bad_sign_up_input_changes_nothing, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
     let huge = format!("{}@example.com", "a".repeat(10 * 1024));
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
-        (vec![("account_name", ""), ("name", "Ann"), ("email", "a@b.co"), ("password", PW)], "account_name"),
-        (vec![("account_name", "Acme"), ("name", " "), ("email", "a@b.co"), ("password", PW)], "name"),
-        (vec![("account_name", "Acme"), ("name", "Ann"), ("email", ""), ("password", PW)], "email"),
-        (vec![("account_name", "Acme"), ("name", "Ann"), ("email", "not-an-email"), ("password", PW)], "email"),
-        (vec![("account_name", "Acme"), ("name", "Ann"), ("email", &huge), ("password", PW)], "email"),
-        (vec![("account_name", "Acme"), ("name", "Ann"), ("email", "a@b.co"), ("password", "short")], "password"),
+        (
+            vec![
+                ("account_name", ""),
+                ("name", "Ann"),
+                ("email", "a@b.co"),
+                ("password", PW),
+            ],
+            "account_name",
+        ),
+        (
+            vec![
+                ("account_name", "Acme"),
+                ("name", " "),
+                ("email", "a@b.co"),
+                ("password", PW),
+            ],
+            "name",
+        ),
+        (
+            vec![
+                ("account_name", "Acme"),
+                ("name", "Ann"),
+                ("email", ""),
+                ("password", PW),
+            ],
+            "email",
+        ),
+        (
+            vec![
+                ("account_name", "Acme"),
+                ("name", "Ann"),
+                ("email", "not-an-email"),
+                ("password", PW),
+            ],
+            "email",
+        ),
+        (
+            vec![
+                ("account_name", "Acme"),
+                ("name", "Ann"),
+                ("email", &huge),
+                ("password", PW),
+            ],
+            "email",
+        ),
+        (
+            vec![
+                ("account_name", "Acme"),
+                ("name", "Ann"),
+                ("email", "a@b.co"),
+                ("password", "short"),
+            ],
+            "password",
+        ),
     ];
     for (fields, field) in cases {
         let r = app.call("sign_up", &fields).await;
@@ -47,36 +99,57 @@ on_both!(bad_sign_up_input_changes_nothing, |db: Db| async move {
     assert_eq!(app.count("SELECT COUNT(*) FROM accounts").await, 0);
 });
 
-on_both!(duplicate_email_is_refused_and_changes_nothing, |db: Db| async move {
-    let mut app = TestApp::spawn(db).await;
-    assert_eq!(app.sign_up("ann@example.com", PW).await.status, StatusCode::OK);
-    let mut other = app.other_browser();
-    let r = other.sign_up("ANN@example.com", "another long password").await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.json()["Invalid"]["field"], "email");
-    assert!(other.cookie.is_none());
-    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
-    assert_eq!(app.count("SELECT COUNT(*) FROM accounts").await, 1);
-});
+on_both!(
+    duplicate_email_is_refused_and_changes_nothing,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        assert_eq!(
+            app.sign_up("ann@example.com", PW).await.status,
+            StatusCode::OK
+        );
+        let mut other = app.other_browser();
+        let r = other
+            .sign_up("ANN@example.com", "another long password")
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(r.json()["Invalid"]["field"], "email");
+        assert!(other.cookie.is_none());
+        assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1);
+        assert_eq!(app.count("SELECT COUNT(*) FROM accounts").await, 1);
+    }
+);
 
-on_both!(wrong_password_gives_one_message_and_no_session, |db: Db| async move {
-    let mut app = TestApp::spawn(db).await;
-    app.sign_up("ann@example.com", PW).await;
-    let mut b = app.other_browser();
-    let wrong = b.sign_in("ann@example.com", "wrong password here").await;
-    let unknown = b.sign_in("nobody@example.com", PW).await;
-    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(wrong.body, unknown.body, "the message must not tell which part was wrong");
-    assert!(b.cookie.is_none());
-    assert!(wrong.headers.get(http::header::SET_COOKIE).is_none());
-    assert_eq!(b.call("current_user", &[]).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'sign_in.failure'").await, 2);
-    // The known user's failure lands in their account's log; the unknown email's in none.
-    assert_eq!(
+on_both!(
+    wrong_password_gives_one_message_and_no_session,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.sign_up("ann@example.com", PW).await;
+        let mut b = app.other_browser();
+        let wrong = b.sign_in("ann@example.com", "wrong password here").await;
+        let unknown = b.sign_in("nobody@example.com", PW).await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            wrong.body, unknown.body,
+            "the message must not tell which part was wrong"
+        );
+        assert!(b.cookie.is_none());
+        assert!(wrong.headers.get(http::header::SET_COOKIE).is_none());
+        assert_eq!(
+            b.call("current_user", &[]).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'sign_in.failure'")
+                .await,
+            2
+        );
+        // The known user's failure lands in their account's log; the unknown email's in none.
+        assert_eq!(
         app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'sign_in.failure' AND account_id IS NOT NULL").await,
         1
     );
-});
+    }
+);
 
 on_both!(sign_in_rotates_the_session_id, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
@@ -86,15 +159,30 @@ on_both!(sign_in_rotates_the_session_id, |db: Db| async move {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let second = app.cookie.clone().unwrap();
     assert_ne!(first, second);
-    let set = r.headers.get(http::header::SET_COOKIE).unwrap().to_str().unwrap();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+    let set = r
+        .headers
+        .get(http::header::SET_COOKIE)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
     // The old id is dead.
     let mut old = app.other_browser();
     old.cookie = Some(first);
-    assert_eq!(old.call("current_user", &[]).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        old.call("current_user", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(app.call("current_user", &[]).await.status, StatusCode::OK);
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 1);
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'sign_in.success'").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'sign_in.success'")
+            .await,
+        1
+    );
 });
 
 on_both!(sign_out_ends_the_session_everywhere, |db: Db| async move {
@@ -106,9 +194,16 @@ on_both!(sign_out_ends_the_session_everywhere, |db: Db| async move {
     assert!(app.cookie.is_none(), "the cookie is cleared");
     let mut replay = app.other_browser();
     replay.cookie = Some(token);
-    assert_eq!(replay.call("current_user", &[]).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        replay.call("current_user", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'session.ended'").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'session.ended'")
+            .await,
+        1
+    );
 });
 
 on_both!(pages_need_a_session, |db: Db| async move {
@@ -132,7 +227,10 @@ on_both!(pages_need_a_session, |db: Db| async move {
     // A forged cookie is no session.
     anon.cookie = Some("A".repeat(43));
     assert_eq!(anon.get("/").await.location(), Some("/login"));
-    assert_eq!(anon.call("current_user", &[]).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        anon.call("current_user", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 });
 
 on_both!(idle_and_expired_sessions_end, |db: Db| async move {
@@ -142,10 +240,19 @@ on_both!(idle_and_expired_sessions_end, |db: Db| async move {
         .execute(&app.state.pool)
         .await
         .unwrap();
-    assert_eq!(app.call("current_user", &[]).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.call("current_user", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     app.sign_in("ann@example.com", PW).await;
-    sqlx::query("UPDATE sessions SET expires_at = created_at - 1").execute(&app.state.pool).await.unwrap();
-    assert_eq!(app.call("current_user", &[]).await.status, StatusCode::UNAUTHORIZED);
+    sqlx::query("UPDATE sessions SET expires_at = created_at - 1")
+        .execute(&app.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.call("current_user", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 });
 
 on_both!(only_hashes_are_stored, |db: Db| async move {
@@ -153,11 +260,17 @@ on_both!(only_hashes_are_stored, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
     app.sign_up("ann@example.com", PW).await;
     let token = app.cookie.clone().unwrap();
-    let row = sqlx::query("SELECT id_hash FROM sessions").fetch_one(&app.state.pool).await.unwrap();
+    let row = sqlx::query("SELECT id_hash FROM sessions")
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap();
     let stored: Vec<u8> = row.try_get(0).unwrap();
     assert_eq!(stored.len(), 32);
     assert!(!String::from_utf8_lossy(&stored).contains(&token));
-    let row = sqlx::query("SELECT password_hash FROM users").fetch_one(&app.state.pool).await.unwrap();
+    let row = sqlx::query("SELECT password_hash FROM users")
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap();
     let hash: String = row.try_get(0).unwrap();
     assert!(hash.starts_with("$argon2id$") && !hash.contains(PW));
 });

@@ -51,7 +51,7 @@ pub async fn sign_up(
 #[server(endpoint = "sign_in")]
 pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     use crate::domain::{normalize_email, MAX_PASSWORD_LEN};
-    use crate::server::{audit, context, users};
+    use crate::server::{audit, context, sessions, users};
 
     context::respond(
         async move {
@@ -72,6 +72,16 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
             let ok = cx.state.hasher.verify(password, stored).await?;
             let addr = cx.client_addr();
             match login {
+                Some(l) if ok && l.two_factor_on => {
+                    // First proof done; no session until the second.
+                    let token = sessions::create_pending(&cx.state, l.user_id).await?;
+                    context::append_header(
+                        http::header::SET_COOKIE,
+                        &sessions::set_pending_cookie(&cx.state.config, &token),
+                    );
+                    leptos_axum::redirect("/login/verify");
+                    Ok(())
+                }
                 Some(l) if ok => {
                     audit::log(
                         &cx.state,
@@ -97,7 +107,11 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
                             account_id: other.as_ref().map(|l| l.account_id),
                             actor_user_id: None,
                             target_user_id: other.as_ref().map(|l| l.user_id),
-                            detail: if other.is_some() { "wrong password" } else { "unknown email" },
+                            detail: if other.is_some() {
+                                "wrong password"
+                            } else {
+                                "unknown email"
+                            },
                             client_addr: &addr,
                         },
                     )
@@ -165,7 +179,7 @@ async fn start_session(cx: &crate::server::context::Ctx, user_id: i64) -> Result
     if let Some(old) = cx.auth() {
         sessions::delete(&cx.state, &old.session_hash).await?;
     }
-    let token = sessions::create(&cx.state, user_id, &cx.client_addr()).await?;
+    let token = sessions::create(&cx.state, user_id, &cx.client_addr(), false).await?;
     context::append_header(
         http::header::SET_COOKIE,
         &sessions::set_cookie(&cx.state.config, &token),

@@ -1,3 +1,4 @@
 //! Server functions: thin — check the session, call the server code, map errors.
 
 pub mod auth;
+pub mod two_factor;

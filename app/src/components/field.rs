@@ -26,6 +26,7 @@ pub fn TextField(
     #[prop(default = "text")] kind: &'static str,
     #[prop(optional)] autocomplete: Option<&'static str>,
     #[prop(optional)] maxlength: Option<usize>,
+    #[prop(optional)] inputmode: Option<&'static str>,
     #[prop(into)] error: Signal<Option<String>>,
 ) -> impl IntoView {
     let id = format!("field-{name}");
@@ -40,6 +41,7 @@ pub fn TextField(
                 type=kind
                 autocomplete=autocomplete
                 maxlength=maxlength
+                inputmode=inputmode
                 aria-invalid=move || if error.with(Option::is_some) { "true" } else { "false" }
                 aria-describedby=move || error.with(Option::is_some).then(|| described.clone())
             />

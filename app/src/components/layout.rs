@@ -64,6 +64,7 @@ fn Header(me: Me) -> impl IntoView {
             <A href="/" attr:class="brand">"Latchkey"</A>
             <nav aria-label="Main">
                 <A href="/">"Overview"</A>
+                <A href="/profile">"Profile"</A>
             </nav>
             <div class="who">
                 <span class="account">{me.account_name}</span>

@@ -1,10 +1,14 @@
 //! Shared pieces of the UI.
 
+mod enrollment_panel;
 mod field;
 mod layout;
+mod two_factor_toggle;
 
+pub use enrollment_panel::{EnrollmentPanel, RecoveryCodes};
 pub use field::{action_error, field_error, FormError, TextField};
 pub use layout::{AuthCard, SignedIn};
+pub use two_factor_toggle::TwoFactorToggle;
 
 use leptos::prelude::*;
 

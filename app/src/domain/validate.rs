@@ -31,7 +31,9 @@ pub fn validate_email(field: &str, email: &str) -> Result<(), AppError> {
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
                 && !domain.contains('@')
-                && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+                && !email
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == ':')
         }
         None => false,
     };
@@ -41,6 +43,36 @@ pub fn validate_email(field: &str, email: &str) -> Result<(), AppError> {
         Err(AppError::invalid(
             field,
             "Enter an email address like name@example.com.",
+        ))
+    }
+}
+
+/// A 6-digit code as typed: spaces and dashes are ignored ("123 456").
+pub fn parse_code(field: &str, raw: &str) -> Result<String, AppError> {
+    let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    if digits.len() == 6 && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(digits)
+    } else {
+        Err(AppError::invalid(
+            field,
+            "Enter the 6-digit code from your authenticator app.",
+        ))
+    }
+}
+
+/// A recovery code as typed: case, spaces and dashes are ignored.
+pub fn parse_recovery_code(field: &str, raw: &str) -> Result<String, AppError> {
+    let code: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    if code.len() == 10 && code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(code)
+    } else {
+        Err(AppError::invalid(
+            field,
+            "Enter one of your recovery codes, like abcde-12345.",
         ))
     }
 }
@@ -90,14 +122,7 @@ mod tests {
     fn emails() {
         assert!(validate_email("email", "a@b.co").is_ok());
         for bad in [
-            "",
-            "ab.co",
-            "@b.co",
-            "a@b",
-            "a@.b",
-            "a@b.",
-            "a b@c.de",
-            "a@b@c.de",
+            "", "ab.co", "@b.co", "a@b", "a@.b", "a@b.", "a b@c.de", "a@b@c.de",
         ] {
             let err = validate_email("email", bad).unwrap_err();
             assert_eq!(err.for_field("email").is_some(), true, "{bad:?}");
@@ -117,6 +142,28 @@ mod tests {
         // 12 two-byte characters are 12 characters.
         assert!(validate_password("password", &"é".repeat(12)).is_ok());
         assert!(validate_password("password", &"x".repeat(MAX_PASSWORD_LEN + 1)).is_err());
+    }
+
+    #[test]
+    fn codes() {
+        assert_eq!(parse_code("code", " 123 456 ").unwrap(), "123456");
+        assert_eq!(parse_code("code", "123-456").unwrap(), "123456");
+        for bad in [
+            "",
+            "12345",
+            "1234567",
+            "12a456",
+            "１２３４５６",
+            &"1".repeat(10_000),
+        ] {
+            assert!(parse_code("code", bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            parse_recovery_code("code", "ABCDE-12345").unwrap(),
+            "abcde12345"
+        );
+        assert!(parse_recovery_code("code", "abcde").is_err());
+        assert!(parse_recovery_code("code", "abcde-1234!").is_err());
     }
 
     #[test]

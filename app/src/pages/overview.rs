@@ -16,6 +16,8 @@ pub fn OverviewPage() -> impl IntoView {
 
 #[component]
 fn Overview(me: Me) -> impl IntoView {
+    let low = me.two_factor.low_on_recovery_codes();
+    let left = me.two_factor.recovery_codes_left;
     view! {
         <h1>"Overview"</h1>
         <section class="panel" aria-labelledby="you-heading">
@@ -26,8 +28,13 @@ fn Overview(me: Me) -> impl IntoView {
                 <dt>"Account"</dt><dd data-testid="account-name">{me.account_name}</dd>
                 <dt>"Role"</dt><dd data-testid="role">{me.role.label()}</dd>
                 <dt>"Two-factor authentication"</dt>
-                <dd data-testid="two-factor-state">{if me.two_factor_on { "On" } else { "Off" }}</dd>
+                <dd data-testid="two-factor-state">{if me.two_factor.setting.on { "On" } else { "Off" }}</dd>
             </dl>
         </section>
+        <Show when=move || low>
+            <p class="notice" role="status">
+                {format!("You have {left} unused recovery codes left. Regenerate them in your Profile.")}
+            </p>
+        </Show>
     }
 }

@@ -10,6 +10,14 @@ pub enum Event {
     SignInSuccess,
     SignInFailure,
     SignOut,
+    CodeSuccess,
+    CodeFailure,
+    CodeLockout,
+    CodeReplayRefused,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
+    TwoFactorEnrolled,
+    TwoFactorDisabled,
 }
 
 impl Event {
@@ -19,6 +27,14 @@ impl Event {
             Event::SignInSuccess => "sign_in.success",
             Event::SignInFailure => "sign_in.failure",
             Event::SignOut => "session.ended",
+            Event::CodeSuccess => "code.success",
+            Event::CodeFailure => "code.failure",
+            Event::CodeLockout => "code.lockout",
+            Event::CodeReplayRefused => "code.replay_refused",
+            Event::RecoveryCodeUsed => "recovery_code.used",
+            Event::RecoveryCodesRegenerated => "recovery_codes.regenerated",
+            Event::TwoFactorEnrolled => "two_factor.enrolled",
+            Event::TwoFactorDisabled => "two_factor.disabled",
         }
     }
 }

@@ -31,4 +31,13 @@ impl Config {
             "latchkey_session"
         }
     }
+
+    /// The cookie of a sign-in that passed the password and owes a code.
+    pub fn pending_cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-latchkey_pending"
+        } else {
+            "latchkey_pending"
+        }
+    }
 }

@@ -3,7 +3,11 @@
 use leptos::prelude::{expect_context, use_context};
 use leptos_axum::ResponseOptions;
 
-use super::{sessions::AuthUser, AppState};
+use super::{
+    sessions::{AuthUser, PendingLogin},
+    two_factor::Who,
+    AppState,
+};
 use crate::domain::AppError;
 
 /// The client address as the session middleware determined it.
@@ -36,6 +40,32 @@ impl Ctx {
 
     pub fn require_auth(&self) -> Result<AuthUser, AppError> {
         self.auth().cloned().ok_or(AppError::Unauthorized)
+    }
+
+    pub fn pending(&self) -> Option<&PendingLogin> {
+        self.parts.extensions.get::<PendingLogin>()
+    }
+
+    pub fn require_pending(&self) -> Result<PendingLogin, AppError> {
+        self.pending().cloned().ok_or(AppError::Unauthorized)
+    }
+
+    /// The user setting up or checking a second factor: a signed-in user, or one half-way
+    /// through sign-in. `addr` must outlive the result.
+    pub fn who<'a>(&self, addr: &'a str) -> Result<Who<'a>, AppError> {
+        match (self.auth(), self.pending()) {
+            (Some(a), _) => Ok(Who {
+                account_id: a.account_id,
+                user_id: a.user_id,
+                client_addr: addr,
+            }),
+            (None, Some(p)) => Ok(Who {
+                account_id: p.account_id,
+                user_id: p.user_id,
+                client_addr: addr,
+            }),
+            (None, None) => Err(AppError::Unauthorized),
+        }
     }
 }
 

@@ -58,7 +58,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool, Backen
         .await?;
     if backend == Backend::Sqlite {
         // WAL is a property of the file: readers never wait for the writer; a killed process loses nothing committed.
-        sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await?;
     }
     Ok((pool, backend))
 }

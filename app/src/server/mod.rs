@@ -4,9 +4,13 @@ pub mod audit;
 pub mod config;
 pub mod context;
 pub mod db;
+pub mod keys;
 pub mod password;
+pub mod qr;
 pub mod sessions;
 pub mod state;
+pub mod totp;
+pub mod two_factor;
 pub mod users;
 
 pub use state::AppState;
@@ -20,7 +24,9 @@ pub fn now() -> i64 {
 }
 
 /// Logs the cause of a storage or crypto failure and gives the user the generic sentence.
-pub fn internal<E: std::fmt::Display>(context: &'static str) -> impl FnOnce(E) -> crate::domain::AppError {
+pub fn internal<E: std::fmt::Display>(
+    context: &'static str,
+) -> impl FnOnce(E) -> crate::domain::AppError {
     move |e| {
         tracing::error!(error = %e, "{context}");
         crate::domain::AppError::Internal

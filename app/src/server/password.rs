@@ -25,7 +25,9 @@ pub struct Hasher {
 
 impl Default for Hasher {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         Hasher {
             permits: Arc::new(Semaphore::new(cores)),
         }
@@ -33,7 +35,10 @@ impl Default for Hasher {
 }
 
 impl Hasher {
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
         let _permit = self
             .permits
             .acquire()
@@ -64,7 +69,11 @@ impl Hasher {
                 None => (dummy_hash().to_string(), false),
             };
             let ok = PasswordHash::new(&phc)
-                .map(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+                .map(|parsed| {
+                    argon2()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
                 .unwrap_or(false);
             ok && real
         })
@@ -92,8 +101,14 @@ mod tests {
         let h = Hasher::default();
         let phc = h.hash("correct horse battery".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(h.verify("correct horse battery".into(), Some(phc.clone())).await.unwrap());
-        assert!(!h.verify("wrong horse battery".into(), Some(phc)).await.unwrap());
+        assert!(h
+            .verify("correct horse battery".into(), Some(phc.clone()))
+            .await
+            .unwrap());
+        assert!(!h
+            .verify("wrong horse battery".into(), Some(phc))
+            .await
+            .unwrap());
     }
 
     #[tokio::test]

@@ -17,6 +17,20 @@ pub struct AuthUser {
     pub session_hash: Vec<u8>,
 }
 
+/// A user who passed the password check and owes a second factor. Gives access to nothing but
+/// the code check and enrollment.
+#[derive(Clone, Debug)]
+pub struct PendingLogin {
+    pub user_id: i64,
+    pub account_id: i64,
+    pub id_hash: Vec<u8>,
+    /// Enrollment confirmed; waiting for "I have saved my recovery codes".
+    pub enrolled: bool,
+}
+
+/// Password passed, code pending: this long to finish.
+pub const PENDING_TTL_SECS: i64 = 10 * 60;
+
 /// Last-seen is written at most this often, so reads do not turn every page view into a write.
 const TOUCH_EVERY_SECS: i64 = 60;
 
@@ -41,39 +55,70 @@ pub fn cookie_value<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a 
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v)
         // A real id is 43 base64url characters; anything else is forged or damaged.
-        .filter(|v| v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|v| {
+            v.len() == 43
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+fn cookie(config: &Config, name: &str, value: &str, max_age: i64) -> String {
+    format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if config.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    )
 }
 
 pub fn set_cookie(config: &Config, token: &str) -> String {
-    format!(
-        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+    cookie(
+        config,
         config.session_cookie_name(),
+        token,
         config.session_absolute_secs,
-        if config.secure_cookies { "; Secure" } else { "" }
     )
 }
 
 pub fn clear_cookie(config: &Config) -> String {
-    format!(
-        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
-        config.session_cookie_name(),
-        if config.secure_cookies { "; Secure" } else { "" }
+    cookie(config, config.session_cookie_name(), "", 0)
+}
+
+pub fn set_pending_cookie(config: &Config, token: &str) -> String {
+    cookie(
+        config,
+        config.pending_cookie_name(),
+        token,
+        PENDING_TTL_SECS,
     )
 }
 
-/// Opens a session for `user_id` and returns the token for the cookie.
-pub async fn create(state: &AppState, user_id: i64, client_addr: &str) -> Result<String, AppError> {
+pub fn clear_pending_cookie(config: &Config) -> String {
+    cookie(config, config.pending_cookie_name(), "", 0)
+}
+
+/// Opens a session for `user_id` and returns the token for the cookie. `second_factor` records
+/// whether a code (or recovery code) was given at sign-in.
+pub async fn create(
+    state: &AppState,
+    user_id: i64,
+    client_addr: &str,
+    second_factor: bool,
+) -> Result<String, AppError> {
     let token = new_token();
     let t = now();
     sqlx::query(
-        "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, client_addr) \
-         VALUES ($1, $2, $3, $3, $4, $5)",
+        "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, client_addr, second_factor) \
+         VALUES ($1, $2, $3, $3, $4, $5, $6)",
     )
     .bind(hash_token(&token))
     .bind(user_id)
     .bind(t)
     .bind(t + state.config.session_absolute_secs)
     .bind(client_addr.to_string())
+    .bind(i64::from(second_factor))
     .execute(&state.pool)
     .await
     .map_err(internal("create session"))?;
@@ -87,7 +132,8 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, 
     let row = sqlx::query(
         "SELECT s.user_id, s.last_seen_at, u.account_id, u.role FROM sessions s \
          JOIN users u ON u.id = s.user_id \
-         WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3",
+         WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
+           AND (u.tfa_on = 0 OR s.second_factor = 1)",
     )
     .bind(hash.clone())
     .bind(t)
@@ -96,7 +142,9 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, 
     .await
     .map_err(internal("resolve session"))?;
     let Some(row) = row else { return Ok(None) };
-    let last_seen: i64 = row.try_get("last_seen_at").map_err(internal("session row"))?;
+    let last_seen: i64 = row
+        .try_get("last_seen_at")
+        .map_err(internal("session row"))?;
     if t - last_seen >= TOUCH_EVERY_SECS {
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
             .bind(t)
@@ -123,6 +171,72 @@ pub async fn delete(state: &AppState, session_hash: &[u8]) -> Result<(), AppErro
     Ok(())
 }
 
+/// Records that `user_id` passed the password check; returns the token for the pending cookie.
+pub async fn create_pending(state: &AppState, user_id: i64) -> Result<String, AppError> {
+    let token = new_token();
+    let t = now();
+    // One pending sign-in per user at a time; older half-finished ones end.
+    sqlx::query("DELETE FROM pending_logins WHERE user_id = $1 OR expires_at <= $2")
+        .bind(user_id)
+        .bind(t)
+        .execute(&state.pool)
+        .await
+        .map_err(internal("clear pending"))?;
+    sqlx::query("INSERT INTO pending_logins (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(hash_token(&token))
+        .bind(user_id)
+        .bind(t)
+        .bind(t + PENDING_TTL_SECS)
+        .execute(&state.pool)
+        .await
+        .map_err(internal("create pending"))?;
+    Ok(token)
+}
+
+pub async fn resolve_pending(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<PendingLogin>, AppError> {
+    let hash = hash_token(token);
+    let row = sqlx::query(
+        "SELECT p.user_id, p.enrolled, u.account_id FROM pending_logins p JOIN users u ON u.id = p.user_id \
+         WHERE p.id_hash = $1 AND p.expires_at > $2",
+    )
+    .bind(hash.clone())
+    .bind(now())
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(internal("resolve pending"))?;
+    let Some(row) = row else { return Ok(None) };
+    let get = |c: &str| row.try_get::<i64, _>(c).map_err(internal("pending row"));
+    Ok(Some(PendingLogin {
+        user_id: get("user_id")?,
+        account_id: get("account_id")?,
+        id_hash: hash,
+        enrolled: get("enrolled")? != 0,
+    }))
+}
+
+pub async fn mark_pending_enrolled(state: &AppState, id_hash: &[u8]) -> Result<(), AppError> {
+    sqlx::query("UPDATE pending_logins SET enrolled = 1 WHERE id_hash = $1")
+        .bind(id_hash.to_vec())
+        .execute(&state.pool)
+        .await
+        .map_err(internal("mark enrolled"))?;
+    Ok(())
+}
+
+/// Ends a pending sign-in; true when this call ended it (so two racing finishes open one session).
+pub async fn take_pending(state: &AppState, id_hash: &[u8]) -> Result<bool, AppError> {
+    let n = sqlx::query("DELETE FROM pending_logins WHERE id_hash = $1")
+        .bind(id_hash.to_vec())
+        .execute(&state.pool)
+        .await
+        .map_err(internal("take pending"))?
+        .rows_affected();
+    Ok(n == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,9 +260,16 @@ mod tests {
             format!("other=1; latchkey_session={good}").parse().unwrap(),
         );
         assert_eq!(cookie_value(&h, "latchkey_session"), Some(good.as_str()));
-        for forged in ["short", "x".repeat(44).as_str(), &format!("{}!", &good[..42])] {
+        for forged in [
+            "short",
+            "x".repeat(44).as_str(),
+            &format!("{}!", &good[..42]),
+        ] {
             let mut h = http::HeaderMap::new();
-            h.insert(http::header::COOKIE, format!("latchkey_session={forged}").parse().unwrap());
+            h.insert(
+                http::header::COOKIE,
+                format!("latchkey_session={forged}").parse().unwrap(),
+            );
             assert_eq!(cookie_value(&h, "latchkey_session"), None);
         }
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use sqlx::AnyPool;
 
-use super::{config::Config, db::Backend, password::Hasher};
+use super::{config::Config, db::Backend, keys::ServerKey, password::Hasher};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -12,6 +12,9 @@ pub struct AppState {
     pub backend: Backend,
     pub config: Arc<Config>,
     pub hasher: Hasher,
+    pub keys: ServerKey,
+    /// The issuer authenticator apps show next to the code.
+    pub issuer: Arc<str>,
     pub leptos_options: leptos::config::LeptosOptions,
 }
 

@@ -9,6 +9,7 @@ pub struct LoginRow {
     pub user_id: i64,
     pub account_id: i64,
     pub password_hash: Option<String>,
+    pub two_factor_on: bool,
 }
 
 pub async fn any_user_exists(state: &AppState) -> Result<bool, AppError> {
@@ -40,14 +41,15 @@ pub struct NewOwner<'a> {
 pub async fn create_account(state: &AppState, new: NewOwner<'_>) -> Result<(i64, i64), AppError> {
     let t = now();
     let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
-    let account_id: i64 = sqlx::query("INSERT INTO accounts (name, created_at) VALUES ($1, $2) RETURNING id")
-        .bind(new.account_name.to_string())
-        .bind(t)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(internal("insert account"))?
-        .try_get("id")
-        .map_err(internal("account id"))?;
+    let account_id: i64 =
+        sqlx::query("INSERT INTO accounts (name, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(new.account_name.to_string())
+            .bind(t)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(internal("insert account"))?
+            .try_get("id")
+            .map_err(internal("account id"))?;
     let inserted = sqlx::query(
         "INSERT INTO users (account_id, name, email, role, password_hash, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -84,20 +86,25 @@ pub async fn create_account(state: &AppState, new: NewOwner<'_>) -> Result<(i64,
 }
 
 pub fn email_taken_error() -> AppError {
-    AppError::invalid("email", "This email is already registered. Sign in instead.")
+    AppError::invalid(
+        "email",
+        "This email is already registered. Sign in instead.",
+    )
 }
 
 pub async fn find_login(state: &AppState, email: &str) -> Result<Option<LoginRow>, AppError> {
-    let row = sqlx::query("SELECT id, account_id, password_hash FROM users WHERE email = $1")
-        .bind(email.to_string())
-        .fetch_optional(&state.pool)
-        .await
-        .map_err(internal("find login"))?;
+    let row =
+        sqlx::query("SELECT id, account_id, password_hash, tfa_on FROM users WHERE email = $1")
+            .bind(email.to_string())
+            .fetch_optional(&state.pool)
+            .await
+            .map_err(internal("find login"))?;
     row.map(|r| -> Result<LoginRow, sqlx::Error> {
         Ok(LoginRow {
             user_id: r.try_get("id")?,
             account_id: r.try_get("account_id")?,
             password_hash: r.try_get("password_hash")?,
+            two_factor_on: r.try_get::<i64, _>("tfa_on")? != 0,
         })
     })
     .transpose()
@@ -122,6 +129,17 @@ pub async fn load_me(state: &AppState, user_id: i64) -> Result<Me, AppError> {
         role: Role::parse(&role).ok_or(AppError::Internal)?,
         account_id: row.try_get("account_id").map_err(internal("me row"))?,
         account_name: row.try_get("account_name").map_err(internal("me row"))?,
-        two_factor_on: false,
+        two_factor: super::two_factor::status(state, user_id).await?,
     })
+}
+
+pub async fn email_of(state: &AppState, user_id: i64) -> Result<String, AppError> {
+    sqlx::query("SELECT email FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("email of"))?
+        .ok_or(AppError::NotFound)?
+        .try_get(0)
+        .map_err(internal("email row"))
 }

@@ -21,8 +21,12 @@ pub enum Db {
 pub struct TestApp {
     pub router: Router,
     pub state: AppState,
+    /// The session cookie's value, if the server set one.
     pub cookie: Option<String>,
+    /// The half-signed-in cookie (password passed, code owed).
+    pub pending: Option<String>,
     cookie_name: &'static str,
+    pending_name: &'static str,
 }
 
 pub struct Resp {
@@ -36,7 +40,9 @@ impl Resp {
         serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
     }
     pub fn location(&self) -> Option<&str> {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
     }
 }
 
@@ -46,11 +52,17 @@ fn unique(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    format!("{prefix}_{}_{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed), nanos)
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
 }
 
 pub fn pg_base_url() -> String {
-    std::env::var("LATCHKEY_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("LATCHKEY_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// A database URL nobody else uses: a fresh SQLite file, or a fresh PostgreSQL schema.
@@ -59,7 +71,10 @@ pub async fn fresh_database_url(db: Db) -> String {
         Db::Sqlite => {
             let dir: PathBuf = std::env::temp_dir().join("latchkey-tests");
             std::fs::create_dir_all(&dir).unwrap();
-            format!("sqlite://{}?mode=rwc", dir.join(format!("{}.db", unique("t"))).display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.join(format!("{}.db", unique("t"))).display()
+            )
         }
         Db::Postgres => {
             use sqlx::Connection;
@@ -68,7 +83,10 @@ pub async fn fresh_database_url(db: Db) -> String {
             let mut conn = sqlx::PgConnection::connect(&base)
                 .await
                 .expect("PostgreSQL must run on 127.0.0.1:5432 (see README)");
-            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut conn).await.unwrap();
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
             let sep = if base.contains('?') { '&' } else { '?' };
             format!("{base}{sep}options=-c%20search_path%3D{schema}")
         }
@@ -82,18 +100,33 @@ impl TestApp {
 
     pub async fn spawn_with(db: Db, config: Config) -> TestApp {
         let url = fresh_database_url(db).await;
-        let leptos_options = leptos::config::LeptosOptions::builder().output_name("latchkey").build();
+        let leptos_options = leptos::config::LeptosOptions::builder()
+            .output_name("latchkey")
+            .build();
         let settings = server::Settings {
             database_url: Some(url),
-            data_dir: std::env::temp_dir(),
+            data_dir: std::env::temp_dir()
+                .join("latchkey-tests")
+                .join(unique("data")),
             max_connections: 8,
+            secret_key: None,
+            issuer: "Latchkey".into(),
             config,
             leptos_options,
         };
         let state = server::open_state(&settings).await.expect("open state");
         let cookie_name = state.config.session_cookie_name();
-        let router = server::router(state.clone()).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-        TestApp { router, state, cookie: None, cookie_name }
+        let pending_name = state.config.pending_cookie_name();
+        let router = server::router(state.clone())
+            .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+        TestApp {
+            router,
+            state,
+            cookie: None,
+            pending: None,
+            cookie_name,
+            pending_name,
+        }
     }
 
     /// A second browser on the same server: no cookie.
@@ -102,7 +135,9 @@ impl TestApp {
             router: self.router.clone(),
             state: self.state.clone(),
             cookie: None,
+            pending: None,
             cookie_name: self.cookie_name,
+            pending_name: self.pending_name,
         }
     }
 
@@ -112,19 +147,39 @@ impl TestApp {
         let headers = res.headers().clone();
         for v in headers.get_all(header::SET_COOKIE) {
             let v = v.to_str().unwrap();
-            if let Some(rest) = v.strip_prefix(&format!("{}=", self.cookie_name)) {
-                let value = rest.split(';').next().unwrap_or("");
-                self.cookie = (!value.is_empty()).then(|| value.to_string());
+            let Some((name, rest)) = v.split_once('=') else {
+                continue;
+            };
+            let value = rest.split(';').next().unwrap_or("");
+            let value = (!value.is_empty()).then(|| value.to_string());
+            if name == self.cookie_name {
+                self.cookie = value;
+            } else if name == self.pending_name {
+                self.pending = value;
             }
         }
-        let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
-        Resp { status, headers, body: String::from_utf8_lossy(&body).into_owned() }
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
     }
 
     fn with_cookie(&self, b: http::request::Builder) -> http::request::Builder {
-        match &self.cookie {
-            Some(c) => b.header(header::COOKIE, format!("{}={c}", self.cookie_name)),
-            None => b,
+        let mut jar = Vec::new();
+        if let Some(c) = &self.cookie {
+            jar.push(format!("{}={c}", self.cookie_name));
+        }
+        if let Some(p) = &self.pending {
+            jar.push(format!("{}={p}", self.pending_name));
+        }
+        if jar.is_empty() {
+            b
+        } else {
+            b.header(header::COOKIE, jar.join("; "))
         }
     }
 
@@ -141,25 +196,40 @@ impl TestApp {
     }
 
     pub async fn get(&mut self, path: &str) -> Resp {
-        let req = self.with_cookie(Request::get(path)).header(header::ACCEPT, "text/html").body(Body::empty()).unwrap();
+        let req = self
+            .with_cookie(Request::get(path))
+            .header(header::ACCEPT, "text/html")
+            .body(Body::empty())
+            .unwrap();
         self.send(req).await
     }
 
     pub async fn sign_up(&mut self, email: &str, password: &str) -> Resp {
         self.call(
             "sign_up",
-            &[("account_name", "Acme"), ("name", "Ann Owner"), ("email", email), ("password", password)],
+            &[
+                ("account_name", "Acme"),
+                ("name", "Ann Owner"),
+                ("email", email),
+                ("password", password),
+            ],
         )
         .await
     }
 
     pub async fn sign_in(&mut self, email: &str, password: &str) -> Resp {
-        self.call("sign_in", &[("email", email), ("password", password)]).await
+        self.call("sign_in", &[("email", email), ("password", password)])
+            .await
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
         use sqlx::Row;
-        sqlx::query(sql).fetch_one(&self.state.pool).await.unwrap().try_get::<i64, _>(0).unwrap()
+        sqlx::query(sql)
+            .fetch_one(&self.state.pool)
+            .await
+            .unwrap()
+            .try_get::<i64, _>(0)
+            .unwrap()
     }
 }
 
@@ -174,7 +244,9 @@ pub fn encode_form(fields: &[(&str, &str)]) -> String {
 fn pct(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

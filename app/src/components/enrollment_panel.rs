@@ -1,0 +1,97 @@
+//! Setting up an authenticator, wherever it happens: QR code and setup key, a confirming code,
+//! then the recovery codes, shown once.
+
+use leptos::prelude::*;
+
+use super::{action_error, field_error, FormError, TextField};
+use crate::api::two_factor::{start_enrollment, ConfirmEnrollment, FinishEnrollment};
+
+#[component]
+pub fn EnrollmentPanel(
+    /// Runs after "I have saved my recovery codes".
+    on_done: Callback<()>,
+) -> impl IntoView {
+    let start = Resource::new(|| (), |_| start_enrollment());
+    let confirm = ServerAction::<ConfirmEnrollment>::new();
+    let finish = ServerAction::<FinishEnrollment>::new();
+    let confirm_error = action_error(confirm.value());
+    let finish_error = action_error(finish.value());
+    Effect::new(move |_| {
+        if let Some(Ok(())) = finish.value().get() {
+            on_done.run(());
+        }
+    });
+    let codes = move || confirm.value().get().and_then(Result::ok);
+
+    view! {
+        <section class="panel enrollment" aria-labelledby="enroll-heading">
+            <Show
+                when=move || codes().is_some()
+                fallback=move || view! {
+                    <h2 id="enroll-heading">"Set up your authenticator app"</h2>
+                    <Suspense fallback=|| view! { <p class="loading">"Preparing…"</p> }>
+                        {move || Suspend::new(async move {
+                            match start.await {
+                                Ok(s) => view! {
+                                    <ol class="steps">
+                                        <li>"Scan this QR code with your authenticator app (Google Authenticator, Authy, 1Password, …)."</li>
+                                    </ol>
+                                    <img class="qr" width="200" height="200"
+                                        src=format!("/two-factor/qr.svg?v={}", s.qr_version)
+                                        alt="QR code for your authenticator app"/>
+                                    <dl class="setup-key">
+                                        <dt>"Setup key"</dt>
+                                        <dd><code data-testid="setup-key">{s.setup_key.clone()}</code></dd>
+                                    </dl>
+                                    <p class="hint">"Can't scan? Type the setup key into the app instead."</p>
+                                }.into_any(),
+                                Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+                            }
+                        })}
+                    </Suspense>
+                    <ActionForm action=confirm>
+                        <TextField label="Authentication code" name="code" autocomplete="one-time-code"
+                            inputmode="numeric" maxlength=7usize error=field_error(confirm_error, "code")/>
+                        <FormError error=confirm_error/>
+                        <button type="submit" disabled=move || confirm.pending().get()>"Verify"</button>
+                    </ActionForm>
+                }
+            >
+                <RecoveryCodes codes=codes().unwrap_or_default()/>
+                <FormError error=finish_error/>
+                <button type="button" on:click=move |_| { finish.dispatch(FinishEnrollment {}); }>
+                    "I have saved my recovery codes"
+                </button>
+            </Show>
+        </section>
+    }
+}
+
+/// The codes, once, with copy and download.
+#[component]
+pub fn RecoveryCodes(codes: Vec<String>) -> impl IntoView {
+    let text = codes.join("\n");
+    let href = format!(
+        "data:text/plain;charset=utf-8,{}",
+        text.replace('\n', "%0A")
+    );
+    let copy_text = text.clone();
+    view! {
+        <h2 id="recovery-heading">"Recovery codes"</h2>
+        <p>"Each code signs you in once if you lose your phone. Keep them somewhere safe: they are shown only now."</p>
+        <ul class="recovery-codes" aria-labelledby="recovery-heading">
+            {codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}
+        </ul>
+        <div class="actions">
+            <button type="button" class="secondary" on:click=move |_| copy_to_clipboard(&copy_text)>"Copy"</button>
+            <a class="button secondary" href=href download="latchkey-recovery-codes.txt">"Download"</a>
+        </div>
+    }
+}
+
+fn copy_to_clipboard(_text: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        let _ = window().navigator().clipboard().write_text(_text);
+    }
+}

@@ -1,0 +1,71 @@
+//! `/login/verify`: the second proof — a code, a recovery code, or enrollment when 2FA is on
+//! but no authenticator is set up yet.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{components::A, hooks::use_query_map};
+
+use crate::api::two_factor::{get_sign_in_stage, VerifySignIn, VerifySignInRecovery};
+use crate::components::{
+    action_error, field_error, AuthCard, EnrollmentPanel, FormError, TextField,
+};
+use crate::domain::SignInStage;
+
+#[component]
+pub fn VerifyPage() -> impl IntoView {
+    let stage = Resource::new(|| (), |_| get_sign_in_stage());
+    view! {
+        <Title text="Two-factor authentication"/>
+        <AuthCard title="Two-factor authentication">
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match stage.await {
+                        Ok(SignInStage::Code) => view! { <CodeForms/> }.into_any(),
+                        Ok(SignInStage::Enroll) => view! {
+                            <p>"Your account requires two-factor authentication. Set up an authenticator app to finish signing in."</p>
+                            <EnrollmentPanel on_done=Callback::new(|_| ())/>
+                        }.into_any(),
+                        Err(_) => view! {
+                            <p class="form-error" role="alert">"Your sign-in has expired. Please sign in again."</p>
+                            <p><A href="/login">"Sign in"</A></p>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </AuthCard>
+    }
+}
+
+#[component]
+fn CodeForms() -> impl IntoView {
+    let query = use_query_map();
+    let recovery = move || query.with(|q| q.get("recovery").is_some());
+    let code = ServerAction::<VerifySignIn>::new();
+    let rec = ServerAction::<VerifySignInRecovery>::new();
+    let code_error = action_error(code.value());
+    let rec_error = action_error(rec.value());
+    view! {
+        <Show
+            when=recovery
+            fallback=move || view! {
+                <p>"Enter the 6-digit code from your authenticator app."</p>
+                <ActionForm action=code>
+                    <TextField label="Authentication code" name="code" autocomplete="one-time-code"
+                        inputmode="numeric" maxlength=7usize error=field_error(code_error, "code")/>
+                    <FormError error=code_error/>
+                    <button type="submit" disabled=move || code.pending().get()>"Verify"</button>
+                </ActionForm>
+                <p class="alt"><A href="/login/verify?recovery=1">"Use a recovery code"</A></p>
+            }
+        >
+            <p>"Enter one of the recovery codes you saved when you set up two-factor authentication."</p>
+            <ActionForm action=rec>
+                <TextField label="Recovery code" name="recovery_code" autocomplete="off"
+                    maxlength=20usize error=field_error(rec_error, "recovery_code")/>
+                <FormError error=rec_error/>
+                <button type="submit" disabled=move || rec.pending().get()>"Verify"</button>
+            </ActionForm>
+            <p class="alt"><A href="/login/verify">"Use your authenticator app"</A></p>
+        </Show>
+    }
+}

@@ -1,0 +1,532 @@
+//! The second factor: enrollment, code checks with one-time use and lockout, recovery codes.
+//! Every rule that must hold across server instances is one conditional statement in the database.
+
+use rand::Rng;
+use sqlx::Row;
+
+use super::{
+    audit::{self, Event},
+    internal, now, totp, AppState,
+};
+use crate::domain::{policy, AppError, EnrollmentStart, TwoFactorStatus};
+
+/// Consecutive wrong codes before the check locks.
+pub const MAX_FAILURES: i64 = 5;
+/// A pending enrollment is abandoned after this long.
+const ENROLLMENT_TTL_SECS: i64 = 15 * 60;
+pub const RECOVERY_CODES: usize = 10;
+const RECOVERY_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+
+/// 30 s for the first lockout, doubling, at most 15 minutes.
+pub fn lock_secs(previous_lockouts: i64) -> i64 {
+    (30i64 << previous_lockouts.clamp(0, 5)).min(15 * 60)
+}
+
+fn secret_context(user_id: i64) -> String {
+    format!("totp:{user_id}")
+}
+
+/// Who is acting, for the audit log.
+#[derive(Clone, Copy)]
+pub struct Who<'a> {
+    pub account_id: i64,
+    pub user_id: i64,
+    pub client_addr: &'a str,
+}
+
+async fn log(state: &AppState, who: Who<'_>, event: Event, detail: &str) -> Result<(), AppError> {
+    audit::log(
+        state,
+        audit::Entry {
+            event,
+            account_id: Some(who.account_id),
+            actor_user_id: Some(who.user_id),
+            target_user_id: Some(who.user_id),
+            detail,
+            client_addr: who.client_addr,
+        },
+    )
+    .await
+}
+
+pub async fn status(state: &AppState, user_id: i64) -> Result<TwoFactorStatus, AppError> {
+    let row = sqlx::query(
+        "SELECT u.tfa_on, u.tfa_source, a.require_2fa, \
+           (SELECT COUNT(*) FROM authenticators t WHERE t.user_id = u.id) AS has_auth, \
+           (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS codes_left \
+         FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(internal("2fa status"))?
+    .ok_or(AppError::Unauthorized)?;
+    let get = |c: &str| row.try_get::<i64, _>(c).map_err(internal("2fa status row"));
+    let source: Option<String> = row
+        .try_get("tfa_source")
+        .map_err(internal("2fa status row"))?;
+    Ok(TwoFactorStatus {
+        setting: policy::Setting {
+            on: get("tfa_on")? != 0,
+            source: source.as_deref().and_then(policy::Source::parse),
+        },
+        account_required: get("require_2fa")? != 0,
+        has_authenticator: get("has_auth")? != 0,
+        recovery_codes_left: get("codes_left")?,
+    })
+}
+
+/// Refuses while the user's code check is locked, saying when to try again.
+async fn ensure_unlocked(state: &AppState, user_id: i64, t: i64) -> Result<(), AppError> {
+    let row = sqlx::query("SELECT code_locked_until FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(&state.pool)
+        .await
+        .map_err(internal("read lock"))?;
+    let until: i64 = row.try_get(0).map_err(internal("lock row"))?;
+    if until > t {
+        return Err(AppError::TooManyRequests {
+            retry_after_secs: (until - t) as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Counts a wrong code; the fifth in a row locks the check. Returns the error to show.
+async fn record_failure(
+    state: &AppState,
+    who: Who<'_>,
+    t: i64,
+    shown: AppError,
+    why: &str,
+) -> Result<AppError, AppError> {
+    log(state, who, Event::CodeFailure, why).await?;
+    let row = sqlx::query(
+        "UPDATE users SET code_failures = code_failures + 1 WHERE id = $1 RETURNING code_failures, code_lockouts",
+    )
+    .bind(who.user_id)
+    .fetch_one(&state.pool)
+    .await
+    .map_err(internal("count failure"))?;
+    let failures: i64 = row.try_get(0).map_err(internal("failure row"))?;
+    let lockouts: i64 = row.try_get(1).map_err(internal("failure row"))?;
+    if failures < MAX_FAILURES {
+        return Ok(shown);
+    }
+    let secs = lock_secs(lockouts);
+    // Only one of several racing fifth failures takes the lock.
+    let locked = sqlx::query(
+        "UPDATE users SET code_failures = 0, code_lockouts = code_lockouts + 1, code_locked_until = $2 \
+         WHERE id = $1 AND code_failures >= $3",
+    )
+    .bind(who.user_id)
+    .bind(t + secs)
+    .bind(MAX_FAILURES)
+    .execute(&state.pool)
+    .await
+    .map_err(internal("lock"))?
+    .rows_affected();
+    if locked == 1 {
+        log(
+            state,
+            who,
+            Event::CodeLockout,
+            &format!("locked for {secs} s"),
+        )
+        .await?;
+    }
+    Ok(AppError::TooManyRequests {
+        retry_after_secs: secs as u64,
+    })
+}
+
+async fn reset_failures(state: &AppState, user_id: i64) -> Result<(), AppError> {
+    sqlx::query("UPDATE users SET code_failures = 0 WHERE id = $1 AND code_failures <> 0")
+        .bind(user_id)
+        .execute(&state.pool)
+        .await
+        .map_err(internal("reset failures"))?;
+    Ok(())
+}
+
+fn clock_hint(field: &str, offset_secs: i64) -> AppError {
+    let direction = if offset_secs > 0 { "ahead" } else { "behind" };
+    AppError::invalid(
+        field,
+        format!(
+            "That code is for another time: your device's clock is about {} seconds {direction}. \
+             Set it to update automatically and try again.",
+            offset_secs.abs()
+        ),
+    )
+}
+
+fn wrong_code(field: &str) -> AppError {
+    AppError::invalid(
+        field,
+        "That code is not valid. Check your authenticator app and try again.",
+    )
+}
+
+/// Verifies a current code of the user's authenticator at `t`, once: the step is claimed in one
+/// conditional UPDATE, so the same code is refused afterwards, on any server instance.
+pub async fn verify_code(
+    state: &AppState,
+    who: Who<'_>,
+    field: &str,
+    code: &str,
+    t: i64,
+) -> Result<(), AppError> {
+    ensure_unlocked(state, who.user_id, t).await?;
+    let row = sqlx::query("SELECT secret_enc FROM authenticators WHERE user_id = $1")
+        .bind(who.user_id)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("load authenticator"))?
+        .ok_or_else(|| AppError::invalid(field, "You have no authenticator set up."))?;
+    let sealed: Vec<u8> = row.try_get(0).map_err(internal("authenticator row"))?;
+    let secret = state
+        .keys
+        .open(&secret_context(who.user_id), &sealed)
+        .ok_or_else(|| internal("decrypt totp secret")("wrong server key or damaged row"))?;
+    match totp::check(&secret, code, t.max(0) as u64) {
+        totp::Check::Valid { step } => {
+            let claimed = sqlx::query(
+                "UPDATE authenticators SET last_step = $1 WHERE user_id = $2 AND (last_step IS NULL OR last_step < $1)",
+            )
+            .bind(step)
+            .bind(who.user_id)
+            .execute(&state.pool)
+            .await
+            .map_err(internal("claim step"))?
+            .rows_affected();
+            if claimed == 1 {
+                reset_failures(state, who.user_id).await?;
+                log(state, who, Event::CodeSuccess, "authenticator code").await?;
+                Ok(())
+            } else {
+                log(state, who, Event::CodeReplayRefused, "code already used").await?;
+                Err(record_failure(
+                    state,
+                    who,
+                    t,
+                    AppError::invalid(
+                        field,
+                        "That code was already used. Wait for the next code in your app.",
+                    ),
+                    "replayed code",
+                )
+                .await?)
+            }
+        }
+        totp::Check::ClockOff { offset_secs } => {
+            Err(record_failure(state, who, t, clock_hint(field, offset_secs), "clock off").await?)
+        }
+        totp::Check::Wrong => {
+            Err(record_failure(state, who, t, wrong_code(field), "wrong code").await?)
+        }
+    }
+}
+
+/// Spends one unused recovery code in place of a code; each works once, also under races.
+pub async fn use_recovery_code(
+    state: &AppState,
+    who: Who<'_>,
+    field: &str,
+    code: &str,
+    t: i64,
+) -> Result<(), AppError> {
+    ensure_unlocked(state, who.user_id, t).await?;
+    let spent = sqlx::query(
+        "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
+    )
+    .bind(t)
+    .bind(who.user_id)
+    .bind(state.keys.mac(code.as_bytes()))
+    .execute(&state.pool)
+    .await
+    .map_err(internal("spend recovery code"))?
+    .rows_affected();
+    if spent == 1 {
+        reset_failures(state, who.user_id).await?;
+        log(state, who, Event::RecoveryCodeUsed, "recovery code").await?;
+        Ok(())
+    } else {
+        let shown = AppError::invalid(
+            field,
+            "That recovery code is not valid or was already used.",
+        );
+        Err(record_failure(state, who, t, shown, "wrong recovery code").await?)
+    }
+}
+
+/// Starts (or restarts) an enrollment: a fresh secret, kept encrypted until a code confirms it.
+pub async fn start_enrollment(state: &AppState, user_id: i64) -> Result<EnrollmentStart, AppError> {
+    let has = sqlx::query("SELECT 1 AS one FROM authenticators WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("check authenticator"))?;
+    if has.is_some() {
+        return Err(AppError::invalid(
+            "code",
+            "You already have an authenticator set up.",
+        ));
+    }
+    let secret = totp::SecretKey::generate();
+    let sealed = state.keys.seal(&secret_context(user_id), &secret.0);
+    let t = now();
+    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    sqlx::query("DELETE FROM enrollments WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("clear enrollment"))?;
+    sqlx::query("INSERT INTO enrollments (user_id, secret_enc, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(user_id)
+        .bind(sealed)
+        .bind(t)
+        .bind(t + ENROLLMENT_TTL_SECS)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("insert enrollment"))?;
+    tx.commit().await.map_err(internal("commit enrollment"))?;
+    Ok(EnrollmentStart {
+        setup_key: group(&secret.base32()),
+        qr_version: rand::thread_rng().gen_range(0..i64::MAX),
+    })
+}
+
+/// "ABCD EFGH …": easier to type into an app by hand.
+fn group(key: &str) -> String {
+    key.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+async fn pending_secret(state: &AppState, user_id: i64) -> Result<Option<Vec<u8>>, AppError> {
+    let row =
+        sqlx::query("SELECT secret_enc FROM enrollments WHERE user_id = $1 AND expires_at > $2")
+            .bind(user_id)
+            .bind(now())
+            .fetch_optional(&state.pool)
+            .await
+            .map_err(internal("load enrollment"))?;
+    let Some(row) = row else { return Ok(None) };
+    let sealed: Vec<u8> = row.try_get(0).map_err(internal("enrollment row"))?;
+    Ok(state.keys.open(&secret_context(user_id), &sealed))
+}
+
+/// The QR code of the user's pending enrollment, or `None` when there is none.
+pub async fn enrollment_qr(
+    state: &AppState,
+    user_id: i64,
+    email: &str,
+) -> Result<Option<String>, AppError> {
+    let Some(secret) = pending_secret(state, user_id).await? else {
+        return Ok(None);
+    };
+    let uri = totp::otpauth_uri(&totp::SecretKey(secret), &state.issuer, email)
+        .ok_or_else(|| internal("otpauth uri")("label rejected"))?;
+    Ok(super::qr::svg(&uri))
+}
+
+/// Confirms the pending enrollment with a code: in one transaction the authenticator is stored,
+/// 2FA turns on, fresh recovery codes replace old ones, and the user's sessions opened without
+/// a second factor end (except `keep_session`, which is upgraded). Returns the recovery codes.
+pub async fn confirm_enrollment(
+    state: &AppState,
+    who: Who<'_>,
+    code: &str,
+    t: i64,
+    keep_session: Option<&[u8]>,
+) -> Result<Vec<String>, AppError> {
+    let secret = pending_secret(state, who.user_id).await?.ok_or_else(|| {
+        AppError::invalid(
+            "code",
+            "This setup has expired. Start again to get a new QR code.",
+        )
+    })?;
+    let step = match totp::check(&secret, code, t.max(0) as u64) {
+        totp::Check::Valid { step } => step,
+        totp::Check::ClockOff { offset_secs } => return Err(clock_hint("code", offset_secs)),
+        totp::Check::Wrong => return Err(wrong_code("code")),
+    };
+    let codes = new_recovery_codes();
+    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    // Deleting the pending row first makes two racing confirmations produce one authenticator.
+    let claimed = sqlx::query("DELETE FROM enrollments WHERE user_id = $1")
+        .bind(who.user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("take enrollment"))?
+        .rows_affected();
+    if claimed != 1 {
+        return Err(AppError::invalid(
+            "code",
+            "This setup has expired. Start again to get a new QR code.",
+        ));
+    }
+    sqlx::query("INSERT INTO authenticators (user_id, secret_enc, last_step, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(who.user_id)
+        .bind(state.keys.seal(&secret_context(who.user_id), &secret))
+        .bind(step)
+        .bind(t)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("insert authenticator"))?;
+    replace_recovery_codes(&mut tx, state, who.user_id, &codes).await?;
+    // Turning on by oneself records the source; a setting made by the owner or account stays theirs.
+    sqlx::query(
+        "UPDATE users SET tfa_source = CASE WHEN tfa_on = 1 THEN tfa_source ELSE 'self' END, \
+           tfa_set_by = CASE WHEN tfa_on = 1 THEN tfa_set_by ELSE id END, \
+           tfa_set_at = CASE WHEN tfa_on = 1 THEN tfa_set_at ELSE $2 END, \
+           tfa_on = 1, code_failures = 0 WHERE id = $1",
+    )
+    .bind(who.user_id)
+    .bind(t)
+    .execute(&mut *tx)
+    .await
+    .map_err(internal("turn 2fa on"))?;
+    if let Some(hash) = keep_session {
+        sqlx::query("UPDATE sessions SET second_factor = 1 WHERE id_hash = $1")
+            .bind(hash.to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(internal("upgrade session"))?;
+    }
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND second_factor = 0")
+        .bind(who.user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("end 1fa sessions"))?;
+    audit::record(
+        &mut *tx,
+        audit::Entry {
+            event: Event::TwoFactorEnrolled,
+            account_id: Some(who.account_id),
+            actor_user_id: Some(who.user_id),
+            target_user_id: Some(who.user_id),
+            detail: "authenticator app",
+            client_addr: who.client_addr,
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(internal("commit enrollment"))?;
+    Ok(codes)
+}
+
+fn new_recovery_codes() -> Vec<String> {
+    let mut rng = rand::rngs::OsRng;
+    (0..RECOVERY_CODES)
+        .map(|_| {
+            let chars: String = (0..10)
+                .map(|_| RECOVERY_ALPHABET[rng.gen_range(0..RECOVERY_ALPHABET.len())] as char)
+                .collect();
+            format!("{}-{}", &chars[..5], &chars[5..])
+        })
+        .collect()
+}
+
+async fn replace_recovery_codes(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    state: &AppState,
+    user_id: i64,
+    codes: &[String],
+) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(internal("clear recovery codes"))?;
+    for code in codes {
+        sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+            .bind(user_id)
+            .bind(state.keys.mac(code.replace('-', "").as_bytes()))
+            .execute(&mut **tx)
+            .await
+            .map_err(internal("insert recovery code"))?;
+    }
+    Ok(())
+}
+
+/// New recovery codes after a current code (step-up); the old ones stop working.
+pub async fn regenerate_recovery_codes(
+    state: &AppState,
+    who: Who<'_>,
+    code: &str,
+) -> Result<Vec<String>, AppError> {
+    verify_code(state, who, "code", code, now()).await?;
+    let codes = new_recovery_codes();
+    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    replace_recovery_codes(&mut tx, state, who.user_id, &codes).await?;
+    tx.commit()
+        .await
+        .map_err(internal("commit recovery codes"))?;
+    log(state, who, Event::RecoveryCodesRegenerated, "10 new codes").await?;
+    Ok(codes)
+}
+
+/// Turns the user's own 2FA off after a current code: authenticator and codes are removed.
+pub async fn disable_own(state: &AppState, who: Who<'_>, code: &str) -> Result<(), AppError> {
+    verify_code(state, who, "code", code, now()).await?;
+    let t = now();
+    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    for sql in [
+        "DELETE FROM authenticators WHERE user_id = $1",
+        "DELETE FROM recovery_codes WHERE user_id = $1",
+        "DELETE FROM enrollments WHERE user_id = $1",
+    ] {
+        sqlx::query(sql)
+            .bind(who.user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal("remove 2fa"))?;
+    }
+    sqlx::query("UPDATE users SET tfa_on = 0, tfa_source = 'self', tfa_set_by = id, tfa_set_at = $2 WHERE id = $1")
+        .bind(who.user_id)
+        .bind(t)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("turn 2fa off"))?;
+    tx.commit().await.map_err(internal("commit 2fa off"))?;
+    log(state, who, Event::TwoFactorDisabled, "by the user").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lockout_grows_and_is_capped() {
+        assert_eq!(lock_secs(0), 30);
+        assert_eq!(lock_secs(1), 60);
+        assert_eq!(lock_secs(4), 480);
+        assert_eq!(lock_secs(5), 900);
+        assert_eq!(lock_secs(50), 900);
+    }
+
+    #[test]
+    fn recovery_codes_are_distinct_and_well_formed() {
+        let codes = new_recovery_codes();
+        assert_eq!(codes.len(), 10);
+        let mut sorted = codes.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 10);
+        for c in &codes {
+            assert_eq!(c.len(), 11);
+            assert_eq!(
+                crate::domain::parse_recovery_code("code", c).unwrap(),
+                c.replace('-', "")
+            );
+        }
+    }
+
+    #[test]
+    fn setup_key_is_grouped() {
+        assert_eq!(group("ABCDEFGHIJ"), "ABCD EFGH IJ");
+    }
+}

@@ -1,0 +1,316 @@
+//! The second factor end to end through the real router, on SQLite and PostgreSQL.
+
+mod common;
+
+use app::server::{now, totp, two_factor};
+use common::{Db, TestApp};
+use http::StatusCode;
+
+const PW: &str = "correct horse battery";
+
+/// Signs up, enrolls an authenticator at `now()`; returns (secret, recovery codes).
+async fn enrolled(app: &mut TestApp) -> (Vec<u8>, Vec<String>) {
+    assert_eq!(
+        app.sign_up("ann@example.com", PW).await.status,
+        StatusCode::OK
+    );
+    let start = app.call("start_enrollment", &[]).await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.body);
+    let key = start.json()["setup_key"].as_str().unwrap().to_string();
+    let secret = totp::decode_setup_key(&key).expect("setup key is base32");
+    assert_eq!(secret.len(), 20, "160-bit secret");
+    let code = totp::code_for(&secret, now() as u64);
+    let r = app.call("confirm_enrollment", &[("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let codes: Vec<String> = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(codes.len(), 10);
+    (secret, codes)
+}
+
+fn who(user_id: i64) -> two_factor::Who<'static> {
+    two_factor::Who {
+        account_id: 1,
+        user_id,
+        client_addr: "127.0.0.1",
+    }
+}
+
+async fn user_id(app: &TestApp) -> i64 {
+    app.count("SELECT id FROM users WHERE email = 'ann@example.com'")
+        .await
+}
+
+on_both!(enroll_then_sign_in_needs_a_code_once, |db: Db| async move {
+    let mut app = TestApp::spawn(db).await;
+    let (secret, _) = enrolled(&mut app).await;
+    // The enrolling session was upgraded and still works.
+    let me = app.call("current_user", &[]).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.json()["two_factor"]["setting"]["on"], true);
+    assert_eq!(me.json()["two_factor"]["setting"]["source"], "SelfSet");
+
+    let mut b = app.other_browser();
+    let r = b.sign_in("ann@example.com", PW).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(b.cookie.is_none(), "no session after the password alone");
+    assert_eq!(
+        b.call("current_user", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let stage = b.call("sign_in_stage", &[]).await;
+    assert_eq!(stage.body, "\"Code\"");
+
+    // The enrollment code's step is spent; the next step's code is fresh.
+    let next = totp::code_for(&secret, now() as u64 + 30);
+    let r = b.call("verify_sign_in", &[("code", &next)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(b.cookie.is_some());
+    assert_eq!(b.call("current_user", &[]).await.status, StatusCode::OK);
+
+    // The same code for a second sign-in is refused as a replay.
+    let mut c = app.other_browser();
+    c.sign_in("ann@example.com", PW).await;
+    let r = c.call("verify_sign_in", &[("code", &next)]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("already used"), "{}", r.body);
+    assert!(c.cookie.is_none());
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'code.replay_refused'")
+            .await,
+        1
+    );
+    // Malformed codes are refused before any check.
+    for bad in ["", "12345", "abcdef", &"9".repeat(5000)] {
+        let r = c.call("verify_sign_in", &[("code", bad)]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad:?}");
+    }
+});
+
+on_both!(
+    fifty_concurrent_uses_of_one_code_succeed_once,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        let (secret, _) = enrolled(&mut app).await;
+        let uid = user_id(&app).await;
+        let t = now() + 30;
+        let code = totp::code_for(&secret, t as u64);
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let state = app.state.clone();
+                let code = code.clone();
+                tokio::spawn(async move {
+                    two_factor::verify_code(&state, who(uid), "code", &code, t).await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            if t.await.unwrap().is_ok() {
+                ok += 1;
+            }
+        }
+        assert_eq!(
+            ok, 1,
+            "exactly one of 50 concurrent verifications may succeed"
+        );
+    }
+);
+
+on_both!(five_wrong_codes_lock_until_expiry, |db: Db| async move {
+    let mut app = TestApp::spawn(db).await;
+    let (secret, _) = enrolled(&mut app).await;
+    let uid = user_id(&app).await;
+    let t = now();
+    let good = totp::code_for(&secret, t as u64 + 30);
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    for i in 1..=5 {
+        let e = two_factor::verify_code(&app.state, who(uid), "code", wrong, t)
+            .await
+            .unwrap_err();
+        if i < 5 {
+            assert_eq!(e.status_code(), 400, "failure {i}");
+        } else {
+            assert_eq!(e.status_code(), 429, "the fifth failure locks");
+        }
+    }
+    // A correct code during the lock is refused with when to retry.
+    let e = two_factor::verify_code(&app.state, who(uid), "code", &good, t)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("Try again in"), "{e}");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'code.lockout'")
+            .await,
+        1
+    );
+    // After the lock expires (30 s for the first), the correct code works.
+    assert!(
+        two_factor::verify_code(&app.state, who(uid), "code", &good, t + 31)
+            .await
+            .is_ok()
+    );
+    // The second lockout lasts longer.
+    for _ in 0..5 {
+        let _ = two_factor::verify_code(&app.state, who(uid), "code", wrong, t + 40).await;
+    }
+    let until = app
+        .count("SELECT code_locked_until FROM users WHERE email = 'ann@example.com'")
+        .await;
+    assert_eq!(until, t + 40 + 60);
+});
+
+on_both!(recovery_code_signs_in_once, |db: Db| async move {
+    let mut app = TestApp::spawn(db).await;
+    let (_, codes) = enrolled(&mut app).await;
+    let mut b = app.other_browser();
+    b.sign_in("ann@example.com", PW).await;
+    let r = b
+        .call(
+            "verify_sign_in_recovery",
+            &[("recovery_code", &codes[3].to_uppercase())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(b.cookie.is_some());
+    let mut c = app.other_browser();
+    c.sign_in("ann@example.com", PW).await;
+    let r = c
+        .call("verify_sign_in_recovery", &[("recovery_code", &codes[3])])
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "a recovery code works once"
+    );
+    assert!(c.cookie.is_none());
+    let status = app.call("my_two_factor", &[]).await.json();
+    assert_eq!(status["recovery_codes_left"], 9);
+});
+
+on_both!(secrets_are_encrypted_at_rest, |db: Db| async move {
+    use sqlx::Row;
+    let mut app = TestApp::spawn(db).await;
+    let (secret, codes) = enrolled(&mut app).await;
+    let row = sqlx::query("SELECT secret_enc FROM authenticators")
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap();
+    let stored: Vec<u8> = row.try_get(0).unwrap();
+    let b32 = app::server::totp::SecretKey(secret.clone()).base32();
+    assert!(!String::from_utf8_lossy(&stored).contains(&b32));
+    assert!(!stored.windows(secret.len()).any(|w| w == secret.as_slice()));
+    let rows = sqlx::query("SELECT code_hash FROM recovery_codes")
+        .fetch_all(&app.state.pool)
+        .await
+        .unwrap();
+    for r in rows {
+        let h: Vec<u8> = r.try_get(0).unwrap();
+        for c in &codes {
+            assert!(!String::from_utf8_lossy(&h).contains(&c.replace('-', "")));
+        }
+    }
+});
+
+on_both!(qr_is_only_for_the_pending_owner, |db: Db| async move {
+    let mut app = TestApp::spawn(db).await;
+    let mut anon = app.other_browser();
+    assert_eq!(
+        anon.get("/two-factor/qr.svg").await.status,
+        StatusCode::NOT_FOUND
+    );
+    app.sign_up("ann@example.com", PW).await;
+    assert_eq!(
+        app.get("/two-factor/qr.svg").await.status,
+        StatusCode::NOT_FOUND,
+        "nothing pending"
+    );
+    let start = app.call("start_enrollment", &[]).await.json();
+    let r = app.get("/two-factor/qr.svg").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    assert_eq!(r.headers["content-type"], "image/svg+xml");
+    assert!(
+        r.body.starts_with("<svg") && r.body.len() <= 5 * 1024,
+        "{} bytes",
+        r.body.len()
+    );
+    println!("enrollment QR SVG: {} bytes", r.body.len());
+    assert_eq!(
+        anon.get("/two-factor/qr.svg").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let secret = totp::decode_setup_key(start["setup_key"].as_str().unwrap()).unwrap();
+    let code = totp::code_for(&secret, now() as u64);
+    assert_eq!(
+        app.call("confirm_enrollment", &[("code", &code)])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/two-factor/qr.svg").await.status,
+        StatusCode::NOT_FOUND,
+        "gone once enrolled"
+    );
+});
+
+on_both!(clock_drift_gets_a_hint, |db: Db| async move {
+    let mut app = TestApp::spawn(db).await;
+    app.sign_up("ann@example.com", PW).await;
+    let start = app.call("start_enrollment", &[]).await.json();
+    let secret = totp::decode_setup_key(start["setup_key"].as_str().unwrap()).unwrap();
+    let ahead = totp::code_for(&secret, now() as u64 + 120);
+    let r = app.call("confirm_enrollment", &[("code", &ahead)]).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("seconds ahead"), "{}", r.body);
+    assert_eq!(app.count("SELECT COUNT(*) FROM authenticators").await, 0);
+});
+
+on_both!(
+    turning_off_needs_a_code_and_the_policy,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        let (secret, _) = enrolled(&mut app).await;
+        let r = app.call("disable_two_factor", &[("code", "000000")]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM authenticators").await,
+            1,
+            "a wrong code changes nothing"
+        );
+        let code = totp::code_for(&secret, now() as u64 + 30);
+        let r = app.call("disable_two_factor", &[("code", &code)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(app.count("SELECT COUNT(*) FROM authenticators").await, 0);
+        assert_eq!(app.count("SELECT COUNT(*) FROM recovery_codes").await, 0);
+        assert_eq!(app.count("SELECT tfa_on FROM users").await, 0);
+    }
+);
+
+on_both!(
+    two_factor_on_ends_sessions_without_it,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.sign_up("ann@example.com", PW).await;
+        let mut laptop = app.other_browser();
+        laptop.sign_in("ann@example.com", PW).await;
+        assert_eq!(
+            laptop.call("current_user", &[]).await.status,
+            StatusCode::OK
+        );
+        let start = app.call("start_enrollment", &[]).await.json();
+        let secret = totp::decode_setup_key(start["setup_key"].as_str().unwrap()).unwrap();
+        let code = totp::code_for(&secret, now() as u64);
+        assert_eq!(
+            app.call("confirm_enrollment", &[("code", &code)])
+                .await
+                .status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            laptop.call("current_user", &[]).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(app.call("current_user", &[]).await.status, StatusCode::OK);
+    }
+);
