@@ -6,7 +6,10 @@ use leptos_router::{
     path,
 };
 
-use crate::pages::{LoginPage, NotFoundPage, OverviewPage, ProfilePage, SignupPage, VerifyPage};
+use crate::pages::{
+    AuditPage, InvitePage, LoginPage, NotFoundPage, OverviewPage, ProfilePage,
+    SettingsSecurityPage, SetupPage, SignupPage, UsersPage, VerifyPage,
+};
 
 #[component]
 pub fn AppRouter() -> impl IntoView {
@@ -18,6 +21,11 @@ pub fn AppRouter() -> impl IntoView {
                 <Route path=path!("/signup") view=SignupPage/>
                 <Route path=path!("/login/verify") view=VerifyPage/>
                 <Route path=path!("/profile") view=ProfilePage/>
+                <Route path=path!("/users") view=UsersPage/>
+                <Route path=path!("/settings/security") view=SettingsSecurityPage/>
+                <Route path=path!("/audit") view=AuditPage/>
+                <Route path=path!("/invite/:token") view=InvitePage/>
+                <Route path=path!("/setup/:token") view=SetupPage/>
             </Routes>
         </Router>
     }

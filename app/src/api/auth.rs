@@ -73,8 +73,12 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
             let addr = cx.client_addr();
             match login {
                 Some(l) if ok && l.two_factor_on => {
+                    // A password alone never enrolls a user whose 2FA the owner reset.
+                    if users::reset_pending(&cx.state, l.user_id).await? {
+                        return Err(AppError::Refused(users::RESET_MESSAGE.into()));
+                    }
                     // First proof done; no session until the second.
-                    let token = sessions::create_pending(&cx.state, l.user_id).await?;
+                    let token = sessions::create_pending(&cx.state, l.user_id, false).await?;
                     context::append_header(
                         http::header::SET_COOKIE,
                         &sessions::set_pending_cookie(&cx.state.config, &token),

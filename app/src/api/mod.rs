@@ -1,4 +1,6 @@
 //! Server functions: thin — check the session, call the server code, map errors.
 
 pub mod auth;
+pub mod links;
+pub mod owner;
 pub mod two_factor;

@@ -58,6 +58,12 @@ pub async fn start_enrollment() -> Result<EnrollmentStart, AppError> {
                 }
             } else if !status.setting.on {
                 return Err(AppError::Forbidden);
+            } else if cx.pending().is_some_and(|p| !p.via_setup_link)
+                && crate::server::users::reset_pending(&cx.state, who.user_id).await?
+            {
+                return Err(AppError::Refused(
+                    crate::server::users::RESET_MESSAGE.into(),
+                ));
             }
             two_factor::start_enrollment(&cx.state, who.user_id).await
         }

@@ -4,14 +4,35 @@
 use leptos::prelude::*;
 
 use super::{action_error, field_error, FormError, TextField};
+use crate::api::owner::start_requirement_enrollment;
 use crate::api::two_factor::{start_enrollment, ConfirmEnrollment, FinishEnrollment};
+
+/// Why an authenticator is being set up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EnrollmentPurpose {
+    /// The user's own 2FA (Profile, or sign-in when it is required).
+    #[default]
+    OwnTwoFactor,
+    /// The owner saving "Require two-factor authentication at login" without an authenticator:
+    /// the requirement takes effect when this enrollment is confirmed.
+    AccountRequirement,
+}
 
 #[component]
 pub fn EnrollmentPanel(
     /// Runs after "I have saved my recovery codes".
     on_done: Callback<()>,
+    #[prop(optional)] purpose: EnrollmentPurpose,
 ) -> impl IntoView {
-    let start = Resource::new(|| (), |_| start_enrollment());
+    let start = Resource::new(
+        || (),
+        move |_| async move {
+            match purpose {
+                EnrollmentPurpose::OwnTwoFactor => start_enrollment().await,
+                EnrollmentPurpose::AccountRequirement => start_requirement_enrollment().await,
+            }
+        },
+    );
     let confirm = ServerAction::<ConfirmEnrollment>::new();
     let finish = ServerAction::<FinishEnrollment>::new();
     let confirm_error = action_error(confirm.value());

@@ -65,6 +65,11 @@ fn Header(me: Me) -> impl IntoView {
             <nav aria-label="Main">
                 <A href="/">"Overview"</A>
                 <A href="/profile">"Profile"</A>
+                {(me.role == crate::domain::Role::Owner).then(|| view! {
+                    <A href="/users">"Users"</A>
+                    <A href="/settings/security">"Settings & Security"</A>
+                    <A href="/audit">"Audit log"</A>
+                })}
             </nav>
             <div class="who">
                 <span class="account">{me.account_name}</span>
@@ -74,5 +79,16 @@ fn Header(me: Me) -> impl IntoView {
                 </ActionForm>
             </div>
         </header>
+    }
+}
+
+/// Renders `children` for the account owner; everyone else is told the page is not theirs.
+#[component]
+pub fn OwnerOnly(me: Me, children: ChildrenFn) -> impl IntoView {
+    if me.role == crate::domain::Role::Owner {
+        children().into_any()
+    } else {
+        view! { <p class="form-error" role="alert">"Only the account owner can see this page."</p> }
+            .into_any()
     }
 }

@@ -5,9 +5,9 @@ mod field;
 mod layout;
 mod two_factor_toggle;
 
-pub use enrollment_panel::{EnrollmentPanel, RecoveryCodes};
+pub use enrollment_panel::{EnrollmentPanel, EnrollmentPurpose, RecoveryCodes};
 pub use field::{action_error, field_error, FormError, TextField};
-pub use layout::{AuthCard, SignedIn};
+pub use layout::{AuthCard, OwnerOnly, SignedIn};
 pub use two_factor_toggle::TwoFactorToggle;
 
 use leptos::prelude::*;

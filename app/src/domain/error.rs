@@ -20,6 +20,9 @@ pub enum AppError {
     NotFound,
     #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
     TooManyRequests { retry_after_secs: u64 },
+    /// Refused for a reason the user can act on (said in the message).
+    #[error("{0}")]
+    Refused(String),
     /// Details went to the server log, never to the browser.
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
@@ -53,7 +56,7 @@ impl AppError {
         match self {
             AppError::Invalid { .. } | AppError::Request(_) => 400,
             AppError::BadCredentials | AppError::Unauthorized => 401,
-            AppError::Forbidden => 403,
+            AppError::Forbidden | AppError::Refused(_) => 403,
             AppError::NotFound => 404,
             AppError::TooManyRequests { .. } => 429,
             AppError::Internal => 500,

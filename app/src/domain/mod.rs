@@ -90,3 +90,79 @@ pub enum SignInStage {
     /// 2FA is on but no authenticator yet: enrollment first.
     Enroll,
 }
+
+/// A user as the owner sees them on the Users page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub setting: policy::Setting,
+    /// Name of who last set the 2FA state.
+    pub set_by: Option<String>,
+    /// When (Unix seconds).
+    pub set_at: Option<i64>,
+    pub has_authenticator: bool,
+    /// Added but has not set a password yet.
+    pub invitation_pending: bool,
+    /// 2FA was reset; waiting for the user to use their setup link.
+    pub reset_pending: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserBrief {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+}
+
+/// What requiring 2FA means for the account right now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyImpact {
+    pub required: bool,
+    pub users_total: i64,
+    /// Users whose 2FA is on and set up.
+    pub protected: i64,
+    /// Users who will have to set up an authenticator at their next sign-in.
+    pub pending_setup: Vec<UserBrief>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub event: String,
+    pub detail: String,
+    pub client_addr: String,
+    pub at: i64,
+    pub actor: Option<String>,
+    pub target: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before` for the next (older) page.
+    pub next_before: Option<i64>,
+}
+
+/// "2026-11-27 23:01 UTC" from Unix seconds, without a date library in the wasm.
+pub fn format_time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}

@@ -18,6 +18,12 @@ pub enum Event {
     RecoveryCodesRegenerated,
     TwoFactorEnrolled,
     TwoFactorDisabled,
+    TwoFactorReset,
+    PolicyChanged,
+    UserTwoFactorChanged,
+    UserAdded,
+    UserRemoved,
+    InvitationAccepted,
 }
 
 impl Event {
@@ -35,6 +41,12 @@ impl Event {
             Event::RecoveryCodesRegenerated => "recovery_codes.regenerated",
             Event::TwoFactorEnrolled => "two_factor.enrolled",
             Event::TwoFactorDisabled => "two_factor.disabled",
+            Event::TwoFactorReset => "two_factor.reset",
+            Event::PolicyChanged => "policy.changed",
+            Event::UserTwoFactorChanged => "user.two_factor_changed",
+            Event::UserAdded => "user.added",
+            Event::UserRemoved => "user.removed",
+            Event::InvitationAccepted => "invitation.accepted",
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod context;
 pub mod db;
 pub mod keys;
+pub mod owner;
 pub mod password;
 pub mod qr;
 pub mod sessions;

@@ -26,6 +26,8 @@ pub struct PendingLogin {
     pub id_hash: Vec<u8>,
     /// Enrollment confirmed; waiting for "I have saved my recovery codes".
     pub enrolled: bool,
+    /// Came through the owner's setup link after a reset: may enroll.
+    pub via_setup_link: bool,
 }
 
 /// Password passed, code pending: this long to finish.
@@ -172,7 +174,11 @@ pub async fn delete(state: &AppState, session_hash: &[u8]) -> Result<(), AppErro
 }
 
 /// Records that `user_id` passed the password check; returns the token for the pending cookie.
-pub async fn create_pending(state: &AppState, user_id: i64) -> Result<String, AppError> {
+pub async fn create_pending(
+    state: &AppState,
+    user_id: i64,
+    via_setup_link: bool,
+) -> Result<String, AppError> {
     let token = new_token();
     let t = now();
     // One pending sign-in per user at a time; older half-finished ones end.
@@ -182,11 +188,14 @@ pub async fn create_pending(state: &AppState, user_id: i64) -> Result<String, Ap
         .execute(&state.pool)
         .await
         .map_err(internal("clear pending"))?;
-    sqlx::query("INSERT INTO pending_logins (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(hash_token(&token))
-        .bind(user_id)
-        .bind(t)
-        .bind(t + PENDING_TTL_SECS)
+    sqlx::query(
+        "INSERT INTO pending_logins (id_hash, user_id, created_at, expires_at, via_setup_link) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(hash_token(&token))
+    .bind(user_id)
+    .bind(t)
+    .bind(t + PENDING_TTL_SECS)
+    .bind(i64::from(via_setup_link))
         .execute(&state.pool)
         .await
         .map_err(internal("create pending"))?;
@@ -199,7 +208,7 @@ pub async fn resolve_pending(
 ) -> Result<Option<PendingLogin>, AppError> {
     let hash = hash_token(token);
     let row = sqlx::query(
-        "SELECT p.user_id, p.enrolled, u.account_id FROM pending_logins p JOIN users u ON u.id = p.user_id \
+        "SELECT p.user_id, p.enrolled, p.via_setup_link, u.account_id FROM pending_logins p JOIN users u ON u.id = p.user_id \
          WHERE p.id_hash = $1 AND p.expires_at > $2",
     )
     .bind(hash.clone())
@@ -214,6 +223,7 @@ pub async fn resolve_pending(
         account_id: get("account_id")?,
         id_hash: hash,
         enrolled: get("enrolled")? != 0,
+        via_setup_link: get("via_setup_link")? != 0,
     }))
 }
 

@@ -262,11 +262,25 @@ pub async fn use_recovery_code(
 
 /// Starts (or restarts) an enrollment: a fresh secret, kept encrypted until a code confirms it.
 pub async fn start_enrollment(state: &AppState, user_id: i64) -> Result<EnrollmentStart, AppError> {
-    let has = sqlx::query("SELECT 1 AS one FROM authenticators WHERE user_id = $1")
-        .bind(user_id)
-        .fetch_optional(&state.pool)
-        .await
-        .map_err(internal("check authenticator"))?;
+    start_enrollment_for(state, user_id, false).await
+}
+
+/// As `start_enrollment`; with `then_require_account` the confirmation also switches the
+/// owner's account requirement on, in the same transaction.
+pub async fn start_enrollment_for(
+    state: &AppState,
+    user_id: i64,
+    then_require_account: bool,
+) -> Result<EnrollmentStart, AppError> {
+    // An authenticator left from before an exemption is replaced; one in use is not.
+    let has = sqlx::query(
+        "SELECT 1 AS one FROM authenticators a JOIN users u ON u.id = a.user_id \
+         WHERE a.user_id = $1 AND u.tfa_on = 1",
+    )
+    .bind(user_id)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(internal("check authenticator"))?;
     if has.is_some() {
         return Err(AppError::invalid(
             "code",
@@ -282,11 +296,15 @@ pub async fn start_enrollment(state: &AppState, user_id: i64) -> Result<Enrollme
         .execute(&mut *tx)
         .await
         .map_err(internal("clear enrollment"))?;
-    sqlx::query("INSERT INTO enrollments (user_id, secret_enc, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(user_id)
-        .bind(sealed)
-        .bind(t)
-        .bind(t + ENROLLMENT_TTL_SECS)
+    sqlx::query(
+        "INSERT INTO enrollments (user_id, secret_enc, created_at, expires_at, then_require_account) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(user_id)
+    .bind(sealed)
+    .bind(t)
+    .bind(t + ENROLLMENT_TTL_SECS)
+    .bind(i64::from(then_require_account))
         .execute(&mut *tx)
         .await
         .map_err(internal("insert enrollment"))?;
@@ -307,8 +325,14 @@ fn group(key: &str) -> String {
 }
 
 async fn pending_secret(state: &AppState, user_id: i64) -> Result<Option<Vec<u8>>, AppError> {
-    let row =
-        sqlx::query("SELECT secret_enc FROM enrollments WHERE user_id = $1 AND expires_at > $2")
+    Ok(pending(state, user_id).await?.map(|(s, _)| s))
+}
+
+/// The pending enrollment's secret and whether it switches the account requirement on.
+async fn pending(state: &AppState, user_id: i64) -> Result<Option<(Vec<u8>, bool)>, AppError> {
+    let row = sqlx::query(
+            "SELECT secret_enc, then_require_account FROM enrollments WHERE user_id = $1 AND expires_at > $2",
+        )
             .bind(user_id)
             .bind(now())
             .fetch_optional(&state.pool)
@@ -316,7 +340,14 @@ async fn pending_secret(state: &AppState, user_id: i64) -> Result<Option<Vec<u8>
             .map_err(internal("load enrollment"))?;
     let Some(row) = row else { return Ok(None) };
     let sealed: Vec<u8> = row.try_get(0).map_err(internal("enrollment row"))?;
-    Ok(state.keys.open(&secret_context(user_id), &sealed))
+    let require = row
+        .try_get::<i64, _>(1)
+        .map_err(internal("enrollment row"))?
+        != 0;
+    Ok(state
+        .keys
+        .open(&secret_context(user_id), &sealed)
+        .map(|s| (s, require)))
 }
 
 /// The QR code of the user's pending enrollment, or `None` when there is none.
@@ -343,7 +374,7 @@ pub async fn confirm_enrollment(
     t: i64,
     keep_session: Option<&[u8]>,
 ) -> Result<Vec<String>, AppError> {
-    let secret = pending_secret(state, who.user_id).await?.ok_or_else(|| {
+    let (secret, then_require_account) = pending(state, who.user_id).await?.ok_or_else(|| {
         AppError::invalid(
             "code",
             "This setup has expired. Start again to get a new QR code.",
@@ -369,6 +400,11 @@ pub async fn confirm_enrollment(
             "This setup has expired. Start again to get a new QR code.",
         ));
     }
+    sqlx::query("DELETE FROM authenticators WHERE user_id = $1")
+        .bind(who.user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("replace authenticator"))?;
     sqlx::query("INSERT INTO authenticators (user_id, secret_enc, last_step, created_at) VALUES ($1, $2, $3, $4)")
         .bind(who.user_id)
         .bind(state.keys.seal(&secret_context(who.user_id), &secret))
@@ -383,13 +419,29 @@ pub async fn confirm_enrollment(
         "UPDATE users SET tfa_source = CASE WHEN tfa_on = 1 THEN tfa_source ELSE 'self' END, \
            tfa_set_by = CASE WHEN tfa_on = 1 THEN tfa_set_by ELSE id END, \
            tfa_set_at = CASE WHEN tfa_on = 1 THEN tfa_set_at ELSE $2 END, \
-           tfa_on = 1, code_failures = 0 WHERE id = $1",
+           tfa_on = 1, code_failures = 0, tfa_reset_pending = 0 WHERE id = $1",
     )
     .bind(who.user_id)
     .bind(t)
     .execute(&mut *tx)
     .await
     .map_err(internal("turn 2fa on"))?;
+    if then_require_account {
+        // The owner completing "Require 2FA" setup: the requirement and the enrollment are one step.
+        super::owner::require_in(&mut tx, who.account_id, who.user_id, t).await?;
+        audit::record(
+            &mut *tx,
+            audit::Entry {
+                event: Event::PolicyChanged,
+                account_id: Some(who.account_id),
+                actor_user_id: Some(who.user_id),
+                target_user_id: None,
+                detail: "2FA required at login",
+                client_addr: who.client_addr,
+            },
+        )
+        .await?;
+    }
     if let Some(hash) = keep_session {
         sqlx::query("UPDATE sessions SET second_factor = 1 WHERE id_hash = $1")
             .bind(hash.to_vec())

@@ -133,6 +133,19 @@ pub async fn load_me(state: &AppState, user_id: i64) -> Result<Me, AppError> {
     })
 }
 
+pub const RESET_MESSAGE: &str =
+    "Your two-factor authentication was reset. Use the setup link from your account owner to set it up again.";
+
+/// The owner reset this user's 2FA and the setup link has not been used yet.
+pub async fn reset_pending(state: &AppState, user_id: i64) -> Result<bool, AppError> {
+    let row = sqlx::query("SELECT tfa_reset_pending FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(&state.pool)
+        .await
+        .map_err(internal("reset pending"))?;
+    Ok(row.try_get::<i64, _>(0).map_err(internal("reset row"))? != 0)
+}
+
 pub async fn email_of(state: &AppState, user_id: i64) -> Result<String, AppError> {
     sqlx::query("SELECT email FROM users WHERE id = $1")
         .bind(user_id)

@@ -1,0 +1,150 @@
+//! The owner's server functions. Each checks: a session, the owner role, the owner's account.
+
+use leptos::prelude::*;
+
+use crate::domain::{AppError, AuditPage, EnrollmentStart, PolicyImpact, UserRow};
+
+#[cfg(feature = "ssr")]
+fn owner(cx: &crate::server::context::Ctx) -> Result<crate::server::sessions::AuthUser, AppError> {
+    let auth = cx.require_auth()?;
+    if auth.role != crate::domain::Role::Owner {
+        return Err(AppError::Forbidden);
+    }
+    Ok(auth)
+}
+
+#[server(endpoint = "account_policy")]
+pub async fn account_policy() -> Result<PolicyImpact, AppError> {
+    use crate::server::{context, owner as svc};
+    let cx = context::ctx()?;
+    let auth = owner(&cx)?;
+    svc::impact(&cx.state, auth.account_id).await
+}
+
+/// Saves the account requirement. ON needs the owner's current code (an owner without an
+/// authenticator enrolls instead, see `start_requirement_enrollment`); OFF needs one too.
+#[server(endpoint = "set_account_requirement")]
+pub async fn set_account_requirement(on: bool, code: String) -> Result<(), AppError> {
+    use crate::domain::parse_code;
+    use crate::server::{context, now, owner as svc, two_factor};
+    let cx = context::ctx()?;
+    let auth = owner(&cx)?;
+    let code = parse_code("code", &code)?;
+    let addr = cx.client_addr();
+    two_factor::verify_code(&cx.state, cx.who(&addr)?, "code", &code, now()).await?;
+    let o = svc::Owner {
+        account_id: auth.account_id,
+        user_id: auth.user_id,
+        client_addr: &addr,
+    };
+    svc::set_requirement(&cx.state, o, on).await
+}
+
+/// For an owner without an authenticator: an enrollment whose confirmation also switches the
+/// requirement on, in one transaction. Abandoned, it leaves the setting off.
+#[server(endpoint = "start_requirement_enrollment")]
+pub async fn start_requirement_enrollment() -> Result<EnrollmentStart, AppError> {
+    use crate::server::{context, two_factor};
+    let cx = context::ctx()?;
+    let auth = owner(&cx)?;
+    two_factor::start_enrollment_for(&cx.state, auth.user_id, true).await
+}
+
+#[server(endpoint = "list_users")]
+pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
+    use crate::server::{context, owner as svc};
+    let cx = context::ctx()?;
+    let auth = owner(&cx)?;
+    svc::list_users(&cx.state, auth.account_id).await
+}
+
+/// Adds an admin; returns the invitation link path.
+#[server(endpoint = "add_user")]
+pub async fn add_user(name: String, email: String, two_factor: bool) -> Result<String, AppError> {
+    use crate::domain::{normalize_email, validate_email, validate_name};
+    use crate::server::{context, owner as svc};
+    let cx = context::ctx()?;
+    let auth = owner(&cx)?;
+    validate_name("name", "a name", &name)?;
+    let email = normalize_email(&email);
+    validate_email("email", &email)?;
+    let addr = cx.client_addr();
+    let o = svc::Owner {
+        account_id: auth.account_id,
+        user_id: auth.user_id,
+        client_addr: &addr,
+    };
+    let token = svc::add_user(&cx.state, o, name.trim(), &email, two_factor).await?;
+    Ok(format!("/invite/{token}"))
+}
+
+#[server(endpoint = "set_user_two_factor")]
+pub async fn set_user_two_factor(user_id: i64, on: bool) -> Result<(), AppError> {
+    use crate::server::{context, owner as svc};
+    let cx = context::ctx()?;
+    let auth = owner(&cx)?;
+    let addr = cx.client_addr();
+    let o = svc::Owner {
+        account_id: auth.account_id,
+        user_id: auth.user_id,
+        client_addr: &addr,
+    };
+    svc::set_user_two_factor(&cx.state, o, user_id, on).await
+}
+
+/// Returns the setup link path for the user to enroll again.
+#[server(endpoint = "reset_user_two_factor")]
+pub async fn reset_user_two_factor(user_id: i64) -> Result<String, AppError> {
+    use crate::server::{context, owner as svc};
+    let cx = context::ctx()?;
+    let auth = owner(&cx)?;
+    let addr = cx.client_addr();
+    let o = svc::Owner {
+        account_id: auth.account_id,
+        user_id: auth.user_id,
+        client_addr: &addr,
+    };
+    Ok(format!(
+        "/setup/{}",
+        svc::reset_user(&cx.state, o, user_id).await?
+    ))
+}
+
+#[server(endpoint = "remove_user")]
+pub async fn remove_user(user_id: i64) -> Result<(), AppError> {
+    use crate::server::{context, owner as svc};
+    let cx = context::ctx()?;
+    let auth = owner(&cx)?;
+    if user_id == auth.user_id {
+        return Err(AppError::invalid(
+            "user",
+            "The account owner cannot be removed.",
+        ));
+    }
+    let addr = cx.client_addr();
+    let o = svc::Owner {
+        account_id: auth.account_id,
+        user_id: auth.user_id,
+        client_addr: &addr,
+    };
+    svc::remove_user(&cx.state, o, user_id).await
+}
+
+#[server(endpoint = "audit_log")]
+pub async fn audit_log(event: String, user_id: i64, before: i64) -> Result<AuditPage, AppError> {
+    use crate::server::{context, owner as svc};
+    let cx = context::ctx()?;
+    let auth = owner(&cx)?;
+    if event.len() > 64 {
+        return Err(AppError::invalid("event", "Unknown event type."));
+    }
+    let opt = |v: i64| (v > 0).then_some(v);
+    svc::audit_page(
+        &cx.state,
+        auth.account_id,
+        (!event.is_empty()).then_some(event.as_str()),
+        opt(user_id),
+        opt(before),
+    )
+    .await
+}

@@ -1,0 +1,90 @@
+//! `/audit` (owner): every security event of the account, newest first, filterable.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::owner::audit_log;
+use crate::components::{OwnerOnly, SignedIn};
+use crate::domain::{format_time, Me};
+
+/// The event types the filter offers, with their labels.
+pub const EVENT_TYPES: &[(&str, &str)] = &[
+    ("sign_in.success", "Sign-in success"),
+    ("sign_in.failure", "Sign-in failure"),
+    ("code.failure", "Token failure"),
+    ("code.lockout", "Lockout"),
+    ("code.replay_refused", "Replayed code refused"),
+    ("two_factor.enrolled", "Enrollment"),
+    ("two_factor.disabled", "2FA turned off"),
+    ("two_factor.reset", "2FA reset"),
+    ("recovery_code.used", "Recovery code used"),
+    ("recovery_codes.regenerated", "Recovery codes regenerated"),
+    ("policy.changed", "Policy change"),
+    ("user.two_factor_changed", "Per-user 2FA change"),
+    ("user.added", "User added"),
+    ("user.removed", "User removed"),
+    ("invitation.accepted", "Invitation accepted"),
+    ("session.ended", "Session ended"),
+    ("account.created", "Account created"),
+];
+
+#[component]
+pub fn AuditPage() -> impl IntoView {
+    view! {
+        <Title text="Audit log"/>
+        <SignedIn page=|me: Me| view! { <OwnerOnly me=me.clone()><Audit/></OwnerOnly> }/>
+    }
+}
+
+#[component]
+fn Audit() -> impl IntoView {
+    let event = RwSignal::new(String::new());
+    let before = RwSignal::new(0i64);
+    let page = Resource::new(
+        move || (event.get(), before.get()),
+        |(e, b)| audit_log(e, 0, b),
+    );
+    view! {
+        <h1>"Audit log"</h1>
+        <div class="toolbar">
+            <label for="event-filter">"Event type"</label>
+            <select id="event-filter" on:change=move |ev| { before.set(0); event.set(event_target_value(&ev)); }>
+                <option value="">"All events"</option>
+                {EVENT_TYPES.iter().map(|(v, l)| view! { <option value=*v>{*l}</option> }).collect_view()}
+            </select>
+        </div>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Ok(p) => {
+                        let next = p.next_before;
+                        view! {
+                            <div class="table-wrap">
+                                <table class="audit">
+                                    <thead><tr>
+                                        <th scope="col">"Time"</th><th scope="col">"Event"</th><th scope="col">"Actor"</th>
+                                        <th scope="col">"Target"</th><th scope="col">"Detail"</th><th scope="col">"Client address"</th>
+                                    </tr></thead>
+                                    <tbody>
+                                        {p.entries.into_iter().map(|e| view! {
+                                            <tr>
+                                                <td>{format_time(e.at)}</td>
+                                                <td><code>{e.event}</code></td>
+                                                <td>{e.actor.unwrap_or_else(|| "—".into())}</td>
+                                                <td>{e.target.unwrap_or_else(|| "—".into())}</td>
+                                                <td>{e.detail}</td>
+                                                <td>{e.client_addr}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                            {next.map(|n| view! { <button type="button" class="secondary" on:click=move |_| before.set(n)>"Older events"</button> })}
+                        }.into_any()
+                    }
+                    Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}

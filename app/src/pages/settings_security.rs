@@ -1,0 +1,134 @@
+//! `/settings/security` (owner): require two-factor authentication for everyone.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::owner::{account_policy, SetAccountRequirement};
+use crate::components::{
+    action_error, field_error, EnrollmentPanel, EnrollmentPurpose, FormError, OwnerOnly, SignedIn,
+    TextField, TwoFactorToggle,
+};
+use crate::domain::{Me, PolicyImpact};
+
+#[component]
+pub fn SettingsSecurityPage() -> impl IntoView {
+    view! {
+        <Title text="Settings & Security"/>
+        <SignedIn page=|me: Me| view! { <OwnerOnly me=me.clone()><Settings me=me.clone()/></OwnerOnly> }/>
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Editing,
+    /// Saving ON or OFF with a current code.
+    Confirming,
+    /// Saving ON for an owner without an authenticator.
+    Enrolling,
+    Saved,
+}
+
+#[component]
+fn Settings(me: Me) -> impl IntoView {
+    let version = RwSignal::new(0u32);
+    let policy = Resource::new(move || version.get(), |_| account_policy());
+    let has_authenticator = me.two_factor.has_authenticator;
+    view! {
+        <h1>"Settings & Security"</h1>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match policy.await {
+                    Ok(p) => view! { <RequirementForm policy=p has_authenticator on_saved=Callback::new(move |_| version.update(|v| *v += 1))/> }.into_any(),
+                    Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn RequirementForm(
+    policy: PolicyImpact,
+    has_authenticator: bool,
+    on_saved: Callback<()>,
+) -> impl IntoView {
+    let saved = policy.required;
+    let draft = RwSignal::new(saved);
+    let step = RwSignal::new(Step::Editing);
+    let confirm = ServerAction::<SetAccountRequirement>::new();
+    let error = action_error(confirm.value());
+    Effect::new(move |_| {
+        if let Some(Ok(())) = confirm.value().get() {
+            step.set(Step::Saved);
+            on_saved.run(());
+        }
+    });
+    let pending = policy.pending_setup.clone();
+    let total = policy.users_total;
+    let on_save = move |_| {
+        if draft.get_untracked() == saved {
+            return;
+        }
+        step.set(if draft.get_untracked() && !has_authenticator {
+            Step::Enrolling
+        } else {
+            Step::Confirming
+        });
+    };
+    view! {
+        <section class="panel" aria-labelledby="req-heading">
+            <h2 id="req-heading">"Two-factor authentication"</h2>
+            <TwoFactorToggle
+                label="Require two-factor authentication at login"
+                id="require-2fa"
+                checked=draft
+                disabled=Signal::derive(move || step.get() == Step::Confirming || step.get() == Step::Enrolling)
+                on_toggle=Callback::new(move |on| { draft.set(on); step.set(Step::Editing); })
+            />
+            <p class="hint-block">{format!("{} of {} users are protected now.", policy.protected, total)}</p>
+            <Show when=move || draft.get() && !saved>
+                <div class="impact" role="status">
+                    <p>{format!("When you save, all {total} users will be asked for an authentication code at login.")}</p>
+                    {
+                        let pending = pending.clone();
+                        (!pending.is_empty()).then(move || view! {
+                            <p>{format!("{} still have to set up an authenticator app at their next sign-in:", pending.len())}</p>
+                            <ul class="pending-users">
+                                {pending.into_iter().map(|u| view! { <li>{u.name}" ("{u.email}")"</li> }).collect_view()}
+                            </ul>
+                        })
+                    }
+                </div>
+            </Show>
+            <Show when=move || !draft.get() && saved>
+                <p class="impact" role="status">"Turning this off changes nobody's two-factor authentication; users can then turn theirs off in Profile unless you set it for them."</p>
+            </Show>
+            <Show when=move || step.get() == Step::Editing>
+                <button type="button" on:click=on_save disabled=move || draft.get() == saved>"Save"</button>
+            </Show>
+            <Show when=move || step.get() == Step::Confirming>
+                <div class="panel inset">
+                    <p>"Confirm with a current code from your authenticator app."</p>
+                    <ActionForm action=confirm>
+                        <input type="hidden" name="on" value=move || draft.get().to_string()/>
+                        <TextField label="Authentication code" name="code" autocomplete="one-time-code"
+                            inputmode="numeric" maxlength=7usize error=field_error(error, "code")/>
+                        <FormError error/>
+                        <button type="submit">"Confirm"</button>
+                        " "
+                        <button type="button" class="secondary" on:click=move |_| step.set(Step::Editing)>"Cancel"</button>
+                    </ActionForm>
+                </div>
+            </Show>
+            <Show when=move || step.get() == Step::Enrolling>
+                <p>"To complete the setup, scan the QR code with your authenticator app and enter a code. The requirement takes effect when the code verifies."</p>
+                <EnrollmentPanel purpose=EnrollmentPurpose::AccountRequirement
+                    on_done=Callback::new(move |_| { step.set(Step::Saved); on_saved.run(()); })/>
+                <button type="button" class="secondary" on:click=move |_| { draft.set(saved); step.set(Step::Editing); }>"Cancel"</button>
+            </Show>
+            <Show when=move || step.get() == Step::Saved>
+                <p class="saved" role="status">"Saved."</p>
+            </Show>
+        </section>
+    }
+}

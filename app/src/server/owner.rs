@@ -1,0 +1,485 @@
+//! The owner's controls: the account requirement, users and their 2FA exceptions, invitations,
+//! resets and the audit log. Every query is scoped to the owner's account.
+
+use sqlx::Row;
+
+use super::{
+    audit::{self, Event},
+    internal, now, sessions, AppState,
+};
+use crate::domain::{
+    policy::{self, Source},
+    AppError, AuditEntry, AuditPage, PolicyImpact, Role, UserBrief, UserRow,
+};
+
+pub const INVITE_TTL_SECS: i64 = 7 * 24 * 3600;
+pub const SETUP_TTL_SECS: i64 = 24 * 3600;
+pub const AUDIT_PAGE: i64 = 50;
+
+/// The owner acting, for scoping and the audit log.
+#[derive(Clone, Copy)]
+pub struct Owner<'a> {
+    pub account_id: i64,
+    pub user_id: i64,
+    pub client_addr: &'a str,
+}
+
+async fn log(
+    state: &AppState,
+    o: Owner<'_>,
+    event: Event,
+    target: Option<i64>,
+    detail: &str,
+) -> Result<(), AppError> {
+    audit::log(
+        state,
+        audit::Entry {
+            event,
+            account_id: Some(o.account_id),
+            actor_user_id: Some(o.user_id),
+            target_user_id: target,
+            detail,
+            client_addr: o.client_addr,
+        },
+    )
+    .await
+}
+
+pub async fn account_required(state: &AppState, account_id: i64) -> Result<bool, AppError> {
+    let row = sqlx::query("SELECT require_2fa FROM accounts WHERE id = $1")
+        .bind(account_id)
+        .fetch_one(&state.pool)
+        .await
+        .map_err(internal("account row"))?;
+    Ok(row.try_get::<i64, _>(0).map_err(internal("account row"))? != 0)
+}
+
+/// Users of the account, oldest first, with their 2FA state and who set it.
+pub async fn list_users(state: &AppState, account_id: i64) -> Result<Vec<UserRow>, AppError> {
+    let rows = sqlx::query(
+        "SELECT u.id, u.name, u.email, u.role, u.tfa_on, u.tfa_source, u.tfa_set_at, u.password_hash IS NULL AS invited, \
+           u.tfa_reset_pending, s.name AS set_by_name, \
+           (SELECT COUNT(*) FROM authenticators t WHERE t.user_id = u.id) AS has_auth \
+         FROM users u LEFT JOIN users s ON s.id = u.tfa_set_by \
+         WHERE u.account_id = $1 ORDER BY u.id",
+    )
+    .bind(account_id)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(internal("list users"))?;
+    rows.iter()
+        .map(|r| -> Result<UserRow, sqlx::Error> {
+            let role: String = r.try_get("role")?;
+            let source: Option<String> = r.try_get("tfa_source")?;
+            Ok(UserRow {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                email: r.try_get("email")?,
+                role: Role::parse(&role).unwrap_or(Role::Admin),
+                setting: policy::Setting {
+                    on: r.try_get::<i64, _>("tfa_on")? != 0,
+                    source: source.as_deref().and_then(Source::parse),
+                },
+                set_by: r.try_get("set_by_name")?,
+                set_at: r.try_get("tfa_set_at")?,
+                has_authenticator: r.try_get::<i64, _>("has_auth")? != 0,
+                invitation_pending: r
+                    .try_get::<bool, _>("invited")
+                    .or_else(|_| r.try_get::<i64, _>("invited").map(|v| v != 0))?,
+                reset_pending: r.try_get::<i64, _>("tfa_reset_pending")? != 0,
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map_err(internal("user row"))
+}
+
+/// What saving the requirement ON would do: who will be asked for a code, who must set up first.
+pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, AppError> {
+    let users = list_users(state, account_id).await?;
+    let pending: Vec<UserBrief> = users
+        .iter()
+        .filter(|u| !u.has_authenticator)
+        .map(|u| UserBrief {
+            id: u.id,
+            name: u.name.clone(),
+            email: u.email.clone(),
+        })
+        .collect();
+    Ok(PolicyImpact {
+        required: account_required(state, account_id).await?,
+        users_total: users.len() as i64,
+        protected: users
+            .iter()
+            .filter(|u| u.setting.on && u.has_authenticator)
+            .count() as i64,
+        pending_setup: pending,
+    })
+}
+
+/// Applies the requirement ON inside `tx`: every user's 2FA on (source: account); users whose
+/// 2FA was already on keep their source. Their sessions without a second factor end by rule.
+pub async fn require_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account_id: i64,
+    owner_id: i64,
+    t: i64,
+) -> Result<(), AppError> {
+    sqlx::query("UPDATE accounts SET require_2fa = 1 WHERE id = $1")
+        .bind(account_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(internal("require 2fa"))?;
+    sqlx::query(
+        "UPDATE users SET tfa_on = 1, tfa_source = 'account', tfa_set_by = $2, tfa_set_at = $3 \
+         WHERE account_id = $1 AND tfa_on = 0",
+    )
+    .bind(account_id)
+    .bind(owner_id)
+    .bind(t)
+    .execute(&mut **tx)
+    .await
+    .map_err(internal("turn users on"))?;
+    sqlx::query(
+        "DELETE FROM sessions WHERE second_factor = 0 AND user_id IN (SELECT id FROM users WHERE account_id = $1)",
+    )
+    .bind(account_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(internal("end 1fa sessions"))?;
+    Ok(())
+}
+
+/// Turns the requirement ON (owner already has an authenticator and gave a code) or OFF.
+pub async fn set_requirement(state: &AppState, o: Owner<'_>, on: bool) -> Result<(), AppError> {
+    let t = now();
+    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    if on {
+        require_in(&mut tx, o.account_id, o.user_id, t).await?;
+    } else {
+        // OFF changes nobody's 2FA: protection is never removed behind a user's back.
+        sqlx::query("UPDATE accounts SET require_2fa = 0 WHERE id = $1")
+            .bind(o.account_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal("unrequire 2fa"))?;
+    }
+    tx.commit().await.map_err(internal("commit policy"))?;
+    log(
+        state,
+        o,
+        Event::PolicyChanged,
+        None,
+        if on {
+            "2FA required at login"
+        } else {
+            "2FA no longer required"
+        },
+    )
+    .await
+}
+
+/// A user of the owner's account, or NotFound (also for other accounts' ids).
+async fn target(
+    state: &AppState,
+    o: Owner<'_>,
+    user_id: i64,
+) -> Result<(Role, policy::Setting), AppError> {
+    let row =
+        sqlx::query("SELECT role, tfa_on, tfa_source FROM users WHERE id = $1 AND account_id = $2")
+            .bind(user_id)
+            .bind(o.account_id)
+            .fetch_optional(&state.pool)
+            .await
+            .map_err(internal("target user"))?
+            .ok_or(AppError::NotFound)?;
+    let role: String = row.try_get(0).map_err(internal("target row"))?;
+    let source: Option<String> = row.try_get(2).map_err(internal("target row"))?;
+    Ok((
+        Role::parse(&role).unwrap_or(Role::Admin),
+        policy::Setting {
+            on: row.try_get::<i64, _>(1).map_err(internal("target row"))? != 0,
+            source: source.as_deref().and_then(Source::parse),
+        },
+    ))
+}
+
+/// The owner turns a user's 2FA on or off (a per-user exception to the account setting).
+pub async fn set_user_two_factor(
+    state: &AppState,
+    o: Owner<'_>,
+    user_id: i64,
+    on: bool,
+) -> Result<(), AppError> {
+    let (_, current) = target(state, o, user_id).await?;
+    let required = account_required(state, o.account_id).await?;
+    let actor = policy::Actor {
+        role: Role::Owner,
+        is_target: user_id == o.user_id,
+    };
+    policy::may_set(actor, required, current, on)
+        .map_err(|r| AppError::invalid("two_factor", r.message()))?;
+    if actor.is_target {
+        // The owner's own switch lives in Profile, where turning it on means enrolling.
+        return Err(AppError::invalid(
+            "two_factor",
+            "Change your own two-factor authentication in your Profile.",
+        ));
+    }
+    let t = now();
+    sqlx::query("UPDATE users SET tfa_on = $1, tfa_source = 'owner', tfa_set_by = $2, tfa_set_at = $3 WHERE id = $4 AND account_id = $5")
+        .bind(i64::from(on))
+        .bind(o.user_id)
+        .bind(t)
+        .bind(user_id)
+        .bind(o.account_id)
+        .execute(&state.pool)
+        .await
+        .map_err(internal("set user 2fa"))?;
+    log(
+        state,
+        o,
+        Event::UserTwoFactorChanged,
+        Some(user_id),
+        if on {
+            "turned on by owner"
+        } else {
+            "turned off by owner"
+        },
+    )
+    .await
+}
+
+fn link_token() -> (String, Vec<u8>) {
+    let token = sessions::new_token();
+    let hash = sessions::hash_token(&token);
+    (token, hash)
+}
+
+async fn insert_link(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: i64,
+    kind: &str,
+    ttl: i64,
+) -> Result<String, AppError> {
+    let (token, hash) = link_token();
+    let t = now();
+    sqlx::query("DELETE FROM user_links WHERE user_id = $1 AND kind = $2")
+        .bind(user_id)
+        .bind(kind.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(internal("clear links"))?;
+    sqlx::query("INSERT INTO user_links (token_hash, user_id, kind, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(hash)
+        .bind(user_id)
+        .bind(kind.to_string())
+        .bind(t)
+        .bind(t + ttl)
+        .execute(&mut **tx)
+        .await
+        .map_err(internal("insert link"))?;
+    Ok(token)
+}
+
+/// Adds an admin with no password yet; returns the invitation token (single use, 7 days).
+pub async fn add_user(
+    state: &AppState,
+    o: Owner<'_>,
+    name: &str,
+    email: &str,
+    two_factor: bool,
+) -> Result<String, AppError> {
+    let required = account_required(state, o.account_id).await?;
+    let source = if two_factor == required && required {
+        Source::Account
+    } else {
+        Source::Owner
+    };
+    let t = now();
+    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    let inserted = sqlx::query(
+        "INSERT INTO users (account_id, name, email, role, password_hash, created_at, tfa_on, tfa_source, tfa_set_by, tfa_set_at) \
+         VALUES ($1, $2, $3, 'admin', NULL, $4, $5, $6, $7, $4) RETURNING id",
+    )
+    .bind(o.account_id)
+    .bind(name.to_string())
+    .bind(email.to_string())
+    .bind(t)
+    .bind(i64::from(two_factor))
+    .bind(source.as_str())
+    .bind(o.user_id)
+    .fetch_one(&mut *tx)
+    .await;
+    let user_id: i64 = match inserted {
+        Ok(row) => row.try_get(0).map_err(internal("user id"))?,
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(AppError::invalid(
+                "email",
+                "A user with this email already exists.",
+            ));
+        }
+        Err(e) => return Err(internal("insert user")(e)),
+    };
+    let token = insert_link(&mut tx, user_id, "invite", INVITE_TTL_SECS).await?;
+    tx.commit().await.map_err(internal("commit user"))?;
+    log(
+        state,
+        o,
+        Event::UserAdded,
+        Some(user_id),
+        &format!("{email}; 2FA {}", if two_factor { "on" } else { "off" }),
+    )
+    .await?;
+    Ok(token)
+}
+
+/// Lost phone: removes the user's authenticator, recovery codes and sessions; returns a setup
+/// link token (single use, 24 hours). Until it is used, a password alone cannot enroll.
+pub async fn reset_two_factor(
+    state: &AppState,
+    account_id: i64,
+    user_id: i64,
+) -> Result<String, AppError> {
+    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    for sql in [
+        "DELETE FROM authenticators WHERE user_id = $1",
+        "DELETE FROM recovery_codes WHERE user_id = $1",
+        "DELETE FROM enrollments WHERE user_id = $1",
+        "DELETE FROM sessions WHERE user_id = $1",
+        "DELETE FROM pending_logins WHERE user_id = $1",
+    ] {
+        sqlx::query(sql)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal("reset 2fa"))?;
+    }
+    let n = sqlx::query("UPDATE users SET tfa_reset_pending = 1, code_failures = 0, code_locked_until = 0 WHERE id = $1 AND account_id = $2")
+        .bind(user_id)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("mark reset"))?
+        .rows_affected();
+    if n != 1 {
+        return Err(AppError::NotFound);
+    }
+    let token = insert_link(&mut tx, user_id, "setup", SETUP_TTL_SECS).await?;
+    tx.commit().await.map_err(internal("commit reset"))?;
+    Ok(token)
+}
+
+pub async fn reset_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result<String, AppError> {
+    target(state, o, user_id).await?;
+    let token = reset_two_factor(state, o.account_id, user_id).await?;
+    log(
+        state,
+        o,
+        Event::TwoFactorReset,
+        Some(user_id),
+        "by the owner; setup link issued",
+    )
+    .await?;
+    Ok(token)
+}
+
+pub async fn remove_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result<(), AppError> {
+    let (role, _) = target(state, o, user_id).await?;
+    if role == Role::Owner {
+        return Err(AppError::invalid(
+            "user",
+            "The account owner cannot be removed.",
+        ));
+    }
+    sqlx::query("DELETE FROM users WHERE id = $1 AND account_id = $2")
+        .bind(user_id)
+        .bind(o.account_id)
+        .execute(&state.pool)
+        .await
+        .map_err(internal("remove user"))?;
+    log(
+        state,
+        o,
+        Event::UserRemoved,
+        Some(user_id),
+        "removed; sessions ended",
+    )
+    .await
+}
+
+/// A link's user if the token is valid, unused and unexpired.
+pub async fn link_user(state: &AppState, token: &str, kind: &str) -> Result<i64, AppError> {
+    let row = sqlx::query("SELECT user_id FROM user_links WHERE token_hash = $1 AND kind = $2 AND used_at IS NULL AND expires_at > $3")
+        .bind(sessions::hash_token(token))
+        .bind(kind.to_string())
+        .bind(now())
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("find link"))?
+        .ok_or_else(|| AppError::invalid("password", "This link is not valid any more. Ask your account owner for a new one."))?;
+    row.try_get(0).map_err(internal("link row"))
+}
+
+/// Marks a link used; false when someone used it first.
+pub async fn spend_link(state: &AppState, token: &str) -> Result<bool, AppError> {
+    Ok(
+        sqlx::query("UPDATE user_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
+            .bind(now())
+            .bind(sessions::hash_token(token))
+            .execute(&state.pool)
+            .await
+            .map_err(internal("spend link"))?
+            .rows_affected()
+            == 1,
+    )
+}
+
+/// One page of the account's audit log, newest first, optionally filtered.
+pub async fn audit_page(
+    state: &AppState,
+    account_id: i64,
+    event: Option<&str>,
+    user_id: Option<i64>,
+    before_id: Option<i64>,
+) -> Result<AuditPage, AppError> {
+    let rows = sqlx::query(
+        "SELECT e.id, e.event, e.detail, e.client_addr, e.created_at, a.name AS actor, t.name AS target, t.email AS target_email \
+         FROM audit_events e LEFT JOIN users a ON a.id = e.actor_user_id LEFT JOIN users t ON t.id = e.target_user_id \
+         WHERE e.account_id = $1 AND ($2 = '' OR e.event = $2) AND ($3 = 0 OR e.actor_user_id = $3 OR e.target_user_id = $3) \
+           AND ($4 = 0 OR e.id < $4) \
+         ORDER BY e.id DESC LIMIT $5",
+    )
+    .bind(account_id)
+    .bind(event.unwrap_or("").to_string())
+    .bind(user_id.unwrap_or(0))
+    .bind(before_id.unwrap_or(0))
+    .bind(AUDIT_PAGE + 1)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(internal("audit page"))?;
+    let mut entries = rows
+        .iter()
+        .map(|r| -> Result<AuditEntry, sqlx::Error> {
+            Ok(AuditEntry {
+                id: r.try_get("id")?,
+                event: r.try_get("event")?,
+                detail: r.try_get("detail")?,
+                client_addr: r.try_get("client_addr")?,
+                at: r.try_get("created_at")?,
+                actor: r.try_get("actor")?,
+                target: r.try_get("target")?,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal("audit row"))?;
+    let more = entries.len() as i64 > AUDIT_PAGE;
+    entries.truncate(AUDIT_PAGE as usize);
+    Ok(AuditPage {
+        next_before: if more {
+            entries.last().map(|e| e.id)
+        } else {
+            None
+        },
+        entries,
+    })
+}

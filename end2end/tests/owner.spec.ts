@@ -1,0 +1,154 @@
+// The owner's controls: seed rules 2–8, reset and invitation, with codes from an independent TOTP library.
+import { expect, test, type Browser, type Page } from '@playwright/test';
+import { codeAt, enrollFromPanel, signOut } from './two-factor-helpers';
+import { open, PASSWORD, signIn, signUp, uniqueEmail } from './helpers';
+
+/** Adds a user on the Users page; returns the invitation link. */
+async function addUser(page: Page, name: string, email: string, expectSwitch: 'true' | 'false', setTo?: boolean): Promise<string> {
+  await page.getByRole('link', { name: 'Users' }).click();
+  await expect(page.getByRole('heading', { name: 'Users', exact: true })).toBeVisible();
+  await page.getByRole('button', { name: 'Add user' }).click();
+  const form = page.locator('section', { has: page.getByRole('heading', { name: 'Add user' }) });
+  await form.getByLabel('Name').fill(name);
+  await form.getByLabel('Email').fill(email);
+  const toggle = form.getByRole('switch', { name: 'Two-factor authentication' });
+  await expect(toggle).toHaveAttribute('aria-checked', expectSwitch);
+  if (setTo !== undefined && String(setTo) !== expectSwitch) await toggle.click();
+  await form.getByRole('button', { name: 'Create user' }).click();
+  const link = (await page.getByTestId('invitation-link').innerText()).trim();
+  expect(link).toMatch(/\/invite\/[A-Za-z0-9_-]{43}$/);
+  await page.getByRole('button', { name: 'Done' }).click();
+  return link;
+}
+
+/** Accepts an invitation in a fresh browser; returns that page. */
+async function acceptInvite(browser: Browser, link: string, info: any): Promise<Page> {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await open(page, new URL(link).pathname, info);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Set password' }).click();
+  return page;
+}
+
+async function requireTwoFactor(page: Page): Promise<void> {
+  await page.getByRole('link', { name: 'Settings & Security' }).click();
+  await expect(page.getByRole('heading', { name: 'Settings & Security' })).toBeVisible();
+  const sw = page.getByRole('switch', { name: 'Require two-factor authentication at login' });
+  await expect(sw).toHaveAttribute('aria-checked', 'false');
+  await sw.click();
+  await expect(page.getByText('will be asked for an authentication code at login')).toBeVisible();
+  await page.getByRole('button', { name: 'Save' }).click();
+}
+
+test('owner requires 2FA: completes it via the QR; Add user then starts ON; admin must enroll and cannot turn it off', async ({ page, browser }, info) => {
+  const owner = uniqueEmail('req-owner');
+  await signUp(page, info, { account: 'Required Co', name: 'Olive Owner', email: owner });
+  await expect(page.getByTestId('role')).toHaveText('Owner');
+
+  // Before: Add user starts OFF while the account does not require 2FA.
+  const adminEmail = uniqueEmail('req-admin');
+  const invite = await addUser(page, 'Adam Admin', adminEmail, 'false');
+
+  await requireTwoFactor(page);
+  const { key } = await enrollFromPanel(page);
+  await expect(page.getByText('Saved.')).toBeVisible();
+  await expect(page.getByRole('switch', { name: 'Require two-factor authentication at login' })).toHaveAttribute('aria-checked', 'true');
+
+  // Rule 5: the Add user switch now starts ON.
+  await addUser(page, 'Nina New', uniqueEmail('req-new'), 'true');
+
+  // Rule 4: the admin (invited before) must enroll right after the password.
+  const admin = await acceptInvite(browser, invite, info);
+  await expect(admin).toHaveURL(/\/login\/verify$/);
+  await enrollFromPanel(admin);
+  await expect(admin).toHaveURL(/\/$/);
+  // Rule 8: Profile switch disabled with the note.
+  await admin.getByRole('link', { name: 'Profile' }).click();
+  const sw = admin.getByRole('switch', { name: 'Two-factor authentication' });
+  await expect(sw).toBeDisabled();
+  await expect(sw).toHaveAttribute('aria-checked', 'true');
+  await expect(admin.getByText('Contact your account owner to turn it off.', { exact: false })).toBeVisible();
+  await admin.context().close();
+
+  // The owner's own next sign-in asks for a token.
+  await signOut(page);
+  await signIn(page, info, owner);
+  await expect(page).toHaveURL(/\/login\/verify$/);
+  await page.getByLabel('Authentication code').fill(codeAt(key, 30));
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await expect(page).toHaveURL(/\/$/);
+
+  // The audit log shows the policy change and the enrollments.
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  await expect(page.getByRole('heading', { name: 'Audit log' })).toBeVisible();
+  await expect(page.locator('table.audit')).toContainText('policy.changed');
+  await expect(page.locator('table.audit')).toContainText('two_factor.enrolled');
+  await expect(page.locator('table.audit')).toContainText('user.added');
+});
+
+test('abandoning the QR leaves the requirement off', async ({ page }, info) => {
+  await signUp(page, info, { account: 'Abandon Co', name: 'Abe', email: uniqueEmail('abandon') });
+  await requireTwoFactor(page);
+  await expect(page.getByRole('img', { name: 'QR code for your authenticator app' })).toBeVisible();
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.reload();
+  await expect(page.getByRole('switch', { name: 'Require two-factor authentication at login' })).toHaveAttribute('aria-checked', 'false');
+});
+
+test('exceptions: an exempted admin signs in without a token; an admin turned on must enroll; reset needs the setup link', async ({ page, browser }, info) => {
+  const owner = uniqueEmail('exc-owner');
+  await signUp(page, info, { account: 'Exceptions Co', name: 'Ora', email: owner });
+
+  // Rule 6, ON while the account is OFF: must enroll at next sign-in.
+  const onEmail = uniqueEmail('exc-on');
+  const onInvite = await addUser(page, 'Otto On', onEmail, 'false', true);
+  const onUser = await acceptInvite(browser, onInvite, info);
+  await expect(onUser).toHaveURL(/\/login\/verify$/);
+  const { key } = await enrollFromPanel(onUser);
+  await expect(onUser).toHaveURL(/\/$/);
+  await onUser.context().close();
+
+  // Require 2FA for the account; exempt one admin (OFF while ON).
+  const offEmail = uniqueEmail('exc-off');
+  const offInvite = await addUser(page, 'Effie Exempt', offEmail, 'false');
+  const offUser = await acceptInvite(browser, offInvite, info);
+  await expect(offUser).toHaveURL(/\/$/);
+  await offUser.context().close();
+  await requireTwoFactor(page);
+  await enrollFromPanel(page);
+  await expect(page.getByText('Saved.')).toBeVisible();
+  // Required now: the owner's session was upgraded by its own enrollment.
+  await page.getByRole('link', { name: 'Users' }).click();
+  const row = page.getByTestId(`user-${offEmail}`);
+  await expect(row.getByRole('switch', { name: 'Two-factor authentication' })).toHaveAttribute('aria-checked', 'true');
+  await row.getByRole('switch', { name: 'Two-factor authentication' }).click();
+  await expect(row.getByRole('switch', { name: 'Two-factor authentication' })).toHaveAttribute('aria-checked', 'false');
+  await expect(row).toContainText('owner');
+
+  const exempt = await (await browser.newContext()).newPage();
+  await signIn(exempt, info, offEmail);
+  await expect(exempt).toHaveURL(/\/$/);
+  await exempt.context().close();
+
+  // Reset the enrolled admin: password alone is refused, the setup link re-enrolls.
+  const onRow = page.getByTestId(`user-${onEmail}`);
+  await onRow.getByRole('button', { name: 'Reset two-factor authentication' }).click();
+  const setupLink = (await onRow.getByTestId('setup-link').innerText()).trim();
+  expect(setupLink).toMatch(/\/setup\/[A-Za-z0-9_-]{43}$/);
+  const reset = await (await browser.newContext()).newPage();
+  await signIn(reset, info, onEmail);
+  await expect(reset.getByRole('alert')).toContainText('Use the setup link from your account owner');
+  await open(reset, new URL(setupLink).pathname, info);
+  await reset.getByLabel('Password').fill(PASSWORD);
+  await reset.getByRole('button', { name: 'Continue' }).click();
+  await expect(reset).toHaveURL(/\/login\/verify$/);
+  const again = await enrollFromPanel(reset);
+  expect(again.key).not.toEqual(key);
+  await expect(reset).toHaveURL(/\/$/);
+  await reset.context().close();
+
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  await expect(page.locator('table.audit')).toContainText('two_factor.reset');
+  await expect(page.locator('table.audit')).toContainText('user.two_factor_changed');
+});

@@ -1,0 +1,34 @@
+import { expect, type Page } from '@playwright/test';
+import * as OTPAuth from 'otpauth';
+
+/** The code an authenticator app shows for `setupKey`, `offsetSeconds` from now. */
+export function codeAt(setupKey: string, offsetSeconds = 0): string {
+  const totp = new OTPAuth.TOTP({
+    secret: OTPAuth.Secret.fromBase32(setupKey.replace(/\s+/g, '')),
+    algorithm: 'SHA1',
+    digits: 6,
+    period: 30,
+  });
+  return totp.generate({ timestamp: Date.now() + offsetSeconds * 1000 });
+}
+
+/** Completes an open enrollment panel: QR shown, code from the setup key, recovery codes saved. */
+export async function enrollFromPanel(page: Page): Promise<{ key: string; codes: string[] }> {
+  const qr = page.getByRole('img', { name: 'QR code for your authenticator app' });
+  await expect(qr).toBeVisible();
+  await expect.poll(() => qr.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0);
+  const key = (await page.getByTestId('setup-key').innerText()).trim();
+  expect(key.replace(/\s+/g, '')).toMatch(/^[A-Z2-7]{32}$/);
+  await page.getByLabel('Authentication code').fill(codeAt(key));
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await expect(page.getByRole('heading', { name: 'Recovery codes' })).toBeVisible();
+  const codes = (await page.locator('.recovery-codes li').allInnerTexts()).map((c) => c.trim());
+  expect(codes).toHaveLength(10);
+  await page.getByRole('button', { name: 'I have saved my recovery codes' }).click();
+  return { key, codes };
+}
+
+export async function signOut(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login$/);
+}
