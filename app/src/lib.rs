@@ -1,4 +1,5 @@
 //! Latchkey: the console's components, pages and server functions, shared by server and browser.
+#![recursion_limit = "512"]
 
 pub mod api;
 pub mod components;

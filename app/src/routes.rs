@@ -1,9 +1,10 @@
-//! The router: one line per page.
+//! The router: one line per page. Pages stream in order, so what a page loads is in the
+//! HTML itself and every page reads (and its forms work) before the wasm has loaded.
 
 use leptos::prelude::*;
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
 use crate::pages::{
@@ -16,16 +17,16 @@ pub fn AppRouter() -> impl IntoView {
     view! {
         <Router>
             <Routes fallback=NotFoundPage>
-                <Route path=path!("/") view=OverviewPage/>
-                <Route path=path!("/login") view=LoginPage/>
-                <Route path=path!("/signup") view=SignupPage/>
-                <Route path=path!("/login/verify") view=VerifyPage/>
-                <Route path=path!("/profile") view=ProfilePage/>
-                <Route path=path!("/users") view=UsersPage/>
-                <Route path=path!("/settings/security") view=SettingsSecurityPage/>
-                <Route path=path!("/audit") view=AuditPage/>
-                <Route path=path!("/invite/:token") view=InvitePage/>
-                <Route path=path!("/setup/:token") view=SetupPage/>
+                <Route path=path!("/") view=OverviewPage ssr=SsrMode::InOrder/>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::InOrder/>
+                <Route path=path!("/signup") view=SignupPage ssr=SsrMode::InOrder/>
+                <Route path=path!("/login/verify") view=VerifyPage ssr=SsrMode::InOrder/>
+                <Route path=path!("/profile") view=ProfilePage ssr=SsrMode::InOrder/>
+                <Route path=path!("/users") view=UsersPage ssr=SsrMode::InOrder/>
+                <Route path=path!("/settings/security") view=SettingsSecurityPage ssr=SsrMode::InOrder/>
+                <Route path=path!("/audit") view=AuditPage ssr=SsrMode::InOrder/>
+                <Route path=path!("/invite/:token") view=InvitePage ssr=SsrMode::InOrder/>
+                <Route path=path!("/setup/:token") view=SetupPage ssr=SsrMode::InOrder/>
             </Routes>
         </Router>
     }

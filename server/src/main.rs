@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(name = "server", version, about = "Runs the Latchkey console")]
@@ -39,6 +39,20 @@ struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LATCHKEY_LOG_JSON")]
     log_json: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Operator: reset a user's two-factor authentication (lost phone and recovery codes).
+    /// Removes their authenticator, recovery codes and sessions, and prints a single-use setup
+    /// link (24 hours) to hand over. Writes an audit event.
+    ResetTwoFactor {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[tokio::main]
@@ -74,6 +88,13 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
         leptos_options,
     };
     let state = server::open_state(&settings).await?;
+    if let Some(Command::ResetTwoFactor { email }) = cli.command {
+        let link = server::operator_reset(&state, &email).await?;
+        println!("Two-factor authentication of {email} was reset.");
+        println!("Hand over this single-use setup link (valid 24 hours):");
+        println!("{}{link}", cli.public_url.trim_end_matches('/'));
+        return Ok(());
+    }
     tracing::info!(backend = ?state.backend, "database ready");
     let listener = tokio::net::TcpListener::bind(cli.listen).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);

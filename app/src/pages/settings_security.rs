@@ -33,16 +33,25 @@ fn Settings(me: Me) -> impl IntoView {
     let version = RwSignal::new(0u32);
     let policy = Resource::new(move || version.get(), |_| account_policy());
     let has_authenticator = me.two_factor.has_authenticator;
+    // Outside the form: the form is rebuilt from the saved policy after each save.
+    let saved_note = RwSignal::new(false);
+    let on_saved = Callback::new(move |_| {
+        saved_note.set(true);
+        version.update(|v| *v += 1);
+    });
     view! {
         <h1>"Settings & Security"</h1>
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match policy.await {
-                    Ok(p) => view! { <RequirementForm policy=p has_authenticator on_saved=Callback::new(move |_| version.update(|v| *v += 1))/> }.into_any(),
+                    Ok(p) => view! { <RequirementForm policy=p has_authenticator on_saved saved_note/> }.into_any(),
                     Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
+        <Show when=move || saved_note.get()>
+            <p class="saved" role="status">"Saved."</p>
+        </Show>
     }
 }
 
@@ -51,6 +60,7 @@ fn RequirementForm(
     policy: PolicyImpact,
     has_authenticator: bool,
     on_saved: Callback<()>,
+    saved_note: RwSignal<bool>,
 ) -> impl IntoView {
     let saved = policy.required;
     let draft = RwSignal::new(saved);
@@ -83,7 +93,7 @@ fn RequirementForm(
                 id="require-2fa"
                 checked=draft
                 disabled=Signal::derive(move || step.get() == Step::Confirming || step.get() == Step::Enrolling)
-                on_toggle=Callback::new(move |on| { draft.set(on); step.set(Step::Editing); })
+                on_toggle=Callback::new(move |on| { draft.set(on); step.set(Step::Editing); saved_note.set(false); })
             />
             <p class="hint-block">{format!("{} of {} users are protected now.", policy.protected, total)}</p>
             <Show when=move || draft.get() && !saved>
@@ -125,9 +135,6 @@ fn RequirementForm(
                 <EnrollmentPanel purpose=EnrollmentPurpose::AccountRequirement
                     on_done=Callback::new(move |_| { step.set(Step::Saved); on_saved.run(()); })/>
                 <button type="button" class="secondary" on:click=move |_| { draft.set(saved); step.set(Step::Editing); }>"Cancel"</button>
-            </Show>
-            <Show when=move || step.get() == Step::Saved>
-                <p class="saved" role="status">"Saved."</p>
             </Show>
         </section>
     }

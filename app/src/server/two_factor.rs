@@ -426,6 +426,14 @@ pub async fn confirm_enrollment(
     .execute(&mut *tx)
     .await
     .map_err(internal("turn 2fa on"))?;
+    if let Some(hash) = keep_session {
+        sqlx::query("UPDATE sessions SET second_factor = 1 WHERE id_hash = $1")
+            .bind(hash.to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(internal("upgrade session"))?;
+    }
+    // After the upgrade above, so the owner's own session survives the requirement.
     if then_require_account {
         // The owner completing "Require 2FA" setup: the requirement and the enrollment are one step.
         super::owner::require_in(&mut tx, who.account_id, who.user_id, t).await?;
@@ -441,13 +449,6 @@ pub async fn confirm_enrollment(
             },
         )
         .await?;
-    }
-    if let Some(hash) = keep_session {
-        sqlx::query("UPDATE sessions SET second_factor = 1 WHERE id_hash = $1")
-            .bind(hash.to_vec())
-            .execute(&mut *tx)
-            .await
-            .map_err(internal("upgrade session"))?;
     }
     sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND second_factor = 0")
         .bind(who.user_id)

@@ -1,0 +1,429 @@
+//! The owner's controls and who may call them, on SQLite and PostgreSQL.
+
+mod common;
+
+use app::server::{now, totp};
+use common::{Db, TestApp};
+use http::StatusCode;
+
+const PW: &str = "correct horse battery";
+
+/// An owner with an authenticator (account "Acme"), signed in; returns their secret.
+async fn owner_with_2fa(app: &mut TestApp, email: &str) -> Vec<u8> {
+    assert_eq!(app.sign_up(email, PW).await.status, StatusCode::OK);
+    let start = app.call("start_enrollment", &[]).await.json();
+    let secret = totp::decode_setup_key(start["setup_key"].as_str().unwrap()).unwrap();
+    let code = totp::code_for(&secret, now() as u64);
+    assert_eq!(
+        app.call("confirm_enrollment", &[("code", &code)])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    secret
+}
+
+/// Adds an admin and accepts the invitation in a new browser; returns (browser, user id).
+async fn admin(owner: &mut TestApp, email: &str, two_factor: bool) -> (TestApp, i64) {
+    let r = owner
+        .call(
+            "add_user",
+            &[
+                ("name", "Adam"),
+                ("email", email),
+                ("two_factor", if two_factor { "true" } else { "false" }),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let link: String = serde_json::from_str(&r.body).unwrap();
+    let token = link.strip_prefix("/invite/").unwrap().to_string();
+    let mut b = owner.other_browser();
+    let r = b
+        .call("accept_invitation", &[("token", &token), ("password", PW)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // A used invitation is refused.
+    let mut c = owner.other_browser();
+    assert_eq!(
+        c.call("accept_invitation", &[("token", &token), ("password", PW)])
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    let id = owner
+        .count(&format!("SELECT id FROM users WHERE email = '{email}'"))
+        .await;
+    (b, id)
+}
+
+on_both!(
+    requirement_on_turns_everyone_on_and_off_changes_nobody,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        let secret = owner_with_2fa(&mut app, "owner@example.com").await;
+        let (mut adam, _) = admin(&mut app, "adam@example.com", false).await;
+        assert_eq!(adam.call("current_user", &[]).await.status, StatusCode::OK);
+        let impact = app.call("account_policy", &[]).await.json();
+        assert_eq!(impact["users_total"], 2);
+        assert_eq!(impact["pending_setup"][0]["email"], "adam@example.com");
+
+        let code = totp::code_for(&secret, now() as u64 + 30);
+        let r = app
+            .call(
+                "set_account_requirement",
+                &[("on", "true"), ("code", &code)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM users WHERE tfa_on = 1")
+                .await,
+            2
+        );
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM users WHERE tfa_source = 'account'")
+                .await,
+            1
+        );
+        // Adam's session had no second factor: it ended.
+        assert_eq!(
+            adam.call("current_user", &[]).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        // Adam now must enroll after the password.
+        let mut b = app.other_browser();
+        b.sign_in("adam@example.com", PW).await;
+        assert_eq!(b.call("sign_in_stage", &[]).await.body, "\"Enroll\"");
+        // OFF needs a current code and changes nobody's 2FA.
+        assert_eq!(
+            app.call(
+                "set_account_requirement",
+                &[("on", "false"), ("code", "000000")]
+            )
+            .await
+            .status,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(app.count("SELECT require_2fa FROM accounts").await, 1);
+        // A minute later, as far as one-time use is concerned: the current step is fresh again.
+        sqlx::query("UPDATE authenticators SET last_step = last_step - 3")
+            .execute(&app.state.pool)
+            .await
+            .unwrap();
+        let code = totp::code_for(&secret, now() as u64);
+        let r = app
+            .call(
+                "set_account_requirement",
+                &[("on", "false"), ("code", &code)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(app.count("SELECT require_2fa FROM accounts").await, 0);
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM users WHERE tfa_on = 1")
+                .await,
+            2
+        );
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'policy.changed'")
+                .await,
+            2
+        );
+    }
+);
+
+on_both!(
+    requirement_via_enrollment_is_one_step,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.sign_up("owner@example.com", PW).await;
+        let start = app.call("start_requirement_enrollment", &[]).await;
+        assert_eq!(start.status, StatusCode::OK, "{}", start.body);
+        // Abandoned: nothing required yet.
+        assert_eq!(app.count("SELECT require_2fa FROM accounts").await, 0);
+        let secret = totp::decode_setup_key(start.json()["setup_key"].as_str().unwrap()).unwrap();
+        let code = totp::code_for(&secret, now() as u64);
+        assert_eq!(
+            app.call("confirm_enrollment", &[("code", &code)])
+                .await
+                .status,
+            StatusCode::OK
+        );
+        assert_eq!(app.count("SELECT require_2fa FROM accounts").await, 1);
+        assert_eq!(
+            app.call("current_user", &[]).await.status,
+            StatusCode::OK,
+            "the owner's own session was upgraded"
+        );
+    }
+);
+
+on_both!(
+    per_user_exceptions_and_owner_cannot_exempt_self,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        let secret = owner_with_2fa(&mut app, "owner@example.com").await;
+        let (_, adam_id) = admin(&mut app, "adam@example.com", true).await;
+        let owner_id = app.count("SELECT id FROM users WHERE role = 'owner'").await;
+        let code = totp::code_for(&secret, now() as u64 + 30);
+        app.call(
+            "set_account_requirement",
+            &[("on", "true"), ("code", &code)],
+        )
+        .await;
+        let r = app
+            .call(
+                "set_user_two_factor",
+                &[("user_id", &adam_id.to_string()), ("on", "false")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(
+            app.count(&format!("SELECT tfa_on FROM users WHERE id = {adam_id}"))
+                .await,
+            0
+        );
+        // The exempted admin signs in with the password alone.
+        let mut b = app.other_browser();
+        b.sign_in("adam@example.com", PW).await;
+        assert!(b.cookie.is_some());
+        // The owner cannot exempt themself.
+        let r = app
+            .call(
+                "set_user_two_factor",
+                &[("user_id", &owner_id.to_string()), ("on", "false")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            app.count(&format!("SELECT tfa_on FROM users WHERE id = {owner_id}"))
+                .await,
+            1
+        );
+        // The admin cannot turn theirs off... it is off; and cannot turn it on while required (rule 8).
+        let r = b.call("start_enrollment", &[]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body.contains("Contact your account owner"), "{}", r.body);
+    }
+);
+
+on_both!(reset_needs_the_setup_link, |db: Db| async move {
+    let mut app = TestApp::spawn(db).await;
+    owner_with_2fa(&mut app, "owner@example.com").await;
+    let (mut adam, adam_id) = admin(&mut app, "adam@example.com", true).await;
+    // Adam enrolls during sign-in.
+    let start = adam.call("start_enrollment", &[]).await.json();
+    let secret = totp::decode_setup_key(start["setup_key"].as_str().unwrap()).unwrap();
+    adam.call(
+        "confirm_enrollment",
+        &[("code", &totp::code_for(&secret, now() as u64))],
+    )
+    .await;
+    assert_eq!(
+        adam.call("finish_enrollment", &[]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(adam.call("current_user", &[]).await.status, StatusCode::OK);
+
+    let r = app
+        .call(
+            "reset_user_two_factor",
+            &[("user_id", &adam_id.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let link: String = serde_json::from_str(&r.body).unwrap();
+    let token = link.strip_prefix("/setup/").unwrap().to_string();
+    assert_eq!(
+        adam.call("current_user", &[]).await.status,
+        StatusCode::UNAUTHORIZED,
+        "sessions removed"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM authenticators").await,
+        1,
+        "only the owner's is left"
+    );
+    // The password alone does not enroll.
+    let mut b = app.other_browser();
+    let r = b.sign_in("adam@example.com", PW).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(b.pending.is_none());
+    // The setup link with the wrong password changes nothing; with the right one, enrollment.
+    assert_eq!(
+        b.call(
+            "continue_setup",
+            &[("token", &token), ("password", "wrong password!!")]
+        )
+        .await
+        .status,
+        StatusCode::BAD_REQUEST
+    );
+    let r = b
+        .call("continue_setup", &[("token", &token), ("password", PW)])
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let start = b.call("start_enrollment", &[]).await;
+    assert_eq!(start.status, StatusCode::OK, "{}", start.body);
+    let secret = totp::decode_setup_key(start.json()["setup_key"].as_str().unwrap()).unwrap();
+    b.call(
+        "confirm_enrollment",
+        &[("code", &totp::code_for(&secret, now() as u64))],
+    )
+    .await;
+    assert_eq!(
+        b.call("finish_enrollment", &[]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(b.call("current_user", &[]).await.status, StatusCode::OK);
+    // The link is single use.
+    let mut c = app.other_browser();
+    assert_eq!(
+        c.call("continue_setup", &[("token", &token), ("password", PW)])
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+});
+
+/// Every owner function × anonymous, half-signed-in, admin, owner of another account:
+/// refused, and nothing changed.
+on_both!(authorization_matrix, |db: Db| async move {
+    let mut app = TestApp::spawn(db).await;
+    owner_with_2fa(&mut app, "owner@example.com").await;
+    let (mut admin_b, adam_id) = admin(&mut app, "adam@example.com", false).await;
+    let mut other = app.other_browser();
+    other
+        .call(
+            "sign_up",
+            &[
+                ("account_name", "Other"),
+                ("name", "Olga"),
+                ("email", "olga@example.com"),
+                ("password", PW),
+            ],
+        )
+        .await;
+    let mut half = app.other_browser();
+    half.sign_in("owner@example.com", PW).await;
+    assert!(half.pending.is_some() && half.cookie.is_none());
+    let mut anon = app.other_browser();
+
+    let id = adam_id.to_string();
+    let calls: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("account_policy", vec![]),
+        (
+            "set_account_requirement",
+            vec![("on", "true"), ("code", "123456")],
+        ),
+        ("start_requirement_enrollment", vec![]),
+        ("list_users", vec![]),
+        (
+            "add_user",
+            vec![
+                ("name", "Eve"),
+                ("email", "eve@example.com"),
+                ("two_factor", "false"),
+            ],
+        ),
+        (
+            "set_user_two_factor",
+            vec![("user_id", &id), ("on", "true")],
+        ),
+        ("reset_user_two_factor", vec![("user_id", &id)]),
+        ("remove_user", vec![("user_id", &id)]),
+        (
+            "audit_log",
+            vec![("event", ""), ("user_id", "0"), ("before", "0")],
+        ),
+    ];
+    let snapshot = |app: &TestApp| {
+        let app = app.state.clone();
+        async move {
+            use sqlx::Row;
+            let q = "SELECT CAST((SELECT COUNT(*) FROM users) + 10 * (SELECT COALESCE(SUM(tfa_on), 0) FROM users) \
+                     + 100 * (SELECT COUNT(*) FROM user_links) + 1000 * (SELECT COALESCE(SUM(require_2fa), 0) FROM accounts) \
+                     + 10000 * (SELECT COUNT(*) FROM enrollments) AS BIGINT)";
+            sqlx::query(q)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap()
+                .try_get::<i64, _>(0)
+                .unwrap()
+        }
+    };
+    let before = snapshot(&app).await;
+    for (name, args) in &calls {
+        for (who, browser, want) in [
+            ("anonymous", &mut anon, StatusCode::UNAUTHORIZED),
+            ("half-signed-in", &mut half, StatusCode::UNAUTHORIZED),
+            ("admin", &mut admin_b, StatusCode::FORBIDDEN),
+        ] {
+            let r = browser.call(name, args).await;
+            assert_eq!(r.status, want, "{name} as {who}: {}", r.body);
+        }
+    }
+    // The owner of another account: the user ids are not theirs.
+    for name in [
+        "set_user_two_factor",
+        "reset_user_two_factor",
+        "remove_user",
+    ] {
+        let args = calls.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+        let r = other.call(name, &args).await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "{name} on another account: {}",
+            r.body
+        );
+    }
+    let users = other.call("list_users", &[]).await.json();
+    assert_eq!(
+        users.as_array().unwrap().len(),
+        1,
+        "sees only their own account"
+    );
+    assert_eq!(
+        snapshot(&app).await,
+        before,
+        "refused calls changed nothing"
+    );
+    // Unknown ids and malformed ids are clean errors too.
+    assert_eq!(
+        app.call("remove_user", &[("user_id", "999999")])
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.call("remove_user", &[("user_id", "abc")]).await.status,
+        StatusCode::BAD_REQUEST
+    );
+});
+
+on_both!(remove_user_ends_their_sessions, |db: Db| async move {
+    let mut app = TestApp::spawn(db).await;
+    owner_with_2fa(&mut app, "owner@example.com").await;
+    let (mut adam, adam_id) = admin(&mut app, "adam@example.com", false).await;
+    assert_eq!(adam.call("current_user", &[]).await.status, StatusCode::OK);
+    assert_eq!(
+        app.call("remove_user", &[("user_id", &adam_id.to_string())])
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        adam.call("current_user", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let log = app
+        .call(
+            "audit_log",
+            &[("event", "user.removed"), ("user_id", "0"), ("before", "0")],
+        )
+        .await
+        .json();
+    assert_eq!(log["entries"].as_array().unwrap().len(), 1);
+});
