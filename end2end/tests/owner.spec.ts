@@ -78,6 +78,9 @@ test('owner requires 2FA: completes it via the QR; Add user then starts ON; admi
   await page.getByLabel('Authentication code').fill(codeAt(key, 30));
   await page.getByRole('button', { name: 'Verify' }).click();
   await expect(page).toHaveURL(/\/$/);
+  // The owner's Overview: who is protected, who is pending (Nina has not accepted yet).
+  await expect(page.getByTestId('protected-count')).toHaveText('2 of 3 users are protected by two-factor authentication.');
+  await expect(page.getByText('Nina New (', { exact: false })).toBeVisible();
 
   // The audit log shows the policy change and the enrollments.
   await page.getByRole('link', { name: 'Audit log' }).click();

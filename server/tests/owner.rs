@@ -287,8 +287,8 @@ on_both!(reset_needs_the_setup_link, |db: Db| async move {
     );
 });
 
-/// Every owner function × anonymous, half-signed-in, admin, owner of another account:
-/// refused, and nothing changed.
+// Every owner function × anonymous, half-signed-in, admin, owner of another account:
+// refused, and nothing changed.
 on_both!(authorization_matrix, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
     owner_with_2fa(&mut app, "owner@example.com").await;

@@ -166,3 +166,15 @@ pub fn format_time(secs: i64) -> String {
         rem % 3600 / 60
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::format_time;
+
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(format_time(1_795_824_060), "2026-11-28 00:01 UTC");
+    }
+}

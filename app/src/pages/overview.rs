@@ -3,8 +3,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use crate::api::owner::account_policy;
 use crate::components::SignedIn;
-use crate::domain::Me;
+use crate::domain::{Me, Role};
 
 #[component]
 pub fn OverviewPage() -> impl IntoView {
@@ -17,6 +18,7 @@ pub fn OverviewPage() -> impl IntoView {
 #[component]
 fn Overview(me: Me) -> impl IntoView {
     let low = me.two_factor.low_on_recovery_codes();
+    let is_owner = me.role == Role::Owner;
     let left = me.two_factor.recovery_codes_left;
     view! {
         <h1>"Overview"</h1>
@@ -31,10 +33,38 @@ fn Overview(me: Me) -> impl IntoView {
                 <dd data-testid="two-factor-state">{if me.two_factor.setting.on { "On" } else { "Off" }}</dd>
             </dl>
         </section>
+        {is_owner.then(|| view! { <AccountProtection/> })}
         <Show when=move || low>
             <p class="notice" role="status">
                 {format!("You have {left} unused recovery codes left. Regenerate them in your Profile.")}
             </p>
         </Show>
+    }
+}
+
+/// For the owner: how many users are protected and who still has to set up.
+#[component]
+fn AccountProtection() -> impl IntoView {
+    let policy = Resource::new(|| (), |_| account_policy());
+    view! {
+        <section class="panel" aria-labelledby="account-heading">
+            <h2 id="account-heading">"Your account"</h2>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    policy.await.map(|p| view! {
+                        <p data-testid="protected-count">
+                            {format!("{} of {} users are protected by two-factor authentication.", p.protected, p.users_total)}
+                        </p>
+                        <p>{if p.required { "Two-factor authentication is required at login." } else { "Two-factor authentication is not required for everyone." }}</p>
+                        {(!p.pending_setup.is_empty()).then(|| view! {
+                            <p>"Still to set up an authenticator:"</p>
+                            <ul class="pending-users">
+                                {p.pending_setup.into_iter().map(|u| view! { <li>{u.name}" ("{u.email}")"</li> }).collect_view()}
+                            </ul>
+                        })}
+                    }).ok()
+                })}
+            </Suspense>
+        </section>
     }
 }

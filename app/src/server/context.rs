@@ -74,21 +74,3 @@ pub fn append_header(name: http::HeaderName, value: &str) {
         expect_context::<ResponseOptions>().append_header(name, v);
     }
 }
-
-/// Gives an error its HTTP status on the way out, so clients and logs see 4xx, not 500.
-/// A plain HTML form post (no wasm) keeps the redirect back to its page, which carries the error.
-pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-    let is_form_post = use_context::<http::request::Parts>()
-        .and_then(|p| p.headers.get(http::header::ACCEPT).cloned())
-        .and_then(|v| v.to_str().ok().map(|v| v.contains("text/html")))
-        .unwrap_or(false);
-    if let (Err(e), false) = (&result, is_form_post) {
-        if let (Some(opts), Ok(code)) = (
-            use_context::<ResponseOptions>(),
-            http::StatusCode::from_u16(e.status_code()),
-        ) {
-            opts.set_status(code);
-        }
-    }
-    result
-}
