@@ -1,4 +1,4 @@
-import { expect, type Page, type TestInfo } from '@playwright/test';
+import { expect, type Browser, type Page, type TestInfo } from '@playwright/test';
 
 let counter = 0;
 export function uniqueEmail(tag: string): string {
@@ -34,4 +34,32 @@ export async function signIn(page: Page, info: TestInfo, email: string, password
   await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** Adds a user on the Users page; returns the invitation link. */
+export async function addUser(page: Page, name: string, email: string, expectSwitch: 'true' | 'false', setTo?: boolean): Promise<string> {
+  await page.getByRole('link', { name: 'Users' }).click();
+  await expect(page.getByRole('heading', { name: 'Users', exact: true })).toBeVisible();
+  await page.getByRole('button', { name: 'Add user' }).click();
+  const form = page.locator('section', { has: page.getByRole('heading', { name: 'Add user' }) });
+  await form.getByLabel('Name').fill(name);
+  await form.getByLabel('Email').fill(email);
+  const toggle = form.getByRole('switch', { name: 'Two-factor authentication' });
+  await expect(toggle).toHaveAttribute('aria-checked', expectSwitch);
+  if (setTo !== undefined && String(setTo) !== expectSwitch) await toggle.click();
+  await form.getByRole('button', { name: 'Create user' }).click();
+  const link = (await page.getByTestId('invitation-link').innerText()).trim();
+  expect(link).toMatch(/\/invite\/[A-Za-z0-9_-]{43}$/);
+  await page.getByRole('button', { name: 'Done' }).click();
+  return link;
+}
+
+/** Accepts an invitation in a fresh browser; returns that page. */
+export async function acceptInvite(browser: Browser, link: string, info: TestInfo): Promise<Page> {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await open(page, new URL(link).pathname, info);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Set password' }).click();
+  return page;
 }

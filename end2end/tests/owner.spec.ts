@@ -1,35 +1,7 @@
 // The owner's controls: seed rules 2–8, reset and invitation, with codes from an independent TOTP library.
-import { expect, test, type Browser, type Page } from '@playwright/test';
+import { expect, test, type Page } from '@playwright/test';
 import { codeAt, enrollFromPanel, signOut } from './two-factor-helpers';
-import { open, PASSWORD, signIn, signUp, uniqueEmail } from './helpers';
-
-/** Adds a user on the Users page; returns the invitation link. */
-async function addUser(page: Page, name: string, email: string, expectSwitch: 'true' | 'false', setTo?: boolean): Promise<string> {
-  await page.getByRole('link', { name: 'Users' }).click();
-  await expect(page.getByRole('heading', { name: 'Users', exact: true })).toBeVisible();
-  await page.getByRole('button', { name: 'Add user' }).click();
-  const form = page.locator('section', { has: page.getByRole('heading', { name: 'Add user' }) });
-  await form.getByLabel('Name').fill(name);
-  await form.getByLabel('Email').fill(email);
-  const toggle = form.getByRole('switch', { name: 'Two-factor authentication' });
-  await expect(toggle).toHaveAttribute('aria-checked', expectSwitch);
-  if (setTo !== undefined && String(setTo) !== expectSwitch) await toggle.click();
-  await form.getByRole('button', { name: 'Create user' }).click();
-  const link = (await page.getByTestId('invitation-link').innerText()).trim();
-  expect(link).toMatch(/\/invite\/[A-Za-z0-9_-]{43}$/);
-  await page.getByRole('button', { name: 'Done' }).click();
-  return link;
-}
-
-/** Accepts an invitation in a fresh browser; returns that page. */
-async function acceptInvite(browser: Browser, link: string, info: any): Promise<Page> {
-  const ctx = await browser.newContext();
-  const page = await ctx.newPage();
-  await open(page, new URL(link).pathname, info);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Set password' }).click();
-  return page;
-}
+import { acceptInvite, addUser, open, PASSWORD, signIn, signUp, uniqueEmail } from './helpers';
 
 async function requireTwoFactor(page: Page): Promise<void> {
   await page.getByRole('link', { name: 'Settings & Security' }).click();

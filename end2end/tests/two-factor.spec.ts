@@ -1,6 +1,6 @@
 // A user's own second factor, with codes computed here from the setup key shown on the page.
 import { expect, test, type Page } from '@playwright/test';
-import { signIn, signUp, uniqueEmail } from './helpers';
+import { acceptInvite, addUser, signIn, signUp, uniqueEmail } from './helpers';
 import { codeAt, enrollFromPanel, signOut } from './two-factor-helpers';
 
 /** Turns 2FA on in Profile through the enrollment panel; returns the setup key and recovery codes. */
@@ -93,4 +93,23 @@ test('the QR endpoint answers 404 without a session', async ({ request }) => {
   const res = await request.get('/two-factor/qr.svg');
   expect(res.status()).toBe(404);
   expect(res.headers()['cache-control']).toBe('no-store');
+});
+
+test('an admin turns 2FA on in Profile (seed rule 7) and off again with a current code', async ({ page, browser }, info) => {
+  await signUp(page, info, { account: 'Admin Profile Co', name: 'Pat Owner', email: uniqueEmail('ap-owner') });
+  const adminEmail = uniqueEmail('ap-admin');
+  const invite = await addUser(page, 'Ada Admin', adminEmail, 'false');
+  const admin = await acceptInvite(browser, invite, info);
+  await expect(admin).toHaveURL(/\/$/);
+  await expect(admin.getByTestId('role')).toHaveText('Admin');
+  const { key } = await enrollInProfile(admin);
+  // Off again: needs a current code.
+  await admin.getByRole('switch', { name: 'Two-factor authentication' }).click();
+  await admin.getByLabel('Authentication code').fill(codeAt(key, 30));
+  await admin.getByRole('button', { name: 'Turn off' }).click();
+  await expect(admin.getByRole('switch', { name: 'Two-factor authentication' })).toHaveAttribute('aria-checked', 'false');
+  await signOut(admin);
+  await signIn(admin, info, adminEmail);
+  await expect(admin).toHaveURL(/\/$/);
+  await admin.context().close();
 });

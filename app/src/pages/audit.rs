@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::owner::audit_log;
+use crate::api::owner::{audit_log, list_users};
 use crate::components::{OwnerOnly, SignedIn};
 use crate::domain::{format_time, Me};
 
@@ -39,11 +39,13 @@ pub fn AuditPage() -> impl IntoView {
 #[component]
 fn Audit() -> impl IntoView {
     let event = RwSignal::new(String::new());
+    let user = RwSignal::new(0i64);
     let before = RwSignal::new(0i64);
     let page = Resource::new(
-        move || (event.get(), before.get()),
-        |(e, b)| audit_log(e, 0, b),
+        move || (event.get(), user.get(), before.get()),
+        |(e, u, b)| audit_log(e, u, b),
     );
+    let users = Resource::new(|| (), |_| list_users());
     view! {
         <h1>"Audit log"</h1>
         <div class="toolbar">
@@ -52,6 +54,18 @@ fn Audit() -> impl IntoView {
                 <option value="">"All events"</option>
                 {EVENT_TYPES.iter().map(|(v, l)| view! { <option value=*v>{*l}</option> }).collect_view()}
             </select>
+            <Suspense>
+                {move || Suspend::new(async move {
+                    let list = users.await.unwrap_or_default();
+                    view! {
+                        <label for="user-filter">"User"</label>
+                        <select id="user-filter" on:change=move |ev| { before.set(0); user.set(event_target_value(&ev).parse().unwrap_or(0)); }>
+                            <option value="0">"All users"</option>
+                            {list.into_iter().map(|u| view! { <option value=u.id.to_string()>{u.name}" ("{u.email}")"</option> }).collect_view()}
+                        </select>
+                    }
+                })}
+            </Suspense>
         </div>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
