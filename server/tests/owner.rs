@@ -427,3 +427,24 @@ on_both!(remove_user_ends_their_sessions, |db: Db| async move {
         .json();
     assert_eq!(log["entries"].as_array().unwrap().len(), 1);
 });
+
+on_both!(operator_reset_issues_a_setup_link, |db: Db| async move {
+    let mut app = TestApp::spawn(db).await;
+    owner_with_2fa(&mut app, "owner@example.com").await;
+    let link = server::operator_reset(&app.state, "Owner@Example.com")
+        .await
+        .unwrap();
+    assert!(
+        link.starts_with("/setup/") && link.len() == "/setup/".len() + 43,
+        "{link}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM authenticators").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'two_factor.reset' AND client_addr = 'operator'").await,
+        1
+    );
+    assert!(server::operator_reset(&app.state, "nobody@example.com")
+        .await
+        .is_err());
+});
