@@ -282,7 +282,7 @@ on_both!(responses_carry_security_headers, |db: Db| async move {
     let api = app.call("current_user", &[]).await;
     for r in [&page, &api] {
         assert_eq!(r.headers["x-content-type-options"], "nosniff");
-        assert_eq!(r.headers["referrer-policy"], "no-referrer");
+        assert_eq!(r.headers["referrer-policy"], "same-origin");
         assert_eq!(r.headers["x-frame-options"], "DENY");
         assert_eq!(
             r.headers["content-security-policy"],

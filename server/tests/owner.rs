@@ -11,16 +11,7 @@ const PW: &str = "correct horse battery";
 /// An owner with an authenticator (account "Acme"), signed in; returns their secret.
 async fn owner_with_2fa(app: &mut TestApp, email: &str) -> Vec<u8> {
     assert_eq!(app.sign_up(email, PW).await.status, StatusCode::OK);
-    let start = app.call("start_enrollment", &[]).await.json();
-    let secret = totp::decode_setup_key(start["setup_key"].as_str().unwrap()).unwrap();
-    let code = totp::code_for(&secret, now() as u64);
-    assert_eq!(
-        app.call("confirm_enrollment", &[("code", &code)])
-            .await
-            .status,
-        StatusCode::OK
-    );
-    secret
+    app.enroll().await.0
 }
 
 /// Adds an admin and accepts the invitation in a new browser; returns (browser, user id).

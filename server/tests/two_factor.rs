@@ -14,15 +14,8 @@ async fn enrolled(app: &mut TestApp) -> (Vec<u8>, Vec<String>) {
         app.sign_up("ann@example.com", PW).await.status,
         StatusCode::OK
     );
-    let start = app.call("start_enrollment", &[]).await;
-    assert_eq!(start.status, StatusCode::OK, "{}", start.body);
-    let key = start.json()["setup_key"].as_str().unwrap().to_string();
-    let secret = totp::decode_setup_key(&key).expect("setup key is base32");
+    let (secret, codes) = app.enroll().await;
     assert_eq!(secret.len(), 20, "160-bit secret");
-    let code = totp::code_for(&secret, now() as u64);
-    let r = app.call("confirm_enrollment", &[("code", &code)]).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let codes: Vec<String> = serde_json::from_str(&r.body).unwrap();
     assert_eq!(codes.len(), 10);
     (secret, codes)
 }

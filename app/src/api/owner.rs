@@ -32,11 +32,7 @@ pub async fn set_account_requirement(on: bool, code: String) -> Result<(), AppEr
     let code = parse_code("code", &code)?;
     let addr = cx.client_addr();
     two_factor::verify_code(&cx.state, cx.who(&addr)?, "code", &code, now()).await?;
-    let o = svc::Owner {
-        account_id: auth.account_id,
-        user_id: auth.user_id,
-        client_addr: &addr,
-    };
+    let o = svc::Owner::of(&auth, &addr);
     svc::set_requirement(&cx.state, o, on).await
 }
 
@@ -69,11 +65,7 @@ pub async fn add_user(name: String, email: String, two_factor: bool) -> Result<S
     let email = normalize_email(&email);
     validate_email("email", &email)?;
     let addr = cx.client_addr();
-    let o = svc::Owner {
-        account_id: auth.account_id,
-        user_id: auth.user_id,
-        client_addr: &addr,
-    };
+    let o = svc::Owner::of(&auth, &addr);
     let token = svc::add_user(&cx.state, o, name.trim(), &email, two_factor).await?;
     Ok(format!("/invite/{token}"))
 }
@@ -84,11 +76,7 @@ pub async fn set_user_two_factor(user_id: i64, on: bool) -> Result<(), AppError>
     let cx = context::ctx()?;
     let auth = owner(&cx)?;
     let addr = cx.client_addr();
-    let o = svc::Owner {
-        account_id: auth.account_id,
-        user_id: auth.user_id,
-        client_addr: &addr,
-    };
+    let o = svc::Owner::of(&auth, &addr);
     svc::set_user_two_factor(&cx.state, o, user_id, on).await
 }
 
@@ -99,11 +87,7 @@ pub async fn reset_user_two_factor(user_id: i64) -> Result<String, AppError> {
     let cx = context::ctx()?;
     let auth = owner(&cx)?;
     let addr = cx.client_addr();
-    let o = svc::Owner {
-        account_id: auth.account_id,
-        user_id: auth.user_id,
-        client_addr: &addr,
-    };
+    let o = svc::Owner::of(&auth, &addr);
     Ok(format!(
         "/setup/{}",
         svc::reset_user(&cx.state, o, user_id).await?
@@ -122,11 +106,7 @@ pub async fn remove_user(user_id: i64) -> Result<(), AppError> {
         ));
     }
     let addr = cx.client_addr();
-    let o = svc::Owner {
-        account_id: auth.account_id,
-        user_id: auth.user_id,
-        client_addr: &addr,
-    };
+    let o = svc::Owner::of(&auth, &addr);
     svc::remove_user(&cx.state, o, user_id).await
 }
 

@@ -24,6 +24,16 @@ pub struct Owner<'a> {
     pub client_addr: &'a str,
 }
 
+impl<'a> Owner<'a> {
+    pub fn of(auth: &sessions::AuthUser, client_addr: &'a str) -> Owner<'a> {
+        Owner {
+            account_id: auth.account_id,
+            user_id: auth.user_id,
+            client_addr,
+        }
+    }
+}
+
 async fn log(
     state: &AppState,
     o: Owner<'_>,

@@ -222,6 +222,21 @@ impl TestApp {
             .await
     }
 
+    /// Sets up an authenticator for the signed-in (or half-signed-in) user with a code at
+    /// `now()`; returns the secret behind the setup key and the recovery codes.
+    pub async fn enroll(&mut self) -> (Vec<u8>, Vec<String>) {
+        use app::server::{now, totp};
+        let start = self.call("start_enrollment", &[]).await;
+        assert_eq!(start.status, StatusCode::OK, "{}", start.body);
+        let key = start.json()["setup_key"].as_str().unwrap().to_string();
+        let secret = totp::decode_setup_key(&key).expect("setup key is base32");
+        let code = totp::code_for(&secret, now() as u64);
+        let r = self.call("confirm_enrollment", &[("code", &code)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let codes: Vec<String> = serde_json::from_str(&r.body).unwrap();
+        (secret, codes)
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         use sqlx::Row;
         sqlx::query(sql)
