@@ -15,34 +15,32 @@ pub async fn sign_up(
     use crate::domain::{normalize_email, validate_email, validate_name, validate_password};
     use crate::server::{context, users};
 
-    {
-        let cx = context::ctx()?;
-        validate_name("account_name", "the account name", &account_name)?;
-        validate_name("name", "your name", &name)?;
-        let email = normalize_email(&email);
-        validate_email("email", &email)?;
-        validate_password("password", &password)?;
-        if users::email_taken(&cx.state, &email).await? {
-            return Err(users::email_taken_error());
-        }
-        let password_hash = cx.state.hasher.hash(password).await?;
-        let addr = cx.client_addr();
-        let (_, user_id) = users::create_account(
-            &cx.state,
-            users::NewOwner {
-                account_name: account_name.trim(),
-                name: name.trim(),
-                email: &email,
-                password_hash,
-                client_addr: &addr,
-            },
-        )
-        .await?;
-        tracing::info!(user_id, "account created");
-        start_session(&cx, user_id).await?;
-        leptos_axum::redirect("/");
-        Ok(())
+    let cx = context::ctx()?;
+    validate_name("account_name", "the account name", &account_name)?;
+    validate_name("name", "your name", &name)?;
+    let email = normalize_email(&email);
+    validate_email("email", &email)?;
+    validate_password("password", &password)?;
+    if users::email_taken(&cx.state, &email).await? {
+        return Err(users::email_taken_error());
     }
+    let password_hash = cx.state.hasher.hash(password).await?;
+    let addr = cx.client_addr();
+    let (_, user_id) = users::create_account(
+        &cx.state,
+        users::NewOwner {
+            account_name: account_name.trim(),
+            name: name.trim(),
+            email: &email,
+            password_hash,
+            client_addr: &addr,
+        },
+    )
+    .await?;
+    tracing::info!(user_id, "account created");
+    start_session(&cx, user_id).await?;
+    leptos_axum::redirect("/");
+    Ok(())
 }
 
 #[server(endpoint = "sign_in")]
@@ -50,74 +48,72 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     use crate::domain::{normalize_email, MAX_PASSWORD_LEN};
     use crate::server::{audit, context, sessions, users};
 
-    {
-        let cx = context::ctx()?;
-        let email = normalize_email(&email);
-        if email.is_empty() {
-            return Err(AppError::invalid("email", "Enter your email address."));
-        }
-        if password.is_empty() {
-            return Err(AppError::invalid("password", "Enter your password."));
-        }
-        // Nothing this long was ever stored; refuse before hashing megabytes.
-        if email.len() > 254 || password.len() > MAX_PASSWORD_LEN {
-            return Err(AppError::BadCredentials);
-        }
-        let login = users::find_login(&cx.state, &email).await?;
-        let stored = login.as_ref().and_then(|l| l.password_hash.clone());
-        let ok = cx.state.hasher.verify(password, stored).await?;
-        let addr = cx.client_addr();
-        match login {
-            Some(l) if ok && l.two_factor_on => {
-                // A password alone never enrolls a user whose 2FA the owner reset.
-                if users::reset_pending(&cx.state, l.user_id).await? {
-                    return Err(AppError::Refused(users::RESET_MESSAGE.into()));
-                }
-                // First proof done; no session until the second.
-                let token = sessions::create_pending(&cx.state, l.user_id, false).await?;
-                context::append_header(
-                    http::header::SET_COOKIE,
-                    &sessions::set_pending_cookie(&cx.state.config, &token),
-                );
-                leptos_axum::redirect("/login/verify");
-                Ok(())
+    let cx = context::ctx()?;
+    let email = normalize_email(&email);
+    if email.is_empty() {
+        return Err(AppError::invalid("email", "Enter your email address."));
+    }
+    if password.is_empty() {
+        return Err(AppError::invalid("password", "Enter your password."));
+    }
+    // Nothing this long was ever stored; refuse before hashing megabytes.
+    if email.len() > 254 || password.len() > MAX_PASSWORD_LEN {
+        return Err(AppError::BadCredentials);
+    }
+    let login = users::find_login(&cx.state, &email).await?;
+    let stored = login.as_ref().and_then(|l| l.password_hash.clone());
+    let ok = cx.state.hasher.verify(password, stored).await?;
+    let addr = cx.client_addr();
+    match login {
+        Some(l) if ok && l.two_factor_on => {
+            // A password alone never enrolls a user whose 2FA the owner reset.
+            if users::reset_pending(&cx.state, l.user_id).await? {
+                return Err(AppError::Refused(users::RESET_MESSAGE.into()));
             }
-            Some(l) if ok => {
-                audit::log(
-                    &cx.state,
-                    audit::Entry {
-                        event: audit::Event::SignInSuccess,
-                        account_id: Some(l.account_id),
-                        actor_user_id: Some(l.user_id),
-                        target_user_id: Some(l.user_id),
-                        detail: "password",
-                        client_addr: &addr,
+            // First proof done; no session until the second.
+            let token = sessions::create_pending(&cx.state, l.user_id, false).await?;
+            context::append_header(
+                http::header::SET_COOKIE,
+                &sessions::set_pending_cookie(&cx.state.config, &token),
+            );
+            leptos_axum::redirect("/login/verify");
+            Ok(())
+        }
+        Some(l) if ok => {
+            audit::log(
+                &cx.state,
+                audit::Entry {
+                    event: audit::Event::SignInSuccess,
+                    account_id: Some(l.account_id),
+                    actor_user_id: Some(l.user_id),
+                    target_user_id: Some(l.user_id),
+                    detail: "password",
+                    client_addr: &addr,
+                },
+            )
+            .await?;
+            start_session(&cx, l.user_id).await?;
+            leptos_axum::redirect("/");
+            Ok(())
+        }
+        other => {
+            audit::log(
+                &cx.state,
+                audit::Entry {
+                    event: audit::Event::SignInFailure,
+                    account_id: other.as_ref().map(|l| l.account_id),
+                    actor_user_id: None,
+                    target_user_id: other.as_ref().map(|l| l.user_id),
+                    detail: if other.is_some() {
+                        "wrong password"
+                    } else {
+                        "unknown email"
                     },
-                )
-                .await?;
-                start_session(&cx, l.user_id).await?;
-                leptos_axum::redirect("/");
-                Ok(())
-            }
-            other => {
-                audit::log(
-                    &cx.state,
-                    audit::Entry {
-                        event: audit::Event::SignInFailure,
-                        account_id: other.as_ref().map(|l| l.account_id),
-                        actor_user_id: None,
-                        target_user_id: other.as_ref().map(|l| l.user_id),
-                        detail: if other.is_some() {
-                            "wrong password"
-                        } else {
-                            "unknown email"
-                        },
-                        client_addr: &addr,
-                    },
-                )
-                .await?;
-                Err(AppError::BadCredentials)
-            }
+                    client_addr: &addr,
+                },
+            )
+            .await?;
+            Err(AppError::BadCredentials)
         }
     }
 }
@@ -126,30 +122,28 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
 pub async fn sign_out() -> Result<(), AppError> {
     use crate::server::{audit, context, sessions};
 
-    {
-        let cx = context::ctx()?;
-        if let Some(auth) = cx.auth() {
-            sessions::delete(&cx.state, &auth.session_hash).await?;
-            audit::log(
-                &cx.state,
-                audit::Entry {
-                    event: audit::Event::SignOut,
-                    account_id: Some(auth.account_id),
-                    actor_user_id: Some(auth.user_id),
-                    target_user_id: Some(auth.user_id),
-                    detail: "signed out",
-                    client_addr: &cx.client_addr(),
-                },
-            )
-            .await?;
-        }
-        context::append_header(
-            http::header::SET_COOKIE,
-            &sessions::clear_cookie(&cx.state.config),
-        );
-        leptos_axum::redirect("/login");
-        Ok(())
+    let cx = context::ctx()?;
+    if let Some(auth) = cx.auth() {
+        sessions::delete(&cx.state, &auth.session_hash).await?;
+        audit::log(
+            &cx.state,
+            audit::Entry {
+                event: audit::Event::SignOut,
+                account_id: Some(auth.account_id),
+                actor_user_id: Some(auth.user_id),
+                target_user_id: Some(auth.user_id),
+                detail: "signed out",
+                client_addr: &cx.client_addr(),
+            },
+        )
+        .await?;
     }
+    context::append_header(
+        http::header::SET_COOKIE,
+        &sessions::clear_cookie(&cx.state.config),
+    );
+    leptos_axum::redirect("/login");
+    Ok(())
 }
 
 /// The signed-in user; `Unauthorized` without a valid session.
@@ -157,11 +151,9 @@ pub async fn sign_out() -> Result<(), AppError> {
 pub async fn current_user() -> Result<Me, AppError> {
     use crate::server::{context, users};
 
-    {
-        let cx = context::ctx()?;
-        let auth = cx.require_auth()?;
-        users::load_me(&cx.state, auth.user_id).await
-    }
+    let cx = context::ctx()?;
+    let auth = cx.require_auth()?;
+    users::load_me(&cx.state, auth.user_id).await
 }
 
 /// Rotates the session: ends the one the browser came with, opens a fresh one, sets the cookie.

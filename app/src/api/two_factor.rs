@@ -7,26 +7,22 @@ use crate::domain::{AppError, EnrollmentStart, SignInStage, TwoFactorStatus};
 #[server(endpoint = "my_two_factor")]
 pub async fn my_two_factor() -> Result<TwoFactorStatus, AppError> {
     use crate::server::{context, two_factor};
-    {
-        let cx = context::ctx()?;
-        two_factor::status(&cx.state, cx.require_auth()?.user_id).await
-    }
+    let cx = context::ctx()?;
+    two_factor::status(&cx.state, cx.require_auth()?.user_id).await
 }
 
 /// Where a half-signed-in user stands: owes a code, or must enroll first.
 #[server(endpoint = "sign_in_stage")]
 pub async fn get_sign_in_stage() -> Result<SignInStage, AppError> {
     use crate::server::{context, two_factor};
-    {
-        let cx = context::ctx()?;
-        let pending = cx.require_pending()?;
-        let status = two_factor::status(&cx.state, pending.user_id).await?;
-        Ok(if status.has_authenticator && !pending.enrolled {
-            SignInStage::Code
-        } else {
-            SignInStage::Enroll
-        })
-    }
+    let cx = context::ctx()?;
+    let pending = cx.require_pending()?;
+    let status = two_factor::status(&cx.state, pending.user_id).await?;
+    Ok(if status.has_authenticator && !pending.enrolled {
+        SignInStage::Code
+    } else {
+        SignInStage::Enroll
+    })
 }
 
 /// Starts setting up an authenticator: in Profile, or during sign-in when 2FA is on but none exists.
@@ -34,32 +30,30 @@ pub async fn get_sign_in_stage() -> Result<SignInStage, AppError> {
 pub async fn start_enrollment() -> Result<EnrollmentStart, AppError> {
     use crate::domain::policy;
     use crate::server::{context, two_factor};
-    {
-        let cx = context::ctx()?;
-        let addr = cx.client_addr();
-        let who = cx.who(&addr)?;
-        let status = two_factor::status(&cx.state, who.user_id).await?;
-        if let Some(auth) = cx.auth() {
-            // A signed-in user turning it on in Profile: the same rule as the switch.
-            if !status.setting.on {
-                let actor = policy::Actor {
-                    role: auth.role,
-                    is_target: true,
-                };
-                policy::may_set(actor, status.account_required, status.setting, true)
-                    .map_err(|r| AppError::invalid("code", r.message()))?;
-            }
-        } else if !status.setting.on {
-            return Err(AppError::Forbidden);
-        } else if cx.pending().is_some_and(|p| !p.via_setup_link)
-            && crate::server::users::reset_pending(&cx.state, who.user_id).await?
-        {
-            return Err(AppError::Refused(
-                crate::server::users::RESET_MESSAGE.into(),
-            ));
+    let cx = context::ctx()?;
+    let addr = cx.client_addr();
+    let who = cx.who(&addr)?;
+    let status = two_factor::status(&cx.state, who.user_id).await?;
+    if let Some(auth) = cx.auth() {
+        // A signed-in user turning it on in Profile: the same rule as the switch.
+        if !status.setting.on {
+            let actor = policy::Actor {
+                role: auth.role,
+                is_target: true,
+            };
+            policy::may_set(actor, status.account_required, status.setting, true)
+                .map_err(|r| AppError::invalid("code", r.message()))?;
         }
-        two_factor::start_enrollment(&cx.state, who.user_id).await
+    } else if !status.setting.on {
+        return Err(AppError::Forbidden);
+    } else if cx.pending().is_some_and(|p| !p.via_setup_link)
+        && crate::server::users::reset_pending(&cx.state, who.user_id).await?
+    {
+        return Err(AppError::Refused(
+            crate::server::users::RESET_MESSAGE.into(),
+        ));
     }
+    two_factor::start_enrollment(&cx.state, who.user_id).await
 }
 
 /// Confirms the authenticator with a code; returns the 10 recovery codes, shown once.
@@ -67,78 +61,67 @@ pub async fn start_enrollment() -> Result<EnrollmentStart, AppError> {
 pub async fn confirm_enrollment(code: String) -> Result<Vec<String>, AppError> {
     use crate::domain::parse_code;
     use crate::server::{context, now, sessions, two_factor};
-    {
-        let cx = context::ctx()?;
-        let code = parse_code("code", &code)?;
-        let addr = cx.client_addr();
-        let who = cx.who(&addr)?;
-        let keep = cx.auth().map(|a| a.session_hash.clone());
-        let codes =
-            two_factor::confirm_enrollment(&cx.state, who, &code, now(), keep.as_deref()).await?;
-        if let (None, Some(p)) = (cx.auth(), cx.pending()) {
-            sessions::mark_pending_enrolled(&cx.state, &p.id_hash).await?;
-        }
-        Ok(codes)
+    let cx = context::ctx()?;
+    let code = parse_code("code", &code)?;
+    let addr = cx.client_addr();
+    let who = cx.who(&addr)?;
+    let keep = cx.auth().map(|a| a.session_hash.clone());
+    let codes =
+        two_factor::confirm_enrollment(&cx.state, who, &code, now(), keep.as_deref()).await?;
+    if let (None, Some(p)) = (cx.auth(), cx.pending()) {
+        sessions::mark_pending_enrolled(&cx.state, &p.id_hash).await?;
     }
+    Ok(codes)
 }
 
 /// "I have saved my recovery codes": during sign-in this opens the session.
 #[server(endpoint = "finish_enrollment")]
 pub async fn finish_enrollment() -> Result<(), AppError> {
     use crate::server::context;
-    {
-        let cx = context::ctx()?;
-        if cx.auth().is_some() {
-            return Ok(());
-        }
-        let pending = cx.require_pending()?;
-        if !pending.enrolled {
-            return Err(AppError::Forbidden);
-        }
-        finish_sign_in(&cx, &pending, "password + new authenticator").await
+    let cx = context::ctx()?;
+    if cx.auth().is_some() {
+        return Ok(());
     }
+    let pending = cx.require_pending()?;
+    if !pending.enrolled {
+        return Err(AppError::Forbidden);
+    }
+    finish_sign_in(&cx, &pending, "password + new authenticator").await
 }
 
 #[server(endpoint = "verify_sign_in")]
 pub async fn verify_sign_in(code: String) -> Result<(), AppError> {
     use crate::domain::parse_code;
     use crate::server::{context, now, two_factor};
-    {
-        let cx = context::ctx()?;
-        let pending = cx.require_pending()?;
-        let code = parse_code("code", &code)?;
-        let addr = cx.client_addr();
-        two_factor::verify_code(&cx.state, cx.who(&addr)?, "code", &code, now()).await?;
-        finish_sign_in(&cx, &pending, "password + authenticator code").await
-    }
+    let cx = context::ctx()?;
+    let pending = cx.require_pending()?;
+    let code = parse_code("code", &code)?;
+    let addr = cx.client_addr();
+    two_factor::verify_code(&cx.state, cx.who(&addr)?, "code", &code, now()).await?;
+    finish_sign_in(&cx, &pending, "password + authenticator code").await
 }
 
 #[server(endpoint = "verify_sign_in_recovery")]
 pub async fn verify_sign_in_recovery(recovery_code: String) -> Result<(), AppError> {
     use crate::domain::parse_recovery_code;
     use crate::server::{context, now, two_factor};
-    {
-        let cx = context::ctx()?;
-        let pending = cx.require_pending()?;
-        let code = parse_recovery_code("recovery_code", &recovery_code)?;
-        let addr = cx.client_addr();
-        two_factor::use_recovery_code(&cx.state, cx.who(&addr)?, "recovery_code", &code, now())
-            .await?;
-        finish_sign_in(&cx, &pending, "password + recovery code").await
-    }
+    let cx = context::ctx()?;
+    let pending = cx.require_pending()?;
+    let code = parse_recovery_code("recovery_code", &recovery_code)?;
+    let addr = cx.client_addr();
+    two_factor::use_recovery_code(&cx.state, cx.who(&addr)?, "recovery_code", &code, now()).await?;
+    finish_sign_in(&cx, &pending, "password + recovery code").await
 }
 
 #[server(endpoint = "regenerate_recovery_codes")]
 pub async fn regenerate_recovery_codes(code: String) -> Result<Vec<String>, AppError> {
     use crate::domain::parse_code;
     use crate::server::{context, two_factor};
-    {
-        let cx = context::ctx()?;
-        cx.require_auth()?;
-        let code = parse_code("code", &code)?;
-        let addr = cx.client_addr();
-        two_factor::regenerate_recovery_codes(&cx.state, cx.who(&addr)?, &code).await
-    }
+    let cx = context::ctx()?;
+    cx.require_auth()?;
+    let code = parse_code("code", &code)?;
+    let addr = cx.client_addr();
+    two_factor::regenerate_recovery_codes(&cx.state, cx.who(&addr)?, &code).await
 }
 
 /// Turns the signed-in user's own 2FA off; needs a current code and the policy's consent.
@@ -146,22 +129,20 @@ pub async fn regenerate_recovery_codes(code: String) -> Result<Vec<String>, AppE
 pub async fn disable_two_factor(code: String) -> Result<(), AppError> {
     use crate::domain::{parse_code, policy};
     use crate::server::{context, two_factor};
-    {
-        let cx = context::ctx()?;
-        let auth = cx.require_auth()?;
-        let status = two_factor::status(&cx.state, auth.user_id).await?;
-        if !status.setting.on {
-            return Err(AppError::invalid(
-                "code",
-                "Two-factor authentication is already off.",
-            ));
-        }
-        policy::own_switch(auth.role, status.account_required, status.setting)
-            .map_err(|r| AppError::invalid("code", r.message()))?;
-        let code = parse_code("code", &code)?;
-        let addr = cx.client_addr();
-        two_factor::disable_own(&cx.state, cx.who(&addr)?, &code).await
+    let cx = context::ctx()?;
+    let auth = cx.require_auth()?;
+    let status = two_factor::status(&cx.state, auth.user_id).await?;
+    if !status.setting.on {
+        return Err(AppError::invalid(
+            "code",
+            "Two-factor authentication is already off.",
+        ));
     }
+    policy::own_switch(auth.role, status.account_required, status.setting)
+        .map_err(|r| AppError::invalid("code", r.message()))?;
+    let code = parse_code("code", &code)?;
+    let addr = cx.client_addr();
+    two_factor::disable_own(&cx.state, cx.who(&addr)?, &code).await
 }
 
 /// The second factor is done: the pending sign-in becomes a session with `second_factor`.

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::{action_error, field_error, FormError, TextField};
+use super::{action_error, CodeField, FormError};
 use crate::api::owner::start_requirement_enrollment;
 use crate::api::two_factor::{start_enrollment, ConfirmEnrollment, FinishEnrollment};
 
@@ -71,9 +71,7 @@ pub fn EnrollmentPanel(
                         })}
                     </Suspense>
                     <ActionForm action=confirm>
-                        <TextField label="Authentication code" name="code" autocomplete="one-time-code"
-                            inputmode="numeric" maxlength=7usize error=field_error(confirm_error, "code")/>
-                        <FormError error=confirm_error/>
+                        <CodeField error=confirm_error/>
                         <button type="submit" disabled=move || confirm.pending().get()>"Verify"</button>
                     </ActionForm>
                 }

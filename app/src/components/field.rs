@@ -67,3 +67,13 @@ pub fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
         </Show>
     }
 }
+
+/// The 6-digit code input every second-factor form shares, with the form's own error under it.
+#[component]
+pub fn CodeField(error: Signal<Option<AppError>>) -> impl IntoView {
+    view! {
+        <TextField label="Authentication code" name="code" autocomplete="one-time-code"
+            inputmode="numeric" maxlength=7usize error=field_error(error, "code")/>
+        <FormError error/>
+    }
+}

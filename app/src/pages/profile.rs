@@ -5,8 +5,7 @@ use leptos_meta::Title;
 
 use crate::api::two_factor::{my_two_factor, DisableTwoFactor, RegenerateRecoveryCodes};
 use crate::components::{
-    action_error, field_error, EnrollmentPanel, FormError, RecoveryCodes, SignedIn, TextField,
-    TwoFactorToggle,
+    action_error, CodeField, EnrollmentPanel, RecoveryCodes, SignedIn, TwoFactorToggle,
 };
 use crate::domain::{policy, Me, Role};
 
@@ -100,9 +99,7 @@ fn DisableForm(on_done: Callback<()>, on_cancel: Callback<()>) -> impl IntoView 
         <div class="panel inset">
             <p>"To turn off two-factor authentication, confirm with a current code from your authenticator app."</p>
             <ActionForm action>
-                <TextField label="Authentication code" name="code" autocomplete="one-time-code"
-                    inputmode="numeric" maxlength=7usize error=field_error(error, "code")/>
-                <FormError error/>
+                <CodeField error=error/>
                 <button type="submit" class="danger">"Turn off"</button>
                 " "
                 <button type="button" class="secondary" on:click=move |_| on_cancel.run(())>"Cancel"</button>
@@ -123,9 +120,7 @@ fn RegenerateForm(on_done: Callback<()>) -> impl IntoView {
                 fallback=move || view! {
                     <p>"New codes replace all your old ones. Confirm with a current code from your authenticator app."</p>
                     <ActionForm action>
-                        <TextField label="Authentication code" name="code" autocomplete="one-time-code"
-                            inputmode="numeric" maxlength=7usize error=field_error(error, "code")/>
-                        <FormError error/>
+                        <CodeField error=error/>
                         <button type="submit">"Regenerate recovery codes"</button>
                     </ActionForm>
                 }

@@ -5,8 +5,8 @@ use leptos_meta::Title;
 
 use crate::api::owner::{account_policy, SetAccountRequirement};
 use crate::components::{
-    action_error, field_error, EnrollmentPanel, EnrollmentPurpose, FormError, OwnerOnly, SignedIn,
-    TextField, TwoFactorToggle,
+    action_error, CodeField, EnrollmentPanel, EnrollmentPurpose, OwnerOnly, SignedIn,
+    TwoFactorToggle,
 };
 use crate::domain::{Me, PolicyImpact};
 
@@ -121,9 +121,7 @@ fn RequirementForm(
                     <p>"Confirm with a current code from your authenticator app."</p>
                     <ActionForm action=confirm>
                         <input type="hidden" name="on" value=move || draft.get().to_string()/>
-                        <TextField label="Authentication code" name="code" autocomplete="one-time-code"
-                            inputmode="numeric" maxlength=7usize error=field_error(error, "code")/>
-                        <FormError error/>
+                        <CodeField error=error/>
                         <button type="submit">"Confirm"</button>
                         " "
                         <button type="button" class="secondary" on:click=move |_| step.set(Step::Editing)>"Cancel"</button>

@@ -7,7 +7,7 @@ use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::api::two_factor::{get_sign_in_stage, VerifySignIn, VerifySignInRecovery};
 use crate::components::{
-    action_error, field_error, AuthCard, EnrollmentPanel, FormError, TextField,
+    action_error, field_error, AuthCard, CodeField, EnrollmentPanel, FormError, TextField,
 };
 use crate::domain::SignInStage;
 
@@ -50,9 +50,7 @@ fn CodeForms() -> impl IntoView {
             fallback=move || view! {
                 <p>"Enter the 6-digit code from your authenticator app."</p>
                 <ActionForm action=code>
-                    <TextField label="Authentication code" name="code" autocomplete="one-time-code"
-                        inputmode="numeric" maxlength=7usize error=field_error(code_error, "code")/>
-                    <FormError error=code_error/>
+                    <CodeField error=code_error/>
                     <button type="submit" disabled=move || code.pending().get()>"Verify"</button>
                 </ActionForm>
                 <p class="alt"><A href="/login/verify?recovery=1">"Use a recovery code"</A></p>

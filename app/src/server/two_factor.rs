@@ -84,9 +84,13 @@ async fn ensure_unlocked(state: &AppState, user_id: i64, t: i64) -> Result<(), A
         .await
         .map_err(internal("read lock"))?;
     let until: i64 = row.try_get(0).map_err(internal("lock row"))?;
-    if until > t {
+    check_lock(until, t)
+}
+
+fn check_lock(locked_until: i64, t: i64) -> Result<(), AppError> {
+    if locked_until > t {
         return Err(AppError::TooManyRequests {
-            retry_after_secs: (until - t) as u64,
+            retry_after_secs: (locked_until - t) as u64,
         });
     }
     Ok(())
@@ -177,14 +181,21 @@ pub async fn verify_code(
     code: &str,
     t: i64,
 ) -> Result<(), AppError> {
-    ensure_unlocked(state, who.user_id, t).await?;
-    let row = sqlx::query("SELECT secret_enc FROM authenticators WHERE user_id = $1")
-        .bind(who.user_id)
-        .fetch_optional(&state.pool)
-        .await
-        .map_err(internal("load authenticator"))?
+    // Lock state and secret in one read: this is the hot path of every sign-in with 2FA.
+    let row = sqlx::query(
+        "SELECT u.code_locked_until, a.secret_enc FROM users u \
+         LEFT JOIN authenticators a ON a.user_id = u.id WHERE u.id = $1",
+    )
+    .bind(who.user_id)
+    .fetch_one(&state.pool)
+    .await
+    .map_err(internal("load authenticator"))?;
+    let locked_until: i64 = row.try_get(0).map_err(internal("authenticator row"))?;
+    check_lock(locked_until, t)?;
+    let sealed: Vec<u8> = row
+        .try_get::<Option<Vec<u8>>, _>(1)
+        .map_err(internal("authenticator row"))?
         .ok_or_else(|| AppError::invalid(field, "You have no authenticator set up."))?;
-    let sealed: Vec<u8> = row.try_get(0).map_err(internal("authenticator row"))?;
     let secret = state
         .keys
         .open(&secret_context(who.user_id), &sealed)
