@@ -14,6 +14,8 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 
 /// The HTML document the server renders around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    page_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -27,6 +29,18 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// Every page's Content-Security-Policy allows only the scripts that carry this render's nonce
+/// (leptos puts it on the hydration and resource scripts) and files from our own origin.
+#[cfg(feature = "ssr")]
+fn page_security_policy() {
+    use leptos::nonce::use_nonce;
+    if let (Some(nonce), Some(res)) = (use_nonce(), use_context::<leptos_axum::ResponseOptions>()) {
+        if let Ok(v) = http::HeaderValue::from_str(&server::config::page_csp(&nonce)) {
+            res.insert_header(http::header::CONTENT_SECURITY_POLICY, v);
+        }
     }
 }
 

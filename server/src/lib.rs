@@ -1,6 +1,9 @@
 //! The Latchkey HTTP server: builds the state and the router; `main.rs` only parses flags.
 
+mod guard;
 mod middleware;
+
+pub use guard::MAX_BODY_BYTES;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
@@ -76,7 +79,14 @@ pub fn router(state: AppState) -> Router {
             middleware::session,
         ))
         .layer(axum::middleware::from_fn(server_fn_status))
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::api_guard,
+        ))
+        .layer(axum::middleware::from_fn(guard::security_headers))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            guard::MAX_BODY_BYTES,
+        ))
         .with_state(state)
 }
 
@@ -113,37 +123,6 @@ async fn qr_svg(State(state): State<AppState>, req: Request<Body>) -> axum::resp
         Ok(None) => (StatusCode::NOT_FOUND, no_store, "Not found").into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, no_store, e.to_string()).into_response(),
     }
-}
-
-/// Headers every response carries; pages and server functions are never cached (they hold
-/// account data), hashed assets under /pkg may be.
-async fn security_headers(
-    req: Request<Body>,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use http::header::{self, HeaderValue};
-    let cacheable = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.svg";
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // same-origin, not no-referrer: a form posted without wasm is sent back to its page by the
-    // Referer (with the error in the URL); other origins still get nothing.
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("frame-ancestors 'none'"),
-    );
-    if !cacheable {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    res
 }
 
 /// Server functions answer errors raised before their body ran (undecodable arguments) with

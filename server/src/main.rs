@@ -53,6 +53,13 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Operator: lift the sign-in lock of an account that reached 100 failed password attempts
+    /// (or is waiting out a delay). Writes nothing else.
+    UnlockSignIn {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[tokio::main]
@@ -75,6 +82,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
     }
     let config = app::server::config::Config {
         secure_cookies: cli.public_url.starts_with("https://"),
+        public_origin: Some(app::server::config::origin_of(&cli.public_url)),
         trust_proxy: cli.trust_proxy,
         ..Default::default()
     };
@@ -88,12 +96,27 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
         leptos_options,
     };
     let state = server::open_state(&settings).await?;
-    if let Some(Command::ResetTwoFactor { email }) = cli.command {
-        let link = server::operator_reset(&state, &email).await?;
-        println!("Two-factor authentication of {email} was reset.");
-        println!("Hand over this single-use setup link (valid 24 hours):");
-        println!("{}{link}", cli.public_url.trim_end_matches('/'));
-        return Ok(());
+    match cli.command {
+        Some(Command::ResetTwoFactor { email }) => {
+            let link = server::operator_reset(&state, &email).await?;
+            println!("Two-factor authentication of {email} was reset.");
+            println!("Hand over this single-use setup link (valid 24 hours):");
+            println!("{}{link}", cli.public_url.trim_end_matches('/'));
+            return Ok(());
+        }
+        Some(Command::UnlockSignIn { email }) => {
+            let email = app::domain::normalize_email(&email);
+            let unlocked = app::server::throttle::unlock_account(&state, &email)
+                .await
+                .map_err(|e| e.to_string())?;
+            if unlocked {
+                println!("Sign-in of {email} is unlocked.");
+            } else {
+                println!("Sign-in of {email} was not locked.");
+            }
+            return Ok(());
+        }
+        None => {}
     }
     tracing::info!(backend = ?state.backend, "database ready");
     let listener = tokio::net::TcpListener::bind(cli.listen).await?;

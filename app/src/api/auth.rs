@@ -46,7 +46,7 @@ pub async fn sign_up(
 #[server(endpoint = "sign_in")]
 pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     use crate::domain::{normalize_email, MAX_PASSWORD_LEN};
-    use crate::server::{audit, context, sessions, users};
+    use crate::server::{audit, context, now, sessions, throttle, users};
 
     let cx = context::ctx()?;
     let email = normalize_email(&email);
@@ -60,10 +60,30 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     if email.len() > 254 || password.len() > MAX_PASSWORD_LEN {
         return Err(AppError::BadCredentials);
     }
+    let addr = cx.client_addr();
     let login = users::find_login(&cx.state, &email).await?;
+    // A browser this user completed a sign-in with counts its attempts on its own, so a
+    // stranger who used up the account's attempts does not lock the user out of it.
+    let device = login.as_ref().and_then(|l| {
+        sessions::cookie_value(
+            &cx.parts.headers,
+            throttle::device_cookie_name(&cx.state.config),
+        )
+        .and_then(|token| throttle::device_of(&cx.state, token, l.user_id))
+    });
+    let subjects = [
+        (throttle::Scope::Addr, addr.as_str()),
+        match &device {
+            Some(d) => (throttle::Scope::Device, d.as_str()),
+            None => (throttle::Scope::Account, email.as_str()),
+        },
+    ];
+    throttle::claim(&cx.state, &subjects, now()).await?;
     let stored = login.as_ref().and_then(|l| l.password_hash.clone());
     let ok = cx.state.hasher.verify(password, stored).await?;
-    let addr = cx.client_addr();
+    if ok {
+        throttle::succeed(&cx.state, &subjects).await?;
+    }
     match login {
         Some(l) if ok && l.two_factor_on => {
             // A password alone never enrolls a user whose 2FA the owner reset.
@@ -168,5 +188,6 @@ async fn start_session(cx: &crate::server::context::Ctx, user_id: i64) -> Result
         http::header::SET_COOKIE,
         &sessions::set_cookie(&cx.state.config, &token),
     );
+    crate::server::throttle::remember_device(&cx.state, user_id);
     Ok(())
 }

@@ -178,6 +178,7 @@ async fn finish_sign_in(
         http::header::SET_COOKIE,
         &sessions::clear_pending_cookie(&cx.state.config),
     );
+    crate::server::throttle::remember_device(&cx.state, pending.user_id);
     leptos_axum::redirect("/");
     Ok(())
 }

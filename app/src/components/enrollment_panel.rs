@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::{action_error, CodeField, FormError};
+use super::{action_error, CodeField, FormError, ReturnHere};
 use crate::api::owner::start_requirement_enrollment;
 use crate::api::two_factor::{start_enrollment, ConfirmEnrollment, FinishEnrollment};
 
@@ -71,6 +71,7 @@ pub fn EnrollmentPanel(
                         })}
                     </Suspense>
                     <ActionForm action=confirm>
+                        <ReturnHere/>
                         <CodeField error=confirm_error/>
                         <button type="submit" disabled=move || confirm.pending().get()>"Verify"</button>
                     </ActionForm>

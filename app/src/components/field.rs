@@ -68,6 +68,18 @@ pub fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
     }
 }
 
+/// Name of the hidden field that tells the server which page a plain form post came from.
+pub const RETURN_FIELD: &str = "__return";
+
+/// Goes inside every form: without wasm, a failed post is sent back to this page with its error.
+/// Browsers send no `Referer` (the console sets `Referrer-Policy: no-referrer`), so the page
+/// names itself; the server accepts only a path on its own origin.
+#[component]
+pub fn ReturnHere() -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    view! { <input type="hidden" name=RETURN_FIELD value=move || location.pathname.get()/> }
+}
+
 /// The 6-digit code input every second-factor form shares, with the form's own error under it.
 #[component]
 pub fn CodeField(error: Signal<Option<AppError>>) -> impl IntoView {

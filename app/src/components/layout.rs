@@ -5,6 +5,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use leptos_router::components::{Redirect, A};
 
+use super::ReturnHere;
 use crate::api::auth::{current_user, SignOut};
 use crate::domain::{AppError, Me};
 
@@ -75,6 +76,7 @@ fn Header(me: Me) -> impl IntoView {
                 <span class="account">{me.account_name}</span>
                 <span class="email">{me.email}</span>
                 <ActionForm action=sign_out>
+                    <ReturnHere/>
                     <button type="submit" class="secondary">"Sign out"</button>
                 </ActionForm>
             </div>

@@ -6,7 +6,9 @@ mod layout;
 mod two_factor_toggle;
 
 pub use enrollment_panel::{EnrollmentPanel, EnrollmentPurpose, RecoveryCodes};
-pub use field::{action_error, field_error, CodeField, FormError, TextField};
+pub use field::{
+    action_error, field_error, CodeField, FormError, ReturnHere, TextField, RETURN_FIELD,
+};
 pub use layout::{AuthCard, OwnerOnly, SignedIn};
 pub use two_factor_toggle::TwoFactorToggle;
 

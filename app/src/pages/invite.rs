@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::links::{AcceptInvitation, ContinueSetup};
-use crate::components::{action_error, field_error, AuthCard, FormError, TextField};
+use crate::components::{action_error, field_error, AuthCard, FormError, ReturnHere, TextField};
 use crate::domain::MAX_PASSWORD_LEN;
 
 fn token() -> Signal<String> {
@@ -23,6 +23,7 @@ pub fn InvitePage() -> impl IntoView {
         <AuthCard title="Set your password">
             <p>"You were invited to a Latchkey account. Choose a password to finish."</p>
             <ActionForm action>
+                <ReturnHere/>
                 <input type="hidden" name="token" value=token/>
                 <TextField label="Password" name="password" kind="password" autocomplete="new-password"
                     maxlength=MAX_PASSWORD_LEN error=field_error(error, "password")/>
@@ -44,6 +45,7 @@ pub fn SetupPage() -> impl IntoView {
         <AuthCard title="Set up two-factor authentication again">
             <p>"Your account owner reset your two-factor authentication. Enter your password, then set up your authenticator app."</p>
             <ActionForm action>
+                <ReturnHere/>
                 <input type="hidden" name="token" value=token/>
                 <TextField label="Password" name="password" kind="password" autocomplete="current-password"
                     error=field_error(error, "password")/>

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::api::auth::SignIn;
-use crate::components::{action_error, field_error, AuthCard, FormError, TextField};
+use crate::components::{action_error, field_error, AuthCard, FormError, ReturnHere, TextField};
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -15,6 +15,7 @@ pub fn LoginPage() -> impl IntoView {
         <Title text="Sign in"/>
         <AuthCard title="Sign in to Latchkey">
             <ActionForm action=action>
+                <ReturnHere/>
                 <TextField label="Email" name="email" kind="email" autocomplete="username"
                     error=field_error(error, "email")/>
                 <TextField label="Password" name="password" kind="password" autocomplete="current-password"

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 
 use crate::api::two_factor::{my_two_factor, DisableTwoFactor, RegenerateRecoveryCodes};
 use crate::components::{
-    action_error, CodeField, EnrollmentPanel, RecoveryCodes, SignedIn, TwoFactorToggle,
+    action_error, CodeField, EnrollmentPanel, RecoveryCodes, ReturnHere, SignedIn, TwoFactorToggle,
 };
 use crate::domain::{policy, Me, Role};
 
@@ -99,6 +99,7 @@ fn DisableForm(on_done: Callback<()>, on_cancel: Callback<()>) -> impl IntoView 
         <div class="panel inset">
             <p>"To turn off two-factor authentication, confirm with a current code from your authenticator app."</p>
             <ActionForm action>
+                <ReturnHere/>
                 <CodeField error=error/>
                 <button type="submit" class="danger">"Turn off"</button>
                 " "
@@ -120,6 +121,7 @@ fn RegenerateForm(on_done: Callback<()>) -> impl IntoView {
                 fallback=move || view! {
                     <p>"New codes replace all your old ones. Confirm with a current code from your authenticator app."</p>
                     <ActionForm action>
+                        <ReturnHere/>
                         <CodeField error=error/>
                         <button type="submit">"Regenerate recovery codes"</button>
                     </ActionForm>

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 
 use crate::api::owner::{account_policy, SetAccountRequirement};
 use crate::components::{
-    action_error, CodeField, EnrollmentPanel, EnrollmentPurpose, OwnerOnly, SignedIn,
+    action_error, CodeField, EnrollmentPanel, EnrollmentPurpose, OwnerOnly, ReturnHere, SignedIn,
     TwoFactorToggle,
 };
 use crate::domain::{Me, PolicyImpact};
@@ -120,6 +120,7 @@ fn RequirementForm(
                 <div class="panel inset">
                     <p>"Confirm with a current code from your authenticator app."</p>
                     <ActionForm action=confirm>
+                        <ReturnHere/>
                         <input type="hidden" name="on" value=move || draft.get().to_string()/>
                         <CodeField error=error/>
                         <button type="submit">"Confirm"</button>

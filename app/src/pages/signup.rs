@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 
 use crate::api::auth::SignUp;
-use crate::components::{action_error, field_error, AuthCard, FormError, TextField};
+use crate::components::{action_error, field_error, AuthCard, FormError, ReturnHere, TextField};
 use crate::domain::{MAX_NAME_LEN, MAX_PASSWORD_LEN};
 
 #[component]
@@ -16,6 +16,7 @@ pub fn SignupPage() -> impl IntoView {
         <Title text="Sign up"/>
         <AuthCard title="Create your account">
             <ActionForm action=action>
+                <ReturnHere/>
                 <TextField label="Account name" name="account_name" autocomplete="organization"
                     maxlength=MAX_NAME_LEN error=field_error(error, "account_name")/>
                 <TextField label="Your name" name="name" autocomplete="name"

@@ -5,7 +5,8 @@ use leptos_meta::Title;
 
 use crate::api::owner::{list_users, AddUser, RemoveUser, ResetUserTwoFactor, SetUserTwoFactor};
 use crate::components::{
-    action_error, field_error, FormError, OwnerOnly, SignedIn, TextField, TwoFactorToggle,
+    action_error, field_error, FormError, OwnerOnly, ReturnHere, SignedIn, TextField,
+    TwoFactorToggle,
 };
 use crate::domain::{format_time, AppError, Me, Role, UserRow};
 
@@ -78,6 +79,7 @@ fn AddUserForm(required: bool, on_added: Callback<()>, on_close: Callback<()>) -
                 when=move || link().is_some()
                 fallback=move || view! {
                     <ActionForm action>
+                        <ReturnHere/>
                         <TextField label="Name" name="name" autocomplete="off" maxlength=100usize error=field_error(error, "name")/>
                         <TextField label="Email" name="email" kind="email" autocomplete="off" error=field_error(error, "email")/>
                         <input type="hidden" name="two_factor" value=move || two_factor.get().to_string()/>

@@ -7,7 +7,8 @@ use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::api::two_factor::{get_sign_in_stage, VerifySignIn, VerifySignInRecovery};
 use crate::components::{
-    action_error, field_error, AuthCard, CodeField, EnrollmentPanel, FormError, TextField,
+    action_error, field_error, AuthCard, CodeField, EnrollmentPanel, FormError, ReturnHere,
+    TextField,
 };
 use crate::domain::SignInStage;
 
@@ -50,6 +51,7 @@ fn CodeForms() -> impl IntoView {
             fallback=move || view! {
                 <p>"Enter the 6-digit code from your authenticator app."</p>
                 <ActionForm action=code>
+                    <ReturnHere/>
                     <CodeField error=code_error/>
                     <button type="submit" disabled=move || code.pending().get()>"Verify"</button>
                 </ActionForm>
@@ -58,6 +60,7 @@ fn CodeForms() -> impl IntoView {
         >
             <p>"Enter one of the recovery codes you saved when you set up two-factor authentication."</p>
             <ActionForm action=rec>
+                <ReturnHere/>
                 <TextField label="Recovery code" name="recovery_code" autocomplete="off"
                     maxlength=20usize error=field_error(rec_error, "recovery_code")/>
                 <FormError error=rec_error/>

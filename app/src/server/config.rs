@@ -10,6 +10,8 @@ pub struct Config {
     pub session_absolute_secs: i64,
     /// Take the client address from the last hop of `X-Forwarded-For` (behind a proxy only).
     pub trust_proxy: bool,
+    /// `scheme://host[:port]` of the public URL: browsers' `Origin` for our own pages.
+    pub public_origin: Option<String>,
 }
 
 impl Default for Config {
@@ -19,6 +21,7 @@ impl Default for Config {
             session_idle_secs: 12 * 3600,
             session_absolute_secs: 7 * 24 * 3600,
             trust_proxy: false,
+            public_origin: None,
         }
     }
 }
@@ -39,5 +42,44 @@ impl Config {
         } else {
             "latchkey_pending"
         }
+    }
+}
+
+/// The policy of an HTML page whose scripts carry `nonce`: no inline script runs without it.
+pub fn page_csp(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
+/// The origin (`scheme://host[:port]`) of a URL: everything before the path.
+pub fn origin_of(url: &str) -> String {
+    let url = url.trim();
+    let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
+    let end = url[after_scheme..]
+        .find(['/', '?', '#'])
+        .map(|i| i + after_scheme)
+        .unwrap_or(url.len());
+    url[..end].to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn origin_of_drops_path_query_and_case() {
+        assert_eq!(
+            super::origin_of("https://Console.Example.com/x?y"),
+            "https://console.example.com"
+        );
+        assert_eq!(
+            super::origin_of("http://127.0.0.1:3000"),
+            "http://127.0.0.1:3000"
+        );
+        assert_eq!(
+            super::origin_of("http://127.0.0.1:3000/"),
+            "http://127.0.0.1:3000"
+        );
     }
 }

@@ -108,6 +108,14 @@ impl ServerKey {
         m.update(data);
         m.finalize().into_bytes().to_vec()
     }
+
+    /// True when `tag` is the leading bytes of `mac(data)`; compared in constant time.
+    pub fn mac_starts_with(&self, data: &[u8], tag: &[u8]) -> bool {
+        let mut m =
+            <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        m.update(data);
+        tag.len() >= 16 && m.verify_truncated_left(tag).is_ok()
+    }
 }
 
 #[cfg(unix)]

@@ -10,6 +10,7 @@ pub mod password;
 pub mod qr;
 pub mod sessions;
 pub mod state;
+pub mod throttle;
 pub mod totp;
 pub mod two_factor;
 pub mod users;

@@ -25,8 +25,11 @@ pub struct TestApp {
     pub cookie: Option<String>,
     /// The half-signed-in cookie (password passed, code owed).
     pub pending: Option<String>,
+    /// The remembered-device cookie a completed sign-in leaves behind.
+    pub device: Option<String>,
     cookie_name: &'static str,
     pending_name: &'static str,
+    device_name: &'static str,
 }
 
 pub struct Resp {
@@ -117,6 +120,7 @@ impl TestApp {
         let state = server::open_state(&settings).await.expect("open state");
         let cookie_name = state.config.session_cookie_name();
         let pending_name = state.config.pending_cookie_name();
+        let device_name = app::server::throttle::device_cookie_name(&state.config);
         let router = server::router(state.clone())
             .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
         TestApp {
@@ -124,8 +128,10 @@ impl TestApp {
             state,
             cookie: None,
             pending: None,
+            device: None,
             cookie_name,
             pending_name,
+            device_name,
         }
     }
 
@@ -136,8 +142,10 @@ impl TestApp {
             state: self.state.clone(),
             cookie: None,
             pending: None,
+            device: None,
             cookie_name: self.cookie_name,
             pending_name: self.pending_name,
+            device_name: self.device_name,
         }
     }
 
@@ -156,6 +164,8 @@ impl TestApp {
                 self.cookie = value;
             } else if name == self.pending_name {
                 self.pending = value;
+            } else if name == self.device_name {
+                self.device = value;
             }
         }
         let body = axum::body::to_bytes(res.into_body(), usize::MAX)
@@ -168,6 +178,11 @@ impl TestApp {
         }
     }
 
+    /// A request carrying this browser's cookies, to add headers to.
+    pub fn request(&self, method: http::Method, path: &str) -> http::request::Builder {
+        self.with_cookie(Request::builder().method(method).uri(path))
+    }
+
     fn with_cookie(&self, b: http::request::Builder) -> http::request::Builder {
         let mut jar = Vec::new();
         if let Some(c) = &self.cookie {
@@ -175,6 +190,9 @@ impl TestApp {
         }
         if let Some(p) = &self.pending {
             jar.push(format!("{}={p}", self.pending_name));
+        }
+        if let Some(d) = &self.device {
+            jar.push(format!("{}={d}", self.device_name));
         }
         if jar.is_empty() {
             b
@@ -235,6 +253,33 @@ impl TestApp {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         let codes: Vec<String> = serde_json::from_str(&r.body).unwrap();
         (secret, codes)
+    }
+
+    /// What a user could observe of the stored state (everything but the audit log and the
+    /// counters that failed attempts are meant to move): equal snapshots mean nothing changed.
+    pub async fn snapshot(&self) -> Vec<(&'static str, i64)> {
+        const QUERIES: &[&str] = &[
+            "SELECT COUNT(*) FROM accounts",
+            "SELECT CAST(COALESCE(SUM(require_2fa), 0) AS BIGINT) FROM accounts",
+            "SELECT COUNT(*) FROM users",
+            "SELECT CAST(COALESCE(SUM(tfa_on), 0) AS BIGINT) FROM users",
+            "SELECT CAST(COALESCE(SUM(tfa_reset_pending), 0) AS BIGINT) FROM users",
+            "SELECT COUNT(*) FROM users WHERE role = 'owner'",
+            "SELECT COUNT(*) FROM authenticators",
+            "SELECT COUNT(*) FROM enrollments",
+            "SELECT COUNT(*) FROM recovery_codes",
+            "SELECT COUNT(*) FROM recovery_codes WHERE used_at IS NOT NULL",
+            "SELECT COUNT(*) FROM sessions",
+            "SELECT COUNT(*) FROM sessions WHERE second_factor = 1",
+            "SELECT COUNT(*) FROM pending_logins",
+            "SELECT COUNT(*) FROM user_links",
+            "SELECT COUNT(*) FROM user_links WHERE used_at IS NOT NULL",
+        ];
+        let mut out = Vec::new();
+        for q in QUERIES {
+            out.push((*q, self.count(q).await));
+        }
+        out
     }
 
     pub async fn count(&self, sql: &str) -> i64 {

@@ -1,0 +1,262 @@
+//! Password sign-in throttling, kept in the database so every instance sees the same counts.
+//!
+//! Three kinds of subject count attempts since their last success:
+//! - the account, by normalized email (also for emails nobody registered, so a refusal says
+//!   nothing about who has an account): 5 free attempts, then a delay that doubles from 1 s up
+//!   to 15 min, and after 100 consecutive failures no more password checks at all
+//!   (NIST SP 800-63B §5.2.2);
+//! - the client address: 20 free attempts (offices share addresses), then the same delays;
+//! - a remembered device: a browser that completed a sign-in of this user before carries a
+//!   signed cookie, and its attempts count against the device instead of the account. A
+//!   stranger who exhausts the account's attempts therefore never locks the real user out of
+//!   the browsers they already use.
+//!
+//! An attempt is counted *before* the password is checked, by a conditional UPDATE, so a burst
+//! of parallel guesses cannot overshoot a limit; a success clears the counts.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use rand::RngCore;
+use sqlx::Row;
+
+use super::{config::Config, internal, AppState};
+use crate::domain::AppError;
+
+pub const FREE_ATTEMPTS_ACCOUNT: i64 = 5;
+pub const FREE_ATTEMPTS_ADDR: i64 = 20;
+pub const MAX_DELAY_SECS: i64 = 15 * 60;
+/// Consecutive failed password checks one account (or one remembered device) may have.
+pub const ATTEMPT_LIMIT: i64 = 100;
+/// A remembered device stays remembered this long after its last sign-in.
+pub const DEVICE_MAX_AGE_SECS: i64 = 365 * 24 * 3600;
+
+pub const LOCKED_MESSAGE: &str = "Sign-in is locked for this account after too many failed \
+     attempts. Sign in from a browser you have signed in with before, or ask the server \
+     operator to unlock it.";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Account,
+    Addr,
+    Device,
+}
+
+impl Scope {
+    fn as_str(self) -> &'static str {
+        match self {
+            Scope::Account => "account",
+            Scope::Addr => "addr",
+            Scope::Device => "device",
+        }
+    }
+
+    fn free_attempts(self) -> i64 {
+        match self {
+            Scope::Addr => FREE_ATTEMPTS_ADDR,
+            Scope::Account | Scope::Device => FREE_ATTEMPTS_ACCOUNT,
+        }
+    }
+
+    fn limit(self) -> i64 {
+        match self {
+            Scope::Addr => i64::MAX,
+            Scope::Account | Scope::Device => ATTEMPT_LIMIT,
+        }
+    }
+}
+
+/// Seconds the subject must wait after its `attempts`-th unproven attempt.
+pub fn delay_after(attempts: i64, free: i64) -> i64 {
+    if attempts <= free {
+        0
+    } else {
+        let doublings = (attempts - free - 1).min(20) as u32;
+        (1i64 << doublings).min(MAX_DELAY_SECS)
+    }
+}
+
+/// Counts one attempt for every subject, or refuses without counting when one must wait or
+/// has used up its attempts. Call before checking the password.
+pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Result<(), AppError> {
+    // Look first, so a refused attempt counts against nobody.
+    for &(scope, subject) in subjects {
+        refuse_if_blocked(state, scope, subject, t).await?;
+    }
+    for &(scope, subject) in subjects {
+        sqlx::query(
+            "INSERT INTO sign_in_throttle (scope, subject, attempts, blocked_until) \
+             VALUES ($1, $2, 0, 0) ON CONFLICT (scope, subject) DO NOTHING",
+        )
+        .bind(scope.as_str())
+        .bind(subject)
+        .execute(&state.pool)
+        .await
+        .map_err(internal("throttle insert"))?;
+        let row = sqlx::query(
+            "UPDATE sign_in_throttle SET attempts = attempts + 1 \
+             WHERE scope = $1 AND subject = $2 AND blocked_until <= $3 AND attempts < $4 \
+             RETURNING attempts",
+        )
+        .bind(scope.as_str())
+        .bind(subject)
+        .bind(t)
+        .bind(scope.limit())
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("throttle claim"))?;
+        let Some(row) = row else {
+            // A parallel attempt got there first.
+            refuse_if_blocked(state, scope, subject, t).await?;
+            return Err(AppError::TooManyRequests {
+                retry_after_secs: 1,
+            });
+        };
+        let attempts: i64 = row.try_get(0).map_err(internal("throttle row"))?;
+        let delay = delay_after(attempts, scope.free_attempts());
+        if delay > 0 {
+            sqlx::query(
+                "UPDATE sign_in_throttle SET blocked_until = $3 \
+                 WHERE scope = $1 AND subject = $2 AND blocked_until < $3",
+            )
+            .bind(scope.as_str())
+            .bind(subject)
+            .bind(t + delay)
+            .execute(&state.pool)
+            .await
+            .map_err(internal("throttle delay"))?;
+        }
+    }
+    Ok(())
+}
+
+async fn refuse_if_blocked(
+    state: &AppState,
+    scope: Scope,
+    subject: &str,
+    t: i64,
+) -> Result<(), AppError> {
+    let row = sqlx::query(
+        "SELECT attempts, blocked_until FROM sign_in_throttle WHERE scope = $1 AND subject = $2",
+    )
+    .bind(scope.as_str())
+    .bind(subject)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(internal("throttle read"))?;
+    let Some(row) = row else { return Ok(()) };
+    let attempts: i64 = row.try_get(0).map_err(internal("throttle row"))?;
+    let blocked_until: i64 = row.try_get(1).map_err(internal("throttle row"))?;
+    if attempts >= scope.limit() {
+        return Err(AppError::Refused(LOCKED_MESSAGE.into()));
+    }
+    if blocked_until > t {
+        return Err(AppError::TooManyRequests {
+            retry_after_secs: (blocked_until - t) as u64,
+        });
+    }
+    Ok(())
+}
+
+/// The password was right: the subjects start over.
+pub async fn succeed(state: &AppState, subjects: &[(Scope, &str)]) -> Result<(), AppError> {
+    for &(scope, subject) in subjects {
+        sqlx::query("DELETE FROM sign_in_throttle WHERE scope = $1 AND subject = $2")
+            .bind(scope.as_str())
+            .bind(subject)
+            .execute(&state.pool)
+            .await
+            .map_err(internal("throttle reset"))?;
+    }
+    Ok(())
+}
+
+/// Operator unlock: clears the account's count (the `unlock-sign-in` command).
+pub async fn unlock_account(state: &AppState, email: &str) -> Result<bool, AppError> {
+    let done = sqlx::query("DELETE FROM sign_in_throttle WHERE scope = 'account' AND subject = $1")
+        .bind(email)
+        .execute(&state.pool)
+        .await
+        .map_err(internal("throttle unlock"))?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub fn device_cookie_name(config: &Config) -> &'static str {
+    if config.secure_cookies {
+        "__Host-latchkey_device"
+    } else {
+        "latchkey_device"
+    }
+}
+
+fn device_mac_input(user_id: i64, id: &[u8]) -> Vec<u8> {
+    let mut data = b"latchkey-device:".to_vec();
+    data.extend_from_slice(&user_id.to_be_bytes());
+    data.extend_from_slice(id);
+    data
+}
+
+/// A new remembered-device token for `user_id`: 16 random bytes and 16 bytes of their HMAC.
+pub fn new_device_token(state: &AppState, user_id: i64) -> String {
+    let mut id = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    let tag = state.keys.mac(&device_mac_input(user_id, &id));
+    let mut bytes = id.to_vec();
+    bytes.extend_from_slice(&tag[..16]);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The device id behind `token` if the server issued it to `user_id`.
+pub fn device_of(state: &AppState, token: &str, user_id: i64) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    if bytes.len() != 32 {
+        return None;
+    }
+    let (id, tag) = bytes.split_at(16);
+    state
+        .keys
+        .mac_starts_with(&device_mac_input(user_id, id), tag)
+        .then(|| URL_SAFE_NO_PAD.encode(id))
+}
+
+pub fn set_device_cookie(config: &Config, token: &str) -> String {
+    format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={DEVICE_MAX_AGE_SECS}{}",
+        device_cookie_name(config),
+        if config.secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        }
+    )
+}
+
+/// After a completed sign-in: this browser is now a device the user has signed in with.
+pub fn remember_device(state: &AppState, user_id: i64) {
+    let token = new_device_token(state, user_id);
+    super::context::append_header(
+        http::header::SET_COOKIE,
+        &set_device_cookie(&state.config, &token),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_attempts_then_doubling_delays_up_to_the_cap() {
+        let delays: Vec<i64> = (1..=20).map(|n| delay_after(n, 5)).collect();
+        assert_eq!(&delays[..5], &[0, 0, 0, 0, 0]);
+        assert_eq!(&delays[5..10], &[1, 2, 4, 8, 16]);
+        assert_eq!(delay_after(15, 5), 512);
+        assert_eq!(delay_after(16, 5), MAX_DELAY_SECS);
+        assert_eq!(delay_after(1_000_000, 5), MAX_DELAY_SECS);
+    }
+
+    #[test]
+    fn a_stranger_needs_most_of_a_day_to_reach_the_limit() {
+        // The lock after 100 failures is the backstop; the delays already bound a stranger
+        // to roughly four guesses an hour once the free attempts are spent.
+        let waited: i64 = (1..ATTEMPT_LIMIT).map(|n| delay_after(n, 5)).sum();
+        assert!(waited > 20 * 3600, "{waited}");
+    }
+}

@@ -1,0 +1,215 @@
+//! Browser-facing defences: what a server function accepts, and the headers every response
+//! carries.
+
+use app::{domain::AppError, server::AppState};
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use http::{
+    header::{self, HeaderValue},
+    HeaderMap, Method, StatusCode,
+};
+
+/// Largest request body accepted anywhere: the biggest real form is a few hundred bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// CSP of everything that is not an HTML page (server functions, the QR SVG, files).
+const CSP_NOT_A_PAGE: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+fn refusal(status: StatusCode, err: AppError) -> Response {
+    let body = serde_json::to_string(&err).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The origin this request was sent to, as a browser on our own page would name it.
+fn own_origins(state: &AppState, headers: &HeaderMap) -> Vec<String> {
+    let mut origins = Vec::new();
+    if let Some(o) = &state.config.public_origin {
+        origins.push(o.clone());
+    }
+    let host = state
+        .config
+        .trust_proxy
+        .then(|| headers.get("x-forwarded-host"))
+        .flatten()
+        .or_else(|| headers.get(header::HOST))
+        .and_then(|v| v.to_str().ok());
+    if let Some(host) = host {
+        let scheme = if state.config.secure_cookies {
+            "https"
+        } else {
+            "http"
+        };
+        origins.push(format!("{scheme}://{}", host.to_ascii_lowercase()));
+    }
+    origins
+}
+
+/// Server functions: POST only, and never on behalf of another site. Browsers name the site
+/// that made a request in `Sec-Fetch-Site` and `Origin`; either one pointing elsewhere is
+/// refused. Clients that send neither (scripts, curl) are not browsers and cannot carry a
+/// victim's cookies across sites, so they pass. A plain form post names its page in a hidden
+/// field, which becomes the `Referer` that leptos sends the browser back to.
+pub async fn api_guard(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+    if !req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
+    if req.method() != Method::POST {
+        let mut res = refusal(
+            StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Request("server functions accept POST only.".into()),
+        );
+        res.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return res;
+    }
+    let headers = req.headers();
+    if let Some(site) = headers.get("sec-fetch-site") {
+        if site.as_bytes() != b"same-origin" {
+            return cross_origin(&req);
+        }
+    }
+    let origins = own_origins(&state, headers);
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
+        if !origins.iter().any(|o| *o == origin) {
+            return cross_origin(&req);
+        }
+    }
+    let is_plain_form = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+        && headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+            v.as_bytes()
+                .starts_with(b"application/x-www-form-urlencoded")
+        });
+    if !is_plain_form {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Request("the request body is too large.".into()),
+        );
+    };
+    parts.headers.remove(header::REFERER);
+    if let (Some(path), Some(origin)) = (return_path(&bytes), origins.last()) {
+        if let Ok(v) = HeaderValue::from_str(&format!("{origin}{path}")) {
+            parts.headers.insert(header::REFERER, v);
+        }
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn cross_origin(req: &Request<Body>) -> Response {
+    tracing::warn!(path = %req.uri().path(), "cross-origin server function call refused");
+    refusal(
+        StatusCode::FORBIDDEN,
+        AppError::Refused("Cross-origin requests are refused.".into()),
+    )
+}
+
+/// The page a plain form post came from: a path on this site, nothing that leaves it.
+fn return_path(body: &[u8]) -> Option<String> {
+    let field = app::components::RETURN_FIELD;
+    let value = form_urlencoded_value(body, field)?;
+    let ok = value.starts_with('/')
+        && !value.starts_with("//")
+        && value.len() <= 512
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'?' && b != b'#');
+    ok.then_some(value)
+}
+
+fn form_urlencoded_value(body: &[u8], name: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| percent_decode(v)).flatten()
+    })
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = s.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Headers every response carries. Pages and server functions hold account data and are never
+/// stored; hashed assets under /pkg may be cached for good (see `assets`).
+pub async fn security_headers(req: Request<Body>, next: Next) -> Response {
+    let cacheable = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.svg";
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Pages set their own policy with the nonce of their scripts (app::shell).
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP_NOT_A_PAGE),
+        );
+    }
+    if !cacheable {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_path_takes_only_paths_on_this_site() {
+        assert_eq!(
+            return_path(b"a=1&__return=%2Flogin").as_deref(),
+            Some("/login")
+        );
+        assert_eq!(
+            return_path(b"__return=/invite/abc-DEF_1&code=1").as_deref(),
+            Some("/invite/abc-DEF_1")
+        );
+        for bad in [
+            &b"__return=https://evil.example/"[..],
+            b"__return=//evil.example/",
+            b"__return=%2F%2Fevil.example",
+            b"__return=/%5Cevil",
+            b"__return=/a%20b",
+            b"__return=/x?__err=forged",
+            b"__return=%zz",
+            b"__return=/\xff",
+            b"code=123456",
+        ] {
+            assert_eq!(return_path(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+}

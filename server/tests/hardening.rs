@@ -1,0 +1,281 @@
+//! Browser-facing defences: headers, cookies, cross-origin and GET refusal, body limits.
+
+mod common;
+
+use axum::body::Body;
+use common::{Db, TestApp};
+use http::{header, Method, StatusCode};
+
+const PW: &str = "correct horse battery";
+
+fn assert_common_headers(r: &common::Resp, what: &str) {
+    assert_eq!(r.headers["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(r.headers["referrer-policy"], "no-referrer", "{what}");
+    assert_eq!(r.headers["x-frame-options"], "DENY", "{what}");
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+    assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
+}
+
+on_both!(
+    pages_allow_only_their_own_nonced_scripts,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.sign_up("ann@example.com", PW).await;
+        let first = app.get("/").await;
+        let second = app.get("/").await;
+        assert_eq!(first.status, StatusCode::OK);
+        let nonce_of = |r: &common::Resp| {
+            let csp = r.headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            let start = csp.find("'nonce-").expect("script nonce in CSP") + 7;
+            let end = start + csp[start..].find('\'').unwrap();
+            assert!(csp.contains("script-src 'self' 'nonce-"), "{csp}");
+            csp[start..end].to_string()
+        };
+        let nonce = nonce_of(&first);
+        assert!(nonce.len() >= 16, "{nonce}");
+        assert_ne!(nonce, nonce_of(&second), "a fresh nonce for every page");
+        // Every script on the page carries the nonce; none would run without it.
+        let scripts = first.body.matches("<script").count();
+        assert!(scripts >= 1);
+        for (i, chunk) in first.body.split("<script").skip(1).enumerate() {
+            let tag = &chunk[..chunk.find('>').unwrap()];
+            assert!(
+                tag.contains(&format!("nonce=\"{nonce}\"")),
+                "script {i}: {tag}"
+            );
+        }
+        assert_common_headers(&first, "signed-in page");
+        assert_eq!(first.headers["cache-control"], "no-store");
+    }
+);
+
+on_both!(
+    server_functions_and_the_qr_endpoint_carry_the_headers,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.sign_up("ann@example.com", PW).await;
+        let api = app.call("current_user", &[]).await;
+        assert_eq!(api.status, StatusCode::OK);
+        let qr = app.get("/two-factor/qr.svg").await;
+        let login = app.other_browser().get("/login").await;
+        for (r, what) in [
+            (&api, "server function"),
+            (&qr, "qr"),
+            (&login, "sign-in page"),
+        ] {
+            assert_common_headers(r, what);
+            assert_eq!(r.headers["cache-control"], "no-store", "{what}");
+        }
+        let csp = api.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.starts_with("default-src 'none'"), "{csp}");
+    }
+);
+
+on_both!(
+    over_https_the_session_cookie_is_host_prefixed_and_secure,
+    |db: Db| async move {
+        let config = app::server::config::Config {
+            secure_cookies: true,
+            ..Default::default()
+        };
+        let mut app = TestApp::spawn_with(db, config).await;
+        let r = app.sign_up("ann@example.com", PW).await;
+        let cookies: Vec<&str> = r
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        let session = cookies
+            .iter()
+            .find(|c| c.starts_with("__Host-latchkey_session="))
+            .expect("__Host- session cookie");
+        for attr in ["; Path=/", "; HttpOnly", "; SameSite=Strict", "; Secure"] {
+            assert!(session.contains(attr), "{session}");
+        }
+        assert!(
+            !session.to_ascii_lowercase().contains("domain="),
+            "{session}"
+        );
+        for c in &cookies {
+            assert!(c.starts_with("__Host-") && c.contains("; Secure"), "{c}");
+        }
+        // The prefixed cookie is the one the server reads back.
+        assert_eq!(app.call("current_user", &[]).await.status, StatusCode::OK);
+    }
+);
+
+/// A state-changing call as a browser on another site would send it, with the victim's cookies.
+async fn forged(
+    app: &mut TestApp,
+    name: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> common::Resp {
+    let mut b = app
+        .request(Method::POST, &format!("/api/{name}"))
+        .header(header::HOST, "console.test")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    app.send(b.body(Body::from(body.to_string())).unwrap())
+        .await
+}
+
+on_both!(
+    cross_origin_calls_are_refused_and_change_nothing,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.sign_up("ann@example.com", PW).await;
+        let before = app.snapshot().await;
+        let hostile: &[&[(&str, &str)]] = &[
+            &[("origin", "https://evil.example")],
+            &[("origin", "http://console.test.evil.example")],
+            &[("origin", "null")],
+            &[("sec-fetch-site", "cross-site")],
+            &[("sec-fetch-site", "same-site")],
+            &[
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "http://console.test"),
+            ],
+            &[
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "https://evil.example"),
+            ],
+        ];
+        for headers in hostile {
+            for (name, body) in [
+                ("set_account_requirement", "required=true"),
+                ("add_user", "name=Eve&email=eve%40example.com"),
+                ("sign_out", ""),
+            ] {
+                let r = forged(&mut app, name, body, headers).await;
+                assert_eq!(
+                    r.status,
+                    StatusCode::FORBIDDEN,
+                    "{name} {headers:?}: {}",
+                    r.body
+                );
+                let err: app::domain::AppError = serde_json::from_str(&r.body).unwrap();
+                assert_eq!(err.to_string(), "Cross-origin requests are refused.");
+            }
+        }
+        assert_eq!(app.snapshot().await, before);
+        // Our own pages' calls pass.
+        let r = forged(
+            &mut app,
+            "current_user",
+            "",
+            &[
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "http://console.test"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+);
+
+on_both!(get_never_reaches_a_server_function, |db: Db| async move {
+    let mut app = TestApp::spawn(db).await;
+    app.sign_up("ann@example.com", PW).await;
+    let before = app.snapshot().await;
+    for path in [
+        "/api/sign_out",
+        "/api/set_account_requirement?required=true",
+        "/api/add_user?name=Eve&email=eve%40example.com",
+        "/api/current_user",
+    ] {
+        for method in [Method::GET, Method::HEAD, Method::PUT, Method::DELETE] {
+            let r = app
+                .send(
+                    app.request(method.clone(), path)
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert_eq!(r.headers[header::ALLOW], "POST");
+        }
+    }
+    assert_eq!(app.snapshot().await, before);
+    assert_eq!(app.call("current_user", &[]).await.status, StatusCode::OK);
+});
+
+on_both!(
+    oversized_bodies_are_refused_before_anything_runs,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.sign_up("ann@example.com", PW).await;
+        let before = app.snapshot().await;
+        let big = format!("name=Eve&email={}", "e".repeat(1024 * 1024));
+        for accept in ["application/json", "text/html"] {
+            let req = app
+                .request(Method::POST, "/api/add_user")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ACCEPT, accept)
+                .header(header::CONTENT_LENGTH, big.len())
+                .body(Body::from(big.clone()))
+                .unwrap();
+            let r = app.send(req).await;
+            assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{accept}");
+        }
+        // Streamed without a length, too.
+        let chunks = futures_stream(big);
+        let req = app
+            .request(Method::POST, "/api/add_user")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from_stream(chunks))
+            .unwrap();
+        let r = app.send(req).await;
+        assert!(r.status.is_client_error(), "{} {}", r.status, r.body);
+        assert!(r.body.len() < 1000, "{}", r.body);
+        assert_eq!(app.snapshot().await, before);
+    }
+);
+
+fn futures_stream(s: String) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = s
+        .into_bytes()
+        .chunks(8192)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    futures_util::stream::iter(chunks)
+}
+
+on_both!(
+    a_plain_form_post_returns_to_the_page_it_names,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        let send = |app: &TestApp, body: &'static str| {
+            app.request(Method::POST, "/api/sign_in")
+                .header(header::HOST, "console.test")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ACCEPT, "text/html")
+                .header(header::REFERER, "http://elsewhere.example/leak")
+                .body(Body::from(body))
+                .unwrap()
+        };
+        let r = app
+            .send(send(&app, "__return=%2Flogin&email=a%40b.c&password=wrong"))
+            .await;
+        assert_eq!(r.status, StatusCode::FOUND);
+        let to = r.location().unwrap();
+        assert!(to.starts_with("http://console.test/login?"), "{to}");
+        assert!(to.contains("__err="), "{to}");
+        // A return path that leaves the site is ignored: back to the start page, never elsewhere.
+        let r = app
+            .send(send(
+                &app,
+                "__return=%2F%2Fevil.example&email=a%40b.c&password=wrong",
+            ))
+            .await;
+        let to = r.location().unwrap();
+        assert!(!to.contains("evil") && !to.contains("elsewhere"), "{to}");
+    }
+);
