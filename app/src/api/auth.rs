@@ -57,7 +57,9 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
         return Err(AppError::invalid("password", "Enter your password."));
     }
     // Nothing this long was ever stored; refuse before hashing megabytes.
-    if email.len() > 254 || password.len() > MAX_PASSWORD_LEN {
+    // Control characters (NUL, which PostgreSQL cannot even store) were never accepted either.
+    if email.len() > 254 || password.len() > MAX_PASSWORD_LEN || email.chars().any(char::is_control)
+    {
         return Err(AppError::BadCredentials);
     }
     let addr = cx.client_addr();

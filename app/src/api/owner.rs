@@ -115,7 +115,12 @@ pub async fn audit_log(event: String, user_id: i64, before: i64) -> Result<Audit
     use crate::server::{context, owner as svc};
     let cx = context::ctx()?;
     let auth = owner(&cx)?;
-    if event.len() > 64 {
+    // Event names are dotted lowercase words (`sign_in.failure`); nothing else is looked up.
+    if event.len() > 64
+        || !event
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+    {
         return Err(AppError::invalid("event", "Unknown event type."));
     }
     let opt = |v: i64| (v > 0).then_some(v);

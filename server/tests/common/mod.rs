@@ -149,6 +149,14 @@ impl TestApp {
         }
     }
 
+    /// Another browser on the same server that holds the given cookies.
+    pub fn other_browser_with(&self, cookie: Option<String>, pending: Option<String>) -> TestApp {
+        let mut b = self.other_browser();
+        b.cookie = cookie;
+        b.pending = pending;
+        b
+    }
+
     pub async fn send(&mut self, req: Request<Body>) -> Resp {
         let res = self.router.clone().oneshot(req).await.unwrap();
         let status = res.status();
