@@ -1,6 +1,8 @@
 //! Test harness: the real router on a throwaway SQLite file or PostgreSQL schema per test.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::{
     net::SocketAddr,
     path::PathBuf,
