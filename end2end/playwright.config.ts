@@ -27,6 +27,7 @@ const chromium = {
 
 export default defineConfig({
   testDir: './tests',
+  globalTeardown: './global-teardown.ts',
   timeout: 30_000,
   expect: { timeout: 10_000 },
   fullyParallel: true,
@@ -40,7 +41,9 @@ export default defineConfig({
     { name: 'no-js', testMatch: /forms\.spec\.ts/, use: { ...chromium, javaScriptEnabled: false } },
   ],
   webServer: {
-    command: `${bin} --listen 127.0.0.1:${port} --data-dir ${dataDir}`,
+    // Everything the server logs (at debug) goes to a file that global-teardown.ts scans for
+    // the passwords, codes and keys the tests typed.
+    command: `RUST_LOG=debug ${bin} --listen 127.0.0.1:${port} --data-dir ${dataDir} > ${dataDir}/server.log 2>&1`,
     url: `${baseURL}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,

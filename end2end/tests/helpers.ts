@@ -1,3 +1,5 @@
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect, type Browser, type Page, type TestInfo } from '@playwright/test';
 
 let counter = 0;
@@ -7,6 +9,12 @@ export function uniqueEmail(tag: string): string {
 }
 
 export const PASSWORD = 'correct horse battery';
+
+/** Notes a secret the test typed or saw, for the log scan in global-teardown.ts. */
+export function remember(...secrets: string[]): void {
+  const dir = process.env.LATCHKEY_E2E_DATA;
+  if (dir) appendFileSync(join(dir, 'typed-secrets.txt'), secrets.map((s) => `${s}\n`).join(''));
+}
 
 /** Opens a page and, with JavaScript on, waits until the wasm has hydrated it. */
 export async function open(page: Page, path: string, info: TestInfo): Promise<void> {

@@ -1,5 +1,6 @@
 import { expect, type Page } from '@playwright/test';
 import * as OTPAuth from 'otpauth';
+import { remember } from './helpers';
 
 /** The code an authenticator app shows for `setupKey`, `offsetSeconds` from now. */
 export function codeAt(setupKey: string, offsetSeconds = 0): string {
@@ -9,7 +10,9 @@ export function codeAt(setupKey: string, offsetSeconds = 0): string {
     digits: 6,
     period: 30,
   });
-  return totp.generate({ timestamp: Date.now() + offsetSeconds * 1000 });
+  const code = totp.generate({ timestamp: Date.now() + offsetSeconds * 1000 });
+  remember(code);
+  return code;
 }
 
 /** Completes an open enrollment panel: QR shown, code from the setup key, recovery codes saved. */
@@ -24,6 +27,7 @@ export async function enrollFromPanel(page: Page): Promise<{ key: string; codes:
   await expect(page.getByRole('heading', { name: 'Recovery codes' })).toBeVisible();
   const codes = (await page.locator('.recovery-codes li').allInnerTexts()).map((c) => c.trim());
   expect(codes).toHaveLength(10);
+  remember(key.replace(/\s+/g, ''), ...codes);
   await page.getByRole('button', { name: 'I have saved my recovery codes' }).click();
   return { key, codes };
 }
