@@ -8,13 +8,8 @@ scripts/setup.sh --browser
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-# PostgreSQL: this machine kind runs it on 127.0.0.1:5432; start it if it has stopped.
 export LATCHKEY_TEST_PG="${LATCHKEY_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}"
-if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-  say "starting PostgreSQL"
-  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
-  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
-fi
+ensure_postgres
 # Schemas left by earlier runs (each integration test makes its own lk_* schema).
 psql "$LATCHKEY_TEST_PG" -qAt -c "SELECT 'DROP SCHEMA ' || nspname || ' CASCADE;' FROM pg_namespace WHERE nspname LIKE 'lk\_%'" \
   | psql "$LATCHKEY_TEST_PG" -q >/dev/null 2>&1 || true
@@ -33,7 +28,7 @@ fi
 echo "ok: no server-only crate in frontend's wasm tree"
 
 say "release build (server + wasm)"
-cargo leptos build --release
+cargo leptos build --release --precompress
 
 say "browser tests (Playwright, Debian's Chromium)"
 export LATCHKEY_E2E_BIN="$CARGO_TARGET_DIR/release/server"

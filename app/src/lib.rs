@@ -10,7 +10,7 @@ mod routes;
 pub mod server;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
 
 /// The HTML document the server renders around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -22,6 +22,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HashedStylesheet id="leptos" options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -49,7 +50,6 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     components::mark_hydrated();
     view! {
-        <Stylesheet id="leptos" href="/pkg/latchkey.css"/>
         <Title formatter=|text| format!("{text} · Latchkey")/>
         <routes::AppRouter/>
     }

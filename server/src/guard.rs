@@ -159,8 +159,16 @@ fn percent_decode(s: &str) -> Option<String> {
 /// Headers every response carries. Pages and server functions hold account data and are never
 /// stored; hashed assets under /pkg may be cached for good (see `assets`).
 pub async fn security_headers(req: Request<Body>, next: Next) -> Response {
-    let cacheable = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.svg";
+    let path = req.uri().path();
+    // `latchkey.<hash>.wasm`: the name changes whenever the content does.
+    let hashed = path.starts_with("/pkg/")
+        && path
+            .rsplit('/')
+            .next()
+            .is_some_and(|name| name.split('.').count() >= 3);
+    let cacheable = hashed || path.starts_with("/pkg/") || path == "/favicon.svg";
     let mut res = next.run(req).await;
+    let immutable = hashed && res.status().is_success();
     let h = res.headers_mut();
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -178,7 +186,14 @@ pub async fn security_headers(req: Request<Body>, next: Next) -> Response {
             HeaderValue::from_static(CSP_NOT_A_PAGE),
         );
     }
-    if !cacheable {
+    if immutable {
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        );
+    } else if cacheable {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    } else {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     res

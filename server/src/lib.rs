@@ -71,6 +71,17 @@ pub fn router(state: AppState) -> Router {
                 move || app::shell(leptos_options.clone())
             },
         )
+        // Built assets: precompressed .br/.gz files (cargo leptos build --precompress) are sent
+        // as they are to browsers that accept them.
+        .nest_service(
+            &format!("/{}", leptos_options.site_pkg_dir),
+            tower_http::services::ServeDir::new(
+                std::path::Path::new(&*leptos_options.site_root)
+                    .join(&*leptos_options.site_pkg_dir),
+            )
+            .precompressed_br()
+            .precompressed_gzip(),
+        )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
@@ -84,6 +95,12 @@ pub fn router(state: AppState) -> Router {
             guard::api_guard,
         ))
         .layer(axum::middleware::from_fn(guard::security_headers))
+        // Pages and JSON compressed on the fly (cheap levels: these are a few KB each); files
+        // under /pkg already carry their Content-Encoding and pass untouched.
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .quality(tower_http::CompressionLevel::Precise(4)),
+        )
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             guard::MAX_BODY_BYTES,
         ))

@@ -76,6 +76,13 @@ async fn main() {
 async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
     let mut leptos_options = leptos::config::get_configuration(None)?.leptos_options;
     leptos_options.site_addr = cli.listen;
+    if !leptos_options.hash_files {
+        // cargo-leptos writes the asset hashes next to the binary it built.
+        leptos_options.hash_files = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|d| d.join(&*leptos_options.hash_file)))
+            .is_some_and(|f| f.exists());
+    }
     if leptos_options.output_name.is_empty() {
         // Built without cargo-leptos (e.g. `cargo build`): the asset names are still ours.
         leptos_options.output_name = "latchkey".into();

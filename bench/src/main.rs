@@ -1,0 +1,995 @@
+//! `latchkey-bench`: measures the release server side by side with its floors, in one run.
+//!
+//! It seeds a fresh database through the app's own server code (one account, many users, each
+//! with an authenticator whose secret the benchmark keeps), starts the release `server` binary on
+//! it, drives it over HTTP from this process (same machine, same cores) and prints one table.
+//! Ratios to a floor measured in the same run matter more than absolute numbers on a shared box.
+//!
+//! Environment: LATCHKEY_BENCH_SERVER (server binary), LEPTOS_SITE_ROOT (built site),
+//! LATCHKEY_BENCH_PG (PostgreSQL URL, `none` to skip), LATCHKEY_BENCH_USERS (users per code
+//! scenario, default 1000), LATCHKEY_BENCH_SECS (seconds per timed scenario, default 5).
+//! `--write FILE` also writes the report as Markdown.
+
+use std::{
+    future::Future,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use app::server::{now, sessions, totp, two_factor, users, AppState};
+
+const PW: &str = "correct horse battery staple";
+const PAGE_CONNS: usize = 32;
+const CODE_CONNS: usize = 64;
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+// ---------------------------------------------------------------- the server under test
+
+struct Server {
+    child: Child,
+    base: String,
+    pid: u32,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the server and returns it with the time until `/healthz` answered.
+async fn start_server(
+    bin: &Path,
+    data_dir: &Path,
+    database_url: Option<&str>,
+    key: &str,
+    http: &reqwest::Client,
+) -> (Server, Duration) {
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let log = std::fs::File::create(data_dir.join(format!("server-{port}.log"))).unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("--public-url")
+        .arg(&base)
+        .env("LATCHKEY_SECRET_KEY", key)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log));
+    if let Some(url) = database_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    let started = Instant::now();
+    let child = cmd.spawn().expect("start the server binary");
+    let pid = child.id();
+    let server = Server { child, base, pid };
+    loop {
+        if let Ok(r) = http.get(format!("{}/healthz", server.base)).send().await {
+            if r.status().is_success() {
+                return (server, started.elapsed());
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+// ---------------------------------------------------------------- seeding
+
+struct Member {
+    email: String,
+    secret: Vec<u8>,
+}
+
+struct Seed {
+    /// Verify with a valid code: two half-signed-in browsers each, sending the same code.
+    valid: Vec<(Member, [String; 2])>,
+    /// Verify with wrong codes: one half-signed-in browser each.
+    wrong: Vec<(Member, String)>,
+    /// Signed-in sessions for the Overview.
+    sessions: Vec<String>,
+    /// The owner's session, with an enrollment pending (for the QR).
+    owner_session: String,
+}
+
+async fn open(url: &str, data_dir: &Path, key: &str) -> AppState {
+    let settings = server::Settings {
+        database_url: Some(url.to_string()),
+        data_dir: data_dir.to_path_buf(),
+        max_connections: 8,
+        secret_key: Some(key.to_string()),
+        issuer: "Latchkey".into(),
+        config: Default::default(),
+        leptos_options: leptos::config::LeptosOptions::builder()
+            .output_name("latchkey")
+            .build(),
+    };
+    server::open_state(&settings)
+        .await
+        .expect("open the database")
+}
+
+/// One account with `2 * n` enrolled users, through the same functions the server runs.
+async fn seed(state: &AppState, n: usize) -> Seed {
+    use sqlx::Row;
+    let hash = state.hasher.hash(PW.into()).await.unwrap();
+    let (account_id, owner_id) = users::create_account(
+        state,
+        users::NewOwner {
+            account_name: "Bench Inc",
+            name: "Bench Owner",
+            email: "owner@bench.example",
+            password_hash: hash.clone(),
+            client_addr: "bench",
+        },
+    )
+    .await
+    .unwrap();
+    let mut members = Vec::new();
+    for i in 0..2 * n {
+        let email = format!("user{i}@bench.example");
+        // Members added by the owner set their password through an invitation; the bench
+        // gives them all the same Argon2 hash instead of hashing 2,000 times.
+        let row = sqlx::query(
+            "INSERT INTO users (account_id, name, email, role, password_hash, created_at) \
+             VALUES ($1, $2, $3, 'admin', $4, $5) RETURNING id",
+        )
+        .bind(account_id)
+        .bind(format!("User {i}"))
+        .bind(&email)
+        .bind(&hash)
+        .bind(now())
+        .fetch_one(&state.pool)
+        .await
+        .unwrap();
+        let user_id: i64 = row.try_get(0).unwrap();
+        let start = two_factor::start_enrollment_for(state, user_id, false)
+            .await
+            .unwrap();
+        let secret = totp::decode_setup_key(&start.setup_key).unwrap();
+        let who = two_factor::Who {
+            account_id,
+            user_id,
+            client_addr: "bench",
+        };
+        let code = totp::code_for(&secret, now() as u64);
+        two_factor::confirm_enrollment(state, who, &code, now(), None)
+            .await
+            .unwrap();
+        members.push((user_id, Member { email, secret }));
+    }
+    let mut valid = Vec::new();
+    let mut wrong = Vec::new();
+    let mut sessions_out = Vec::new();
+    for (i, (user_id, m)) in members.into_iter().enumerate() {
+        if i < n {
+            if sessions_out.len() < PAGE_CONNS {
+                sessions_out.push(
+                    sessions::create(state, user_id, "bench", true)
+                        .await
+                        .unwrap(),
+                );
+            }
+            let a = sessions::create_pending(state, user_id, false)
+                .await
+                .unwrap();
+            let b = sessions::create_pending(state, user_id, false)
+                .await
+                .unwrap();
+            valid.push((m, [a, b]));
+        } else {
+            let p = sessions::create_pending(state, user_id, false)
+                .await
+                .unwrap();
+            wrong.push((m, p));
+        }
+    }
+    two_factor::start_enrollment_for(state, owner_id, false)
+        .await
+        .unwrap();
+    let owner_session = sessions::create(state, owner_id, "bench", false)
+        .await
+        .unwrap();
+    Seed {
+        valid,
+        wrong,
+        sessions: sessions_out,
+        owner_session,
+    }
+}
+
+// ---------------------------------------------------------------- load
+
+#[derive(Default)]
+struct Run {
+    latencies: Vec<Duration>,
+    ok: usize,
+    errors: usize,
+    wall: Duration,
+}
+
+impl Run {
+    fn merge(parts: Vec<(Vec<Duration>, usize, usize)>, wall: Duration) -> Run {
+        let mut r = Run {
+            wall,
+            ..Default::default()
+        };
+        for (l, ok, err) in parts {
+            r.latencies.extend(l);
+            r.ok += ok;
+            r.errors += err;
+        }
+        r.latencies.sort();
+        r
+    }
+    fn requests(&self) -> usize {
+        self.latencies.len()
+    }
+    fn rps(&self) -> f64 {
+        self.requests() as f64 / self.wall.as_secs_f64()
+    }
+    fn pct_ms(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len());
+        self.latencies[i - 1].as_secs_f64() * 1000.0
+    }
+}
+
+/// `conns` connections each sending its next request as soon as the last one answered.
+async fn closed_for<F, Fut>(conns: usize, dur: Duration, f: F) -> Run
+where
+    F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let start = Instant::now();
+    let end = start + dur;
+    let mut tasks = Vec::new();
+    for w in 0..conns {
+        let f = f.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut ok, mut err) = (Vec::new(), 0, 0);
+            let mut i = w;
+            while Instant::now() < end {
+                let t = Instant::now();
+                if f(i).await {
+                    ok += 1
+                } else {
+                    err += 1
+                }
+                lat.push(t.elapsed());
+                i += conns;
+            }
+            (lat, ok, err)
+        }));
+    }
+    let mut parts = Vec::new();
+    for t in tasks {
+        parts.push(t.await.unwrap());
+    }
+    Run::merge(parts, start.elapsed())
+}
+
+/// Runs every job once over `conns` connections. With `rate` (requests/s) the jobs are sent on
+/// a fixed schedule (open loop) and latency counts from the scheduled moment, so a slow answer
+/// cannot hide the queue behind it; without, as fast as the connections allow.
+async fn jobs<J, F, Fut>(conns: usize, rate: Option<f64>, jobs: Vec<J>, f: F) -> Run
+where
+    J: Send + Sync + 'static,
+    F: Fn(&J) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let jobs = Arc::new(jobs);
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (jobs, next, f) = (jobs.clone(), next.clone(), f.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut ok, mut err) = (Vec::new(), 0, 0);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                let t = match rate {
+                    Some(r) => {
+                        let at = start + Duration::from_secs_f64(i as f64 / r);
+                        tokio::time::sleep_until(at.into()).await;
+                        at
+                    }
+                    None => Instant::now(),
+                };
+                if f(job).await {
+                    ok += 1
+                } else {
+                    err += 1
+                }
+                lat.push(t.elapsed());
+            }
+            (lat, ok, err)
+        }));
+    }
+    let mut parts = Vec::new();
+    for t in tasks {
+        parts.push(t.await.unwrap());
+    }
+    Run::merge(parts, start.elapsed())
+}
+
+async fn get_status(http: &reqwest::Client, url: &str, cookie: Option<&str>) -> u16 {
+    let mut req = http.get(url).header("accept-encoding", "br, gzip");
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    match req.send().await {
+        Ok(r) => {
+            let s = r.status().as_u16();
+            let _ = r.bytes().await;
+            s
+        }
+        Err(_) => 0,
+    }
+}
+
+async fn post_status(http: &reqwest::Client, url: &str, body: String, cookie: Option<&str>) -> u16 {
+    let mut req = http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
+        .body(body);
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    match req.send().await {
+        Ok(r) => {
+            let s = r.status().as_u16();
+            let _ = r.bytes().await;
+            s
+        }
+        Err(_) => 0,
+    }
+}
+
+fn form_code(code: &str) -> String {
+    format!("code={code}")
+}
+
+/// A 6-digit code that is none of the three the server would accept right now.
+fn wrong_code(secret: &[u8]) -> String {
+    let t = now() as u64;
+    let valid: Vec<String> = [t - 30, t, t + 30, t + 60]
+        .iter()
+        .map(|&s| totp::code_for(secret, s))
+        .collect();
+    let mut n: u32 = valid[1].parse().unwrap();
+    loop {
+        n = (n + 1) % 1_000_000;
+        let c = format!("{n:06}");
+        if !valid.contains(&c) {
+            return c;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- scenarios
+
+struct Row {
+    scenario: String,
+    conns: String,
+    run: Run,
+    floor_rps: Option<f64>,
+}
+
+struct CodeResult {
+    capacity: Row,
+    valid: Row,
+    double_accepts: usize,
+    accepted: usize,
+    users: usize,
+}
+
+async fn code_scenarios(
+    http: &reqwest::Client,
+    base: &str,
+    seed: &Seed,
+    label: &str,
+) -> CodeResult {
+    // Wrong codes first, as fast as 64 connections go: the capacity of the code check.
+    let wrong_jobs: Vec<(String, String)> = seed
+        .wrong
+        .iter()
+        .flat_map(|(m, p)| {
+            let code = wrong_code(&m.secret);
+            (0..4).map(move |_| (format!("latchkey_pending={p}"), code.clone()))
+        })
+        .collect();
+    let url = format!("{base}/api/verify_sign_in");
+    let capacity = {
+        let (http, url) = (http.clone(), url.clone());
+        jobs(CODE_CONNS, None, wrong_jobs, move |(cookie, code): &(String, String)| {
+            let (http, url, cookie, code) = (http.clone(), url.clone(), cookie.clone(), code.clone());
+            async move { post_status(&http, &url, form_code(&code), Some(&cookie)).await == 400 }
+        })
+        .await
+    };
+    // Valid fresh codes, each user's sent twice at once from two browsers, on a schedule at
+    // half the capacity: exactly one of each pair may pass.
+    let rate = (capacity.rps() * 0.5).max(50.0);
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let per_user: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..seed.valid.len()).map(|_| AtomicUsize::new(0)).collect());
+    let step = now() as u64 + 30;
+    let mut valid_jobs = Vec::new();
+    for (u, (m, pendings)) in seed.valid.iter().enumerate() {
+        let code = totp::code_for(&m.secret, step);
+        for p in pendings {
+            valid_jobs.push((u, format!("latchkey_pending={p}"), code.clone()));
+        }
+    }
+    let valid = {
+        let (http, url, accepted, per_user) = (
+            http.clone(),
+            url.clone(),
+            accepted.clone(),
+            per_user.clone(),
+        );
+        jobs(
+            CODE_CONNS,
+            Some(rate),
+            valid_jobs,
+            move |(u, cookie, code): &(usize, String, String)| {
+                let (http, url, cookie, code, u) =
+                    (http.clone(), url.clone(), cookie.clone(), code.clone(), *u);
+                let (accepted, per_user) = (accepted.clone(), per_user.clone());
+                async move {
+                    match post_status(&http, &url, form_code(&code), Some(&cookie)).await {
+                        200 => {
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                            per_user[u].fetch_add(1, Ordering::Relaxed);
+                            true
+                        }
+                        // The twin of an accepted code: refused as already used.
+                        400 => true,
+                        _ => false,
+                    }
+                }
+            },
+        )
+        .await
+    };
+    let double_accepts = per_user
+        .iter()
+        .filter(|n| n.load(Ordering::Relaxed) > 1)
+        .count();
+    CodeResult {
+        capacity: Row {
+            scenario: format!("code check, wrong codes, max rate ({label})"),
+            conns: CODE_CONNS.to_string(),
+            run: capacity,
+            floor_rps: None,
+        },
+        valid: Row {
+            scenario: format!("code check, valid fresh codes at {rate:.0}/s ({label})"),
+            conns: CODE_CONNS.to_string(),
+            run: valid,
+            floor_rps: None,
+        },
+        double_accepts,
+        accepted: accepted.load(Ordering::Relaxed),
+        users: seed.valid.len(),
+    }
+}
+
+/// Raw Argon2id verifications per second with the server's parameters on every core.
+fn argon2_floor(hash: &str, dur: Duration) -> f64 {
+    use argon2::{
+        password_hash::PasswordHash, Algorithm, Argon2, Params, PasswordVerifier, Version,
+    };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let start = Instant::now();
+    let handles: Vec<_> = (0..cores)
+        .map(|_| {
+            let hash = hash.to_string();
+            std::thread::spawn(move || {
+                let params = Params::new(19 * 1024, 2, 1, None).unwrap();
+                let a = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+                let parsed = PasswordHash::new(&hash).unwrap();
+                let mut n = 0u64;
+                while start.elapsed() < dur {
+                    assert!(a.verify_password(PW.as_bytes(), &parsed).is_ok());
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Bytes of `/pkg/...` assets the sign-in page loads, as served with each encoding.
+async fn first_load(http: &reqwest::Client, base: &str) -> Vec<(String, [usize; 3], String)> {
+    let page = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut assets: Vec<String> = page
+        .split('"')
+        .filter(|s| s.starts_with("/pkg/"))
+        .map(str::to_string)
+        .collect();
+    assets.sort();
+    assets.dedup();
+    let mut out = Vec::new();
+    for a in assets {
+        let mut sizes = [0usize; 3];
+        let mut cache = String::new();
+        for (k, enc) in ["br", "gzip", "identity"].iter().enumerate() {
+            let r = http
+                .get(format!("{base}{a}"))
+                .header("accept-encoding", *enc)
+                .send()
+                .await
+                .unwrap();
+            cache = r
+                .headers()
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            sizes[k] = r.bytes().await.unwrap().len();
+        }
+        out.push((a, sizes, cache));
+    }
+    out
+}
+
+fn kb(bytes: usize) -> String {
+    format!("{:.1} KB", bytes as f64 / 1024.0)
+}
+
+fn table(rows: &[&Row]) -> String {
+    let mut s = String::from(
+        "| scenario | conns | requests | req/s | p50 ms | p99 ms | errors | vs floor |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let ratio = r
+            .floor_rps
+            .map(|f| format!("{:.0} %", 100.0 * r.run.rps() / f))
+            .unwrap_or_else(|| "–".into());
+        s.push_str(&format!(
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} |\n",
+            r.scenario,
+            r.conns,
+            r.run.requests(),
+            r.run.rps(),
+            r.run.pct_ms(0.5),
+            r.run.pct_ms(0.99),
+            r.run.errors,
+            ratio
+        ));
+    }
+    s
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| format!("{:.0} GiB", kb / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    format!("{cores} cores ({cpu}), {mem} RAM; load generator on the same machine")
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "**missed**"
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    sqlx::any::install_default_drivers();
+    let write_to = std::env::args()
+        .skip_while(|a| a != "--write")
+        .nth(1)
+        .map(PathBuf::from);
+    let target = env_or("CARGO_TARGET_DIR", "target");
+    let bin = PathBuf::from(env_or(
+        "LATCHKEY_BENCH_SERVER",
+        &format!("{target}/release/server"),
+    ));
+    let n: usize = env_or("LATCHKEY_BENCH_USERS", "1000").parse().unwrap();
+    let secs = Duration::from_secs(env_or("LATCHKEY_BENCH_SECS", "5").parse().unwrap());
+    let pg = env_or(
+        "LATCHKEY_BENCH_PG",
+        "postgres://postgres@127.0.0.1:5432/test",
+    );
+    let key = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+    };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("latchkey-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    eprintln!(
+        "seeding SQLite: 1 account, {} users with authenticators…",
+        2 * n
+    );
+    let sqlite_url = format!("sqlite://{}?mode=rwc", dir.join("latchkey.db").display());
+    let state = open(&sqlite_url, &dir, &key).await;
+    let seed_data = seed(&state, n).await;
+    let hash: String = {
+        use sqlx::Row;
+        sqlx::query("SELECT password_hash FROM users WHERE email = 'user0@bench.example'")
+            .fetch_one(&state.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
+    };
+    state.pool.close().await;
+    let (server, ready) = start_server(&bin, &dir, None, &key, &http).await;
+    let base = server.base.clone();
+
+    eprintln!("floor and pages…");
+    let floor = {
+        let (http, url) = (http.clone(), format!("{base}/healthz"));
+        closed_for(PAGE_CONNS, secs, move |_| {
+            let (http, url) = (http.clone(), url.clone());
+            async move { get_status(&http, &url, None).await == 200 }
+        })
+        .await
+    };
+    let floor_rps = floor.rps();
+    let login = {
+        let (http, url) = (http.clone(), format!("{base}/login"));
+        closed_for(PAGE_CONNS, secs, move |_| {
+            let (http, url) = (http.clone(), url.clone());
+            async move { get_status(&http, &url, None).await == 200 }
+        })
+        .await
+    };
+    let cookies: Arc<Vec<String>> = Arc::new(
+        seed_data
+            .sessions
+            .iter()
+            .map(|s| format!("latchkey_session={s}"))
+            .collect(),
+    );
+    let overview = {
+        let (http, url, cookies) = (http.clone(), format!("{base}/"), cookies.clone());
+        closed_for(PAGE_CONNS, secs, move |i| {
+            let (http, url, cookies) = (http.clone(), url.clone(), cookies.clone());
+            async move {
+                let c = &cookies[i % cookies.len()];
+                get_status(&http, &url, Some(c)).await == 200
+            }
+        })
+        .await
+    };
+
+    eprintln!("code checks on SQLite…");
+    let sqlite_codes = code_scenarios(&http, &base, &seed_data, "SQLite").await;
+
+    eprintln!("password sign-in and its floor…");
+    let argon_floor = argon2_floor(&hash, secs);
+    let sign_in_users: Arc<Vec<String>> = Arc::new(
+        seed_data
+            .valid
+            .iter()
+            .map(|(m, _)| m.email.clone())
+            .collect(),
+    );
+    let overview_during = {
+        let (http, url, cookies) = (http.clone(), format!("{base}/"), cookies.clone());
+        let per_sec = 50.0;
+        let count = (per_sec * secs.as_secs_f64() * 2.0) as usize;
+        tokio::spawn(jobs(
+            8,
+            Some(per_sec),
+            (0..count).collect::<Vec<usize>>(),
+            move |i: &usize| {
+                let (http, url, c) = (
+                    http.clone(),
+                    url.clone(),
+                    cookies[*i % cookies.len()].clone(),
+                );
+                async move { get_status(&http, &url, Some(&c)).await == 200 }
+            },
+        ))
+    };
+    let sign_in = {
+        let (http, url, emails) = (
+            http.clone(),
+            format!("{base}/api/sign_in"),
+            sign_in_users.clone(),
+        );
+        closed_for(4, secs * 2, move |i| {
+            let (http, url) = (http.clone(), url.clone());
+            let email = emails[i % emails.len()].clone();
+            async move {
+                let body = format!(
+                    "email={}&password={}",
+                    email.replace('@', "%40"),
+                    PW.replace(' ', "+")
+                );
+                post_status(&http, &url, body, None).await == 200
+            }
+        })
+        .await
+    };
+    let overview_during = overview_during.await.unwrap();
+
+    let assets = first_load(&http, &base).await;
+    let qr = http
+        .get(format!("{base}/two-factor/qr.svg"))
+        .header(
+            "cookie",
+            format!("latchkey_session={}", seed_data.owner_session),
+        )
+        .send()
+        .await
+        .unwrap();
+    let qr_status = qr.status().as_u16();
+    let qr_len = qr.bytes().await.unwrap().len();
+    let rss = peak_rss_mb(server.pid);
+    drop(server);
+
+    let mut pg_codes = None;
+    if pg != "none" {
+        eprintln!("code checks on PostgreSQL…");
+        let schema = format!("bench_{}", std::process::id());
+        let admin = sqlx::AnyPool::connect(&pg)
+            .await
+            .expect("PostgreSQL (LATCHKEY_BENCH_PG)");
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let sep = if pg.contains('?') { '&' } else { '?' };
+        let url = format!("{pg}{sep}options=-c%20search_path%3D{schema}");
+        let pg_dir = dir.join("pg");
+        std::fs::create_dir_all(&pg_dir).unwrap();
+        let state = open(&url, &pg_dir, &key).await;
+        let seed_pg = seed(&state, n).await;
+        state.pool.close().await;
+        let (server, _) = start_server(&bin, &pg_dir, Some(&url), &key, &http).await;
+        pg_codes = Some(code_scenarios(&http, &server.base, &seed_pg, "PostgreSQL").await);
+        drop(server);
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+
+    // Ready to serve on the existing SQLite database.
+    let (server, restart) = start_server(&bin, &dir, None, &key, &http).await;
+    drop(server);
+    let _ = ready;
+
+    // ------------------------------------------------------------ report
+    let row = |scenario: &str, conns: usize, run: Run, floor: Option<f64>| Row {
+        scenario: scenario.into(),
+        conns: conns.to_string(),
+        run,
+        floor_rps: floor,
+    };
+    let login_ratio = login.rps() / floor_rps;
+    let overview_ratio = overview.rps() / floor_rps;
+    let sign_in_ratio = sign_in.rps() / argon_floor;
+    let floor_row = row("floor: `GET /healthz`", PAGE_CONNS, floor, None);
+    let login_row = row(
+        "sign-in page, SSR, anonymous",
+        PAGE_CONNS,
+        login,
+        Some(floor_rps),
+    );
+    let overview_row = row(
+        "Overview, SSR, signed in",
+        PAGE_CONNS,
+        overview,
+        Some(floor_rps),
+    );
+    let sign_in_row = row("password sign-in (Argon2id)", 4, sign_in, Some(argon_floor));
+    let during_row = row(
+        "Overview at 50/s during the sign-in burst",
+        8,
+        overview_during,
+        None,
+    );
+    let mut rows: Vec<&Row> = vec![&floor_row, &login_row, &overview_row];
+    rows.push(&sqlite_codes.capacity);
+    rows.push(&sqlite_codes.valid);
+    if let Some(p) = &pg_codes {
+        rows.push(&p.capacity);
+        rows.push(&p.valid);
+    }
+    rows.push(&sign_in_row);
+    rows.push(&during_row);
+
+    let mut out = String::new();
+    out.push_str(&table(&rows));
+    out.push_str(&format!(
+        "\nSecond floor: raw Argon2id (m=19 MiB, t=2, p=1) on every core in this process: {argon_floor:.1} verifications/s.\n\n"
+    ));
+    let (mut br, mut gz, mut id) = (0, 0, 0);
+    out.push_str("| first-load asset | brotli | gzip | identity | Cache-Control |\n|---|---:|---:|---:|---|\n");
+    for (a, s, cache) in &assets {
+        out.push_str(&format!(
+            "| `{a}` | {} | {} | {} | {cache} |\n",
+            kb(s[0]),
+            kb(s[1]),
+            kb(s[2])
+        ));
+        br += s[0];
+        gz += s[1];
+        id += s[2];
+    }
+    out.push_str(&format!(
+        "| **total** | **{}** | **{}** | **{}** | |\n\n",
+        kb(br),
+        kb(gz),
+        kb(id)
+    ));
+    out.push_str(&format!(
+        "Enrollment QR SVG: {qr_len} bytes (HTTP {qr_status}). Server peak RSS (VmHWM) over the SQLite scenarios: {rss:.1} MB. Ready to serve on the existing database: {:.0} ms after start.\n\n",
+        restart.as_secs_f64() * 1000.0
+    ));
+
+    let codes_ok = |c: &CodeResult| {
+        c.valid.run.pct_ms(0.99) <= 5.0
+            && c.valid.run.errors == 0
+            && c.capacity.run.errors == 0
+            && c.double_accepts == 0
+            && c.accepted == c.users
+    };
+    let mut budgets = vec![
+        (
+            format!(
+                "sign-in page SSR ≥ 30 % of floor, no errors: {:.0} %",
+                login_ratio * 100.0
+            ),
+            login_ratio >= 0.30 && login_row.run.errors == 0,
+        ),
+        (
+            format!(
+                "Overview SSR ≥ 20 % of floor, no errors: {:.0} %",
+                overview_ratio * 100.0
+            ),
+            overview_ratio >= 0.20 && overview_row.run.errors == 0,
+        ),
+    ];
+    for c in std::iter::once(&sqlite_codes).chain(pg_codes.as_ref()) {
+        budgets.push((
+            format!(
+                "{}: p99 ≤ 5 ms, no errors, one acceptance per code: p99 {:.2} ms, {} errors, {} of {} codes accepted once, {} accepted twice",
+                c.valid.scenario,
+                c.valid.run.pct_ms(0.99),
+                c.valid.run.errors + c.capacity.run.errors,
+                c.accepted,
+                c.users,
+                c.double_accepts
+            ),
+            codes_ok(c),
+        ));
+    }
+    budgets.extend([
+        (
+            format!(
+                "password sign-in ≥ 90 % of raw Argon2id: {:.0} % (Overview p99 during the burst {:.1} ms)",
+                sign_in_ratio * 100.0,
+                during_row.run.pct_ms(0.99)
+            ),
+            sign_in_ratio >= 0.90 && sign_in_row.run.errors == 0,
+        ),
+        (format!("first load ≤ 200 KB brotli: {}", kb(br)), br <= 200 * 1024),
+        (format!("QR SVG ≤ 5 KB: {qr_len} bytes"), qr_status == 200 && qr_len <= 5 * 1024),
+        (format!("peak RSS ≤ 60 MB: {rss:.1} MB"), rss <= 60.0),
+        (
+            format!("ready ≤ 1 s on an existing database: {:.0} ms", restart.as_secs_f64() * 1000.0),
+            restart <= Duration::from_secs(1),
+        ),
+    ]);
+    out.push_str("| budget | result |\n|---|---|\n");
+    for (text, ok) in &budgets {
+        out.push_str(&format!("| {text} | {} |\n", verdict(*ok)));
+    }
+    println!("{out}");
+    if let Some(path) = write_to {
+        let doc = format!(
+            "# Benchmarks\n\nWritten by `scripts/bench.sh` (which runs `latchkey-bench`, `bench/src/main.rs`) on {}.\n\nMachine: {}.\n\n{out}",
+            chrono_like_now(),
+            machine()
+        );
+        std::fs::write(&path, doc).unwrap();
+        eprintln!("wrote {}", path.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `YYYY-MM-DD HH:MM UTC` without a date crate.
+fn chrono_like_now() -> String {
+    let t = now();
+    let (days, rem) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
