@@ -68,17 +68,24 @@ pub async fn api_guard(State(state): State<AppState>, req: Request<Body>, next: 
         return res;
     }
     let headers = req.headers();
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if site.as_bytes() != b"same-origin" {
-            return cross_origin(&req);
-        }
-    }
     let origins = own_origins(&state, headers);
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
-        if !origins.iter().any(|o| *o == origin) {
-            return cross_origin(&req);
+    match (headers.get("sec-fetch-site"), headers.get(header::ORIGIN)) {
+        // Browsers since 2023 say where a request comes from in a header no page can set. It
+        // decides alone: under `Referrer-Policy: no-referrer` a same-origin form post carries
+        // `Origin: null`.
+        (Some(site), _) => {
+            if site.as_bytes() != b"same-origin" {
+                return cross_origin(&req);
+            }
         }
+        // Older browsers: the Origin must be ours ("null" cannot be checked, so it is refused).
+        (None, Some(origin)) => {
+            let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
+            if !origins.iter().any(|o| *o == origin) {
+                return cross_origin(&req);
+            }
+        }
+        (None, None) => {}
     }
     let is_plain_form = headers
         .get(header::ACCEPT)
