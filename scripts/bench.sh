@@ -10,7 +10,7 @@ cd "$ROOT"
 scripts/setup.sh
 export LATCHKEY_BENCH_PG="${LATCHKEY_BENCH_PG:-postgres://postgres@127.0.0.1:5432/test}"
 [ "$LATCHKEY_BENCH_PG" = none ] || ensure_postgres
-cargo leptos build --release --precompress
+cargo leptos build --release --precompress --split
 # The same compiler settings cargo-leptos uses for the server, so its build is reused.
 RUSTFLAGS="--cfg erase_components" LEPTOS_OUTPUT_NAME=latchkey cargo build --release -p bench
 export LEPTOS_SITE_ROOT="$ROOT/target/site"

@@ -5,6 +5,6 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 scripts/setup.sh
-cargo leptos build --release --precompress
+cargo leptos build --release --precompress --split
 export LEPTOS_SITE_ROOT="$ROOT/target/site"
 exec "$CARGO_TARGET_DIR/release/server" --data-dir "${LATCHKEY_DATA_DIR:-$ROOT/data}" "$@"

@@ -28,7 +28,7 @@ fi
 echo "ok: no server-only crate in frontend's wasm tree"
 
 say "release build (server + wasm)"
-cargo leptos build --release --precompress
+cargo leptos build --release --precompress --split
 
 say "browser tests (Playwright, Debian's Chromium)"
 export LATCHKEY_E2E_BIN="$CARGO_TARGET_DIR/release/server"

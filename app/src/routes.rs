@@ -1,10 +1,14 @@
 //! The router: one line per page. Pages stream in order, so what a page loads is in the
 //! HTML itself and every page reads (and its forms work) before the wasm has loaded.
+//!
+//! Only the sign-in page ships in the main wasm (a first visit lands there); every other page is
+//! a lazy route, split into its own file by `cargo leptos build --split` and fetched when first
+//! shown (on a page load, together with the main wasm).
 
 use leptos::prelude::*;
 use leptos_router::{
     components::{Route, Router, Routes},
-    path, SsrMode,
+    lazy_route, path, Lazy, LazyRoute, SsrMode,
 };
 
 use crate::pages::{
@@ -12,21 +16,51 @@ use crate::pages::{
     SettingsSecurityPage, SetupPage, SignupPage, UsersPage, VerifyPage,
 };
 
+/// A page behind sign-in (or behind a link) whose code loads on first use.
+macro_rules! lazy_page {
+    ($route:ident, $page:ident) => {
+        #[derive(Clone, Copy, Debug)]
+        pub struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(this: Self) -> AnyView {
+                let _ = this;
+                view! { <$page/> }.into_any()
+            }
+        }
+    };
+}
+
+lazy_page!(SignupRoute, SignupPage);
+lazy_page!(VerifyRoute, VerifyPage);
+lazy_page!(OverviewRoute, OverviewPage);
+lazy_page!(ProfileRoute, ProfilePage);
+lazy_page!(UsersRoute, UsersPage);
+lazy_page!(SettingsSecurityRoute, SettingsSecurityPage);
+lazy_page!(AuditRoute, AuditPage);
+lazy_page!(InviteRoute, InvitePage);
+lazy_page!(SetupRoute, SetupPage);
+
 #[component]
 pub fn AppRouter() -> impl IntoView {
     view! {
         <Router>
             <Routes fallback=NotFoundPage>
-                <Route path=path!("/") view=OverviewPage ssr=SsrMode::InOrder/>
+                <Route path=path!("/") view={Lazy::<OverviewRoute>::new()} ssr=SsrMode::InOrder/>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::InOrder/>
-                <Route path=path!("/signup") view=SignupPage ssr=SsrMode::InOrder/>
-                <Route path=path!("/login/verify") view=VerifyPage ssr=SsrMode::InOrder/>
-                <Route path=path!("/profile") view=ProfilePage ssr=SsrMode::InOrder/>
-                <Route path=path!("/users") view=UsersPage ssr=SsrMode::InOrder/>
-                <Route path=path!("/settings/security") view=SettingsSecurityPage ssr=SsrMode::InOrder/>
-                <Route path=path!("/audit") view=AuditPage ssr=SsrMode::InOrder/>
-                <Route path=path!("/invite/:token") view=InvitePage ssr=SsrMode::InOrder/>
-                <Route path=path!("/setup/:token") view=SetupPage ssr=SsrMode::InOrder/>
+                <Route path=path!("/signup") view={Lazy::<SignupRoute>::new()} ssr=SsrMode::InOrder/>
+                <Route path=path!("/login/verify") view={Lazy::<VerifyRoute>::new()} ssr=SsrMode::InOrder/>
+                <Route path=path!("/profile") view={Lazy::<ProfileRoute>::new()} ssr=SsrMode::InOrder/>
+                <Route path=path!("/users") view={Lazy::<UsersRoute>::new()} ssr=SsrMode::InOrder/>
+                <Route path=path!("/settings/security") view={Lazy::<SettingsSecurityRoute>::new()} ssr=SsrMode::InOrder/>
+                <Route path=path!("/audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::InOrder/>
+                <Route path=path!("/invite/:token") view={Lazy::<InviteRoute>::new()} ssr=SsrMode::InOrder/>
+                <Route path=path!("/setup/:token") view={Lazy::<SetupRoute>::new()} ssr=SsrMode::InOrder/>
             </Routes>
         </Router>
     }

@@ -3,6 +3,10 @@
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // Readable panics in the browser console while developing; release builds (panic=abort)
+    // leave the formatting code out of the first-load wasm.
+    #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // Lazy routes (app/src/routes.rs) may need their wasm file before the page can hydrate.
+    leptos::mount::hydrate_lazy(app::App);
 }
