@@ -16,9 +16,10 @@ struct Cli {
     /// Folder for the SQLite database and server keys.
     #[arg(long, env = "LATCHKEY_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
-    /// Database connections in the pool.
-    #[arg(long, env = "LATCHKEY_DB_CONNECTIONS", default_value_t = 16)]
-    db_connections: u32,
+    /// Database connections in the pool. Default: 8 on SQLite (one writer at a time anyway;
+    /// each connection keeps its own page cache), 16 on PostgreSQL.
+    #[arg(long, env = "LATCHKEY_DB_CONNECTIONS")]
+    db_connections: Option<u32>,
     /// Public URL of the console; https:// makes cookies Secure and __Host- prefixed.
     #[arg(
         long,
@@ -93,10 +94,17 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
         trust_proxy: cli.trust_proxy,
         ..Default::default()
     };
+    let on_postgres = cli
+        .database_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("postgres"));
+    let max_connections = cli
+        .db_connections
+        .unwrap_or(if on_postgres { 16 } else { 8 });
     let settings = server::Settings {
         database_url: cli.database_url,
         data_dir: cli.data_dir,
-        max_connections: cli.db_connections,
+        max_connections,
         secret_key: cli.secret_key,
         issuer: cli.totp_issuer,
         config,

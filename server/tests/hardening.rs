@@ -143,7 +143,10 @@ on_both!(
                 ("sec-fetch-site", "cross-site"),
                 ("origin", "http://console.test"),
             ],
-            &[("sec-fetch-site", "none"), ("origin", "http://console.test")],
+            &[
+                ("sec-fetch-site", "none"),
+                ("origin", "http://console.test"),
+            ],
         ];
         for headers in hostile {
             for (name, body) in [
@@ -166,7 +169,10 @@ on_both!(
         // Our own pages' calls pass: from the wasm, and as a native form post, which carries
         // `Origin: null` under `Referrer-Policy: no-referrer`.
         for headers in [
-            &[("sec-fetch-site", "same-origin"), ("origin", "http://console.test")][..],
+            &[
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "http://console.test"),
+            ][..],
             &[("sec-fetch-site", "same-origin"), ("origin", "null")],
             &[("origin", "http://console.test")],
         ] {

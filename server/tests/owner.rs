@@ -439,3 +439,38 @@ on_both!(operator_reset_issues_a_setup_link, |db: Db| async move {
         .await
         .is_err());
 });
+
+on_both!(
+    policy_impact_counts_in_the_database_and_names_the_first_fifty,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.sign_up("ann@example.com", PW).await;
+        for i in 0..55 {
+            let email = format!("user{i}@example.com");
+            let r = app
+                .call(
+                    "add_user",
+                    &[
+                        ("name", "Someone"),
+                        ("email", &email),
+                        ("two_factor", "false"),
+                    ],
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        }
+        let p = app.call("account_policy", &[]).await.json();
+        assert_eq!(p["users_total"], 56);
+        assert_eq!(p["protected"], 0);
+        assert_eq!(p["pending_total"], 56);
+        assert_eq!(p["pending_setup"].as_array().unwrap().len(), 50);
+        // Oldest first: the owner heads the list.
+        assert_eq!(p["pending_setup"][0]["email"], "ann@example.com");
+        app.enroll().await;
+        let p = app.call("account_policy", &[]).await.json();
+        assert_eq!(
+            (p["protected"].as_i64(), p["pending_total"].as_i64()),
+            (Some(1), Some(55))
+        );
+    }
+);

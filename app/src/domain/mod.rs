@@ -124,8 +124,21 @@ pub struct PolicyImpact {
     pub users_total: i64,
     /// Users whose 2FA is on and set up.
     pub protected: i64,
-    /// Users who will have to set up an authenticator at their next sign-in.
+    /// Users who will have to set up an authenticator at their next sign-in (the first
+    /// `PENDING_SHOWN` of them; `pending_total` counts them all).
     pub pending_setup: Vec<UserBrief>,
+    pub pending_total: i64,
+}
+
+/// How many of the users still to set up an authenticator the console names.
+pub const PENDING_SHOWN: i64 = 50;
+
+impl PolicyImpact {
+    /// "… and N more" under a shortened list, or nothing.
+    pub fn more_pending(&self) -> Option<String> {
+        let more = self.pending_total - self.pending_setup.len() as i64;
+        (more > 0).then(|| format!("… and {more} more (see Users)."))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

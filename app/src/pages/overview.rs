@@ -51,7 +51,9 @@ fn AccountProtection() -> impl IntoView {
             <h2 id="account-heading">"Your account"</h2>
             <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    policy.await.map(|p| view! {
+                    policy.await.map(|p| {
+                        let more = p.more_pending();
+                        view! {
                         <p data-testid="protected-count">
                             {format!("{} of {} users are protected by two-factor authentication.", p.protected, p.users_total)}
                         </p>
@@ -61,8 +63,9 @@ fn AccountProtection() -> impl IntoView {
                             <ul class="pending-users">
                                 {p.pending_setup.into_iter().map(|u| view! { <li>{u.name}" ("{u.email}")"</li> }).collect_view()}
                             </ul>
+                            {more.map(|m| view! { <p>{m}</p> })}
                         })}
-                    }).ok()
+                    }}).ok()
                 })}
             </Suspense>
         </section>

@@ -74,6 +74,8 @@ fn RequirementForm(
         }
     });
     let pending = policy.pending_setup.clone();
+    let pending_total = policy.pending_total;
+    let more = policy.more_pending();
     let total = policy.users_total;
     let on_save = move |_| {
         if draft.get_untracked() == saved {
@@ -100,12 +102,13 @@ fn RequirementForm(
                 <div class="impact" role="status">
                     <p>{format!("When you save, all {total} users will be asked for an authentication code at login.")}</p>
                     {
-                        let pending = pending.clone();
+                        let (pending, more) = (pending.clone(), more.clone());
                         (!pending.is_empty()).then(move || view! {
-                            <p>{format!("{} still have to set up an authenticator app at their next sign-in:", pending.len())}</p>
+                            <p>{format!("{pending_total} still have to set up an authenticator app at their next sign-in:")}</p>
                             <ul class="pending-users">
                                 {pending.into_iter().map(|u| view! { <li>{u.name}" ("{u.email}")"</li> }).collect_view()}
                             </ul>
+                            {more.map(|m| view! { <p>{m}</p> })}
                         })
                     }
                 </div>

@@ -104,25 +104,56 @@ pub async fn list_users(state: &AppState, account_id: i64) -> Result<Vec<UserRow
 }
 
 /// What saving the requirement ON would do: who will be asked for a code, who must set up first.
+/// Counted in the database: the Overview shows this on every visit, whatever the account's size.
 pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, AppError> {
-    let users = list_users(state, account_id).await?;
-    let pending: Vec<UserBrief> = users
+    let counts = sqlx::query(
+        "SELECT COUNT(*) AS total, \
+           COALESCE(SUM(CASE WHEN u.tfa_on = 1 AND EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS protected, \
+           COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS pending \
+         FROM users u WHERE u.account_id = $1",
+    )
+    .bind(account_id)
+    .fetch_one(&state.pool)
+    .await
+    .map_err(internal("policy counts"))?;
+    let count = |name: &str| -> Result<i64, AppError> {
+        // SUM is NUMERIC on PostgreSQL and INTEGER on SQLite.
+        counts
+            .try_get::<i64, _>(name)
+            .or_else(|_| counts.try_get::<f64, _>(name).map(|v| v as i64))
+            .or_else(|_| {
+                counts
+                    .try_get::<String, _>(name)
+                    .map(|v| v.parse().unwrap_or(0))
+            })
+            .map_err(internal("policy counts row"))
+    };
+    let rows = sqlx::query(
+        "SELECT u.id, u.name, u.email FROM users u WHERE u.account_id = $1 \
+         AND NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) ORDER BY u.id LIMIT $2",
+    )
+    .bind(account_id)
+    .bind(crate::domain::PENDING_SHOWN)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(internal("pending users"))?;
+    let pending_setup = rows
         .iter()
-        .filter(|u| !u.has_authenticator)
-        .map(|u| UserBrief {
-            id: u.id,
-            name: u.name.clone(),
-            email: u.email.clone(),
+        .map(|r| -> Result<UserBrief, sqlx::Error> {
+            Ok(UserBrief {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+                email: r.try_get("email")?,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(internal("pending user row"))?;
     Ok(PolicyImpact {
         required: account_required(state, account_id).await?,
-        users_total: users.len() as i64,
-        protected: users
-            .iter()
-            .filter(|u| u.setting.on && u.has_authenticator)
-            .count() as i64,
-        pending_setup: pending,
+        users_total: count("total")?,
+        protected: count("protected")?,
+        pending_total: count("pending")?,
+        pending_setup,
     })
 }
 

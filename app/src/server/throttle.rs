@@ -82,18 +82,13 @@ pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Resu
         refuse_if_blocked(state, scope, subject, t).await?;
     }
     for &(scope, subject) in subjects {
-        sqlx::query(
-            "INSERT INTO sign_in_throttle (scope, subject, attempts, blocked_until) \
-             VALUES ($1, $2, 0, 0) ON CONFLICT (scope, subject) DO NOTHING",
-        )
-        .bind(scope.as_str())
-        .bind(subject)
-        .execute(&state.pool)
-        .await
-        .map_err(internal("throttle insert"))?;
+        // One statement: count the attempt unless the subject must wait or is at its limit.
+        // (Two statements would let a parallel success delete the row in between.)
         let row = sqlx::query(
-            "UPDATE sign_in_throttle SET attempts = attempts + 1 \
-             WHERE scope = $1 AND subject = $2 AND blocked_until <= $3 AND attempts < $4 \
+            "INSERT INTO sign_in_throttle (scope, subject, attempts, blocked_until) \
+             VALUES ($1, $2, 1, 0) \
+             ON CONFLICT (scope, subject) DO UPDATE SET attempts = sign_in_throttle.attempts + 1 \
+             WHERE sign_in_throttle.blocked_until <= $3 AND sign_in_throttle.attempts < $4 \
              RETURNING attempts",
         )
         .bind(scope.as_str())
@@ -104,7 +99,7 @@ pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Resu
         .await
         .map_err(internal("throttle claim"))?;
         let Some(row) = row else {
-            // A parallel attempt got there first.
+            // A parallel attempt got there first and started a delay, or reached the limit.
             refuse_if_blocked(state, scope, subject, t).await?;
             return Err(AppError::TooManyRequests {
                 retry_after_secs: 1,
