@@ -95,10 +95,12 @@ pub fn router(state: AppState) -> Router {
             guard::api_guard,
         ))
         .layer(axum::middleware::from_fn(guard::security_headers))
-        // Pages and JSON compressed on the fly (cheap levels: these are a few KB each); files
-        // under /pkg already carry their Content-Encoding and pass untouched.
+        // Pages and JSON gzip-compressed on the fly (a cheap level: these are a few KB each).
+        // Not brotli: its encoder holds megabytes per response in flight. Files under /pkg are
+        // brotli-precompressed, carry their Content-Encoding and pass untouched.
         .layer(
             tower_http::compression::CompressionLayer::new()
+                .no_br()
                 .quality(tower_http::CompressionLevel::Precise(4)),
         )
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
@@ -164,6 +166,14 @@ async fn server_fn_status(
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Pages stream in several writes (the shell, then each resolved Suspense): without
+    // TCP_NODELAY the second small write waits for the client's delayed ACK, ~40 ms a page.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
