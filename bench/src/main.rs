@@ -356,8 +356,9 @@ where
     Run::merge(parts, start.elapsed())
 }
 
-async fn get_status(http: &reqwest::Client, url: &str, cookie: Option<&str>) -> u16 {
-    let mut req = http.get(url).header("accept-encoding", "br, gzip");
+/// Sends `req` with this browser's cookie, reads the whole answer, returns its status (0 when
+/// the request failed).
+async fn status_of(mut req: reqwest::RequestBuilder, cookie: Option<&str>) -> u16 {
     if let Some(c) = cookie {
         req = req.header("cookie", c);
     }
@@ -371,23 +372,27 @@ async fn get_status(http: &reqwest::Client, url: &str, cookie: Option<&str>) -> 
     }
 }
 
+async fn get_status(http: &reqwest::Client, url: &str, cookie: Option<&str>) -> u16 {
+    status_of(http.get(url).header("accept-encoding", "br, gzip"), cookie).await
+}
+
 async fn post_status(http: &reqwest::Client, url: &str, body: String, cookie: Option<&str>) -> u16 {
-    let mut req = http
+    let req = http
         .post(url)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json")
         .body(body);
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    match req.send().await {
-        Ok(r) => {
-            let s = r.status().as_u16();
-            let _ = r.bytes().await;
-            s
-        }
-        Err(_) => 0,
-    }
+    status_of(req, cookie).await
+}
+
+/// `GET url` without cookies from `PAGE_CONNS` connections for `secs`.
+async fn anonymous_get(http: &reqwest::Client, url: String, secs: Duration) -> Run {
+    let http = http.clone();
+    closed_for(PAGE_CONNS, secs, move |_| {
+        let (http, url) = (http.clone(), url.clone());
+        async move { get_status(&http, &url, None).await == 200 }
+    })
+    .await
 }
 
 fn form_code(code: &str) -> String {
@@ -728,23 +733,9 @@ async fn main() {
     let base = server.base.clone();
 
     eprintln!("floor and pages…");
-    let floor = {
-        let (http, url) = (http.clone(), format!("{base}/healthz"));
-        closed_for(PAGE_CONNS, secs, move |_| {
-            let (http, url) = (http.clone(), url.clone());
-            async move { get_status(&http, &url, None).await == 200 }
-        })
-        .await
-    };
+    let floor = anonymous_get(&http, format!("{base}/healthz"), secs).await;
     let floor_rps = floor.rps();
-    let login = {
-        let (http, url) = (http.clone(), format!("{base}/login"));
-        closed_for(PAGE_CONNS, secs, move |_| {
-            let (http, url) = (http.clone(), url.clone());
-            async move { get_status(&http, &url, None).await == 200 }
-        })
-        .await
-    };
+    let login = anonymous_get(&http, format!("{base}/login"), secs).await;
     let cookies: Arc<Vec<String>> = Arc::new(
         seed_data
             .sessions

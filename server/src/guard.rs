@@ -25,28 +25,29 @@ fn refusal(status: StatusCode, err: AppError) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// The origin this request was sent to, as a browser on our own page would name it.
-fn own_origins(state: &AppState, headers: &HeaderMap) -> Vec<String> {
-    let mut origins = Vec::new();
-    if let Some(o) = &state.config.public_origin {
-        origins.push(o.clone());
-    }
+/// The origin this request was sent to (`scheme://host` from `Host`, or from the proxy's
+/// `X-Forwarded-Host` behind `--trust-proxy`).
+fn request_origin(state: &AppState, headers: &HeaderMap) -> Option<String> {
     let host = state
         .config
         .trust_proxy
         .then(|| headers.get("x-forwarded-host"))
         .flatten()
         .or_else(|| headers.get(header::HOST))
-        .and_then(|v| v.to_str().ok());
-    if let Some(host) = host {
-        let scheme = if state.config.secure_cookies {
-            "https"
-        } else {
-            "http"
-        };
-        origins.push(format!("{scheme}://{}", host.to_ascii_lowercase()));
-    }
-    origins
+        .and_then(|v| v.to_str().ok())?;
+    let scheme = if state.config.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    Some(format!("{scheme}://{}", host.to_ascii_lowercase()))
+}
+
+/// Whether a browser's `Origin` is this console: the public URL's, or the request's own.
+fn is_own_origin(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {
+    let origin = origin.to_ascii_lowercase();
+    state.config.public_origin.as_deref() == Some(origin.as_str())
+        || request_origin(state, headers).as_deref() == Some(origin.as_str())
 }
 
 /// Server functions: POST only, and never on behalf of another site. Browsers name the site
@@ -68,7 +69,6 @@ pub async fn api_guard(State(state): State<AppState>, req: Request<Body>, next: 
         return res;
     }
     let headers = req.headers();
-    let origins = own_origins(&state, headers);
     match (headers.get("sec-fetch-site"), headers.get(header::ORIGIN)) {
         // Browsers since 2023 say where a request comes from in a header no page can set. It
         // decides alone: under `Referrer-Policy: no-referrer` a same-origin form post carries
@@ -80,8 +80,7 @@ pub async fn api_guard(State(state): State<AppState>, req: Request<Body>, next: 
         }
         // Older browsers: the Origin must be ours ("null" cannot be checked, so it is refused).
         (None, Some(origin)) => {
-            let origin = origin.to_str().unwrap_or("").to_ascii_lowercase();
-            if !origins.iter().any(|o| *o == origin) {
+            if !is_own_origin(&state, headers, origin.to_str().unwrap_or("")) {
                 return cross_origin(&req);
             }
         }
@@ -105,8 +104,9 @@ pub async fn api_guard(State(state): State<AppState>, req: Request<Body>, next: 
             AppError::Request("the request body is too large.".into()),
         );
     };
+    let origin = request_origin(&state, &parts.headers);
     parts.headers.remove(header::REFERER);
-    if let (Some(path), Some(origin)) = (return_path(&bytes), origins.last()) {
+    if let (Some(path), Some(origin)) = (return_path(&bytes), origin) {
         if let Ok(v) = HeaderValue::from_str(&format!("{origin}{path}")) {
             parts.headers.insert(header::REFERER, v);
         }
@@ -125,8 +125,10 @@ fn cross_origin(req: &Request<Body>) -> Response {
 
 /// The page a plain form post came from: a path on this site, nothing that leaves it.
 fn return_path(body: &[u8]) -> Option<String> {
-    let field = app::components::RETURN_FIELD;
-    let value = form_urlencoded_value(body, field)?;
+    let value = form_urlencoded::parse(body)
+        .find(|(k, _)| k == app::components::RETURN_FIELD)?
+        .1
+        .into_owned();
     let ok = value.starts_with('/')
         && !value.starts_with("//")
         && value.len() <= 512
@@ -134,33 +136,6 @@ fn return_path(body: &[u8]) -> Option<String> {
             .bytes()
             .all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'?' && b != b'#');
     ok.then_some(value)
-}
-
-fn form_urlencoded_value(body: &[u8], name: &str) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    text.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == name).then(|| percent_decode(v)).flatten()
-    })
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
 }
 
 /// Headers every response carries. Pages and server functions hold account data and are never
@@ -173,7 +148,7 @@ pub async fn security_headers(req: Request<Body>, next: Next) -> Response {
             .rsplit('/')
             .next()
             .is_some_and(|name| name.split('.').count() >= 3);
-    let cacheable = hashed || path.starts_with("/pkg/") || path == "/favicon.svg";
+    let cacheable = path.starts_with("/pkg/") || path == "/favicon.svg";
     let mut res = next.run(req).await;
     let immutable = hashed && res.status().is_success();
     let h = res.headers_mut();

@@ -107,9 +107,10 @@ pub async fn list_users(state: &AppState, account_id: i64) -> Result<Vec<UserRow
 /// Counted in the database: the Overview shows this on every visit, whatever the account's size.
 pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, AppError> {
     let counts = sqlx::query(
+        // SUM is NUMERIC on PostgreSQL: cast, so both databases answer a BIGINT.
         "SELECT COUNT(*) AS total, \
-           COALESCE(SUM(CASE WHEN u.tfa_on = 1 AND EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS protected, \
-           COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS pending \
+           CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 1 AND EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS protected, \
+           CAST(COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending \
          FROM users u WHERE u.account_id = $1",
     )
     .bind(account_id)
@@ -117,15 +118,8 @@ pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, A
     .await
     .map_err(internal("policy counts"))?;
     let count = |name: &str| -> Result<i64, AppError> {
-        // SUM is NUMERIC on PostgreSQL and INTEGER on SQLite.
         counts
             .try_get::<i64, _>(name)
-            .or_else(|_| counts.try_get::<f64, _>(name).map(|v| v as i64))
-            .or_else(|_| {
-                counts
-                    .try_get::<String, _>(name)
-                    .map(|v| v.parse().unwrap_or(0))
-            })
             .map_err(internal("policy counts row"))
     };
     let rows = sqlx::query(
