@@ -50,17 +50,23 @@ async fn log(state: &AppState, who: Who<'_>, event: Event, detail: &str) -> Resu
 }
 
 pub async fn status(state: &AppState, user_id: i64) -> Result<TwoFactorStatus, AppError> {
-    let row = sqlx::query(
-        "SELECT u.tfa_on, u.tfa_source, a.require_2fa, \
-           (SELECT COUNT(*) FROM authenticators t WHERE t.user_id = u.id) AS has_auth, \
-           (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS codes_left \
-         FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {STATUS_COLUMNS} FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1"
+    ))
     .bind(user_id)
     .fetch_optional(&state.pool)
     .await
     .map_err(internal("2fa status"))?
     .ok_or(AppError::Unauthorized)?;
+    status_from_row(&row)
+}
+
+/// The columns [`status_from_row`] reads, for a query over `users u JOIN accounts a`.
+pub(crate) const STATUS_COLUMNS: &str = "u.tfa_on, u.tfa_source, a.require_2fa, \
+    (SELECT COUNT(*) FROM authenticators t WHERE t.user_id = u.id) AS has_auth, \
+    (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS codes_left";
+
+pub(crate) fn status_from_row(row: &sqlx::any::AnyRow) -> Result<TwoFactorStatus, AppError> {
     let get = |c: &str| row.try_get::<i64, _>(c).map_err(internal("2fa status row"));
     let source: Option<String> = row
         .try_get("tfa_source")

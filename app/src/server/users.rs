@@ -112,10 +112,12 @@ pub async fn find_login(state: &AppState, email: &str) -> Result<Option<LoginRow
 }
 
 pub async fn load_me(state: &AppState, user_id: i64) -> Result<Me, AppError> {
-    let row = sqlx::query(
-        "SELECT u.id, u.name, u.email, u.role, u.account_id, a.name AS account_name \
+    // One round trip: who they are and their 2FA state (every signed-in page asks for both).
+    let row = sqlx::query(&format!(
+        "SELECT u.id, u.name, u.email, u.role, u.account_id, a.name AS account_name, {} \
          FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1",
-    )
+        super::two_factor::STATUS_COLUMNS
+    ))
     .bind(user_id)
     .fetch_optional(&state.pool)
     .await
@@ -129,7 +131,7 @@ pub async fn load_me(state: &AppState, user_id: i64) -> Result<Me, AppError> {
         role: Role::parse(&role).ok_or(AppError::Internal)?,
         account_id: row.try_get("account_id").map_err(internal("me row"))?,
         account_name: row.try_get("account_name").map_err(internal("me row"))?,
-        two_factor: super::two_factor::status(state, user_id).await?,
+        two_factor: super::two_factor::status_from_row(&row)?,
     })
 }
 
