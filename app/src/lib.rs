@@ -2,6 +2,7 @@
 #![recursion_limit = "512"]
 
 pub mod api;
+mod assets;
 pub mod components;
 pub mod domain;
 pub mod pages;
@@ -10,7 +11,7 @@ mod routes;
 pub mod server;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, HashedStylesheet, MetaTags, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 
 /// The HTML document the server renders around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -22,8 +23,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <HashedStylesheet id="leptos" options=options.clone()/>
-                <HydrationScripts options/>
+                <assets::AssetTags options/>
                 <MetaTags/>
             </head>
             <body>

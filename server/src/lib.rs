@@ -1,5 +1,6 @@
 //! The Latchkey HTTP server: builds the state and the router; `main.rs` only parses flags.
 
+mod compress;
 mod guard;
 mod middleware;
 
@@ -95,14 +96,9 @@ pub fn router(state: AppState) -> Router {
             guard::api_guard,
         ))
         .layer(axum::middleware::from_fn(guard::security_headers))
-        // Pages and JSON gzip-compressed on the fly (a cheap level: these are a few KB each).
-        // Not brotli: its encoder holds megabytes per response in flight. Files under /pkg are
-        // brotli-precompressed, carry their Content-Encoding and pass untouched.
-        .layer(
-            tower_http::compression::CompressionLayer::new()
-                .no_br()
-                .quality(tower_http::CompressionLevel::Precise(4)),
-        )
+        // Pages, JSON and the QR gzip-compressed on the fly with a reused compressor; files
+        // under /pkg are brotli/gzip-precompressed and pass untouched.
+        .layer(axum::middleware::from_fn(compress::gzip))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             guard::MAX_BODY_BYTES,
         ))

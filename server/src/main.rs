@@ -63,6 +63,13 @@ enum Command {
     },
 }
 
+/// mimalloc instead of glibc's malloc: a page render makes hundreds of small allocations and
+/// each gzip stream a ~300 KB compressor state, which glibc handed back to the kernel and
+/// page-faulted in again on every response (see BENCHMARKS.md). Built without its transparent
+/// huge pages (`no_thp`): those made every touched arena region a 2 MiB resident page.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();

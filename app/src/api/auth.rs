@@ -171,11 +171,11 @@ pub async fn sign_out() -> Result<(), AppError> {
 /// The signed-in user; `Unauthorized` without a valid session.
 #[server(endpoint = "current_user")]
 pub async fn current_user() -> Result<Me, AppError> {
-    use crate::server::{context, users};
+    use crate::server::context;
 
     let cx = context::ctx()?;
-    let auth = cx.require_auth()?;
-    users::load_me(&cx.state, auth.user_id).await
+    // Read with the session by the session middleware, for this request.
+    Ok(cx.require_auth()?.me.clone())
 }
 
 /// Rotates the session: ends the one the browser came with, opens a fresh one, sets the cookie.

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::{config::Config, internal, now, AppState};
-use crate::domain::{AppError, Role};
+use crate::domain::{AppError, Me, Role};
 
 /// Who a valid session belongs to; put into request extensions by the session middleware.
 #[derive(Clone, Debug)]
@@ -15,6 +15,9 @@ pub struct AuthUser {
     pub account_id: i64,
     pub role: Role,
     pub session_hash: Vec<u8>,
+    /// The user as of this request, read in the same query as the session: every signed-in
+    /// page shows it, so it costs no second round trip.
+    pub me: Me,
 }
 
 /// A user who passed the password check and owes a second factor. Gives access to nothing but
@@ -131,12 +134,13 @@ pub async fn create(
 pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, AppError> {
     let hash = hash_token(token);
     let t = now();
-    let row = sqlx::query(
-        "SELECT s.user_id, s.last_seen_at, u.account_id, u.role FROM sessions s \
-         JOIN users u ON u.id = s.user_id \
+    let row = sqlx::query(&format!(
+        "SELECT s.last_seen_at, {} FROM sessions s \
+         JOIN users u ON u.id = s.user_id JOIN accounts a ON a.id = u.account_id \
          WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
            AND (u.tfa_on = 0 OR s.second_factor = 1)",
-    )
+        super::users::me_columns()
+    ))
     .bind(hash.clone())
     .bind(t)
     .bind(t - state.config.session_idle_secs)
@@ -155,12 +159,13 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, 
             .await
             .map_err(internal("touch session"))?;
     }
-    let role: String = row.try_get("role").map_err(internal("session row"))?;
+    let me = super::users::me_from_row(&row)?;
     Ok(Some(AuthUser {
-        user_id: row.try_get("user_id").map_err(internal("session row"))?,
-        account_id: row.try_get("account_id").map_err(internal("session row"))?,
-        role: Role::parse(&role).ok_or(AppError::Internal)?,
+        user_id: me.user_id,
+        account_id: me.account_id,
+        role: me.role,
         session_hash: hash,
+        me,
     }))
 }
 

@@ -111,18 +111,16 @@ pub async fn find_login(state: &AppState, email: &str) -> Result<Option<LoginRow
     .map_err(internal("login row"))
 }
 
-pub async fn load_me(state: &AppState, user_id: i64) -> Result<Me, AppError> {
-    // One round trip: who they are and their 2FA state (every signed-in page asks for both).
-    let row = sqlx::query(&format!(
-        "SELECT u.id, u.name, u.email, u.role, u.account_id, a.name AS account_name, {} \
-         FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1",
+/// The columns [`me_from_row`] reads, for a query over `users u JOIN accounts a`.
+pub(crate) fn me_columns() -> String {
+    format!(
+        "u.id, u.name, u.email, u.role, u.account_id, a.name AS account_name, {}",
         super::two_factor::STATUS_COLUMNS
-    ))
-    .bind(user_id)
-    .fetch_optional(&state.pool)
-    .await
-    .map_err(internal("load me"))?
-    .ok_or(AppError::Unauthorized)?;
+    )
+}
+
+/// Who the user is and their 2FA state, from a row with [`me_columns`].
+pub(crate) fn me_from_row(row: &sqlx::any::AnyRow) -> Result<Me, AppError> {
     let role: String = row.try_get("role").map_err(internal("me row"))?;
     Ok(Me {
         user_id: row.try_get("id").map_err(internal("me row"))?,
@@ -131,7 +129,7 @@ pub async fn load_me(state: &AppState, user_id: i64) -> Result<Me, AppError> {
         role: Role::parse(&role).ok_or(AppError::Internal)?,
         account_id: row.try_get("account_id").map_err(internal("me row"))?,
         account_name: row.try_get("account_name").map_err(internal("me row"))?,
-        two_factor: super::two_factor::status_from_row(&row)?,
+        two_factor: super::two_factor::status_from_row(row)?,
     })
 }
 

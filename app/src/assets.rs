@@ -1,0 +1,134 @@
+//! The stylesheet and hydration-script tags of every page.
+//!
+//! Same markup as leptos' `HashedStylesheet` and `HydrationScripts`, but the content-hashed file
+//! names are read from `hash.txt` once per process: those components read the file (and resolve
+//! the executable's path) on every render, which was ~11 % of the sign-in page's CPU time.
+
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+mod names {
+    use std::{collections::HashMap, sync::OnceLock};
+
+    use leptos::config::LeptosOptions;
+
+    /// Built file names (without `/pkg/`), decided once from `hash.txt` beside the binary.
+    pub struct Names {
+        pub css: String,
+        pub js: String,
+        pub wasm: String,
+        pub script: String,
+        pub split: Option<leptos::WasmSplitManifest>,
+    }
+
+    /// `name: hash` lines, as cargo-leptos writes them next to the server binary.
+    fn hashes(options: &LeptosOptions) -> HashMap<String, String> {
+        if !options.hash_files {
+            return HashMap::new();
+        }
+        let path = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join(options.hash_file.as_ref())));
+        let Some(text) = path.and_then(|p| std::fs::read_to_string(p).ok()) else {
+            tracing::warn!("hash-files is on but no hash file was found: unhashed asset names");
+            return HashMap::new();
+        };
+        text.lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect()
+    }
+
+    pub fn get(options: &LeptosOptions) -> &'static Names {
+        static NAMES: OnceLock<Names> = OnceLock::new();
+        NAMES.get_or_init(|| {
+            let h = hashes(options);
+            let hashed = |base: &str, key: &str| match h.get(key) {
+                Some(hash) => format!("{base}.{hash}"),
+                None => base.to_string(),
+            };
+            let out = options.output_name.as_ref();
+            let css = format!("{}.css", hashed(out, "css"));
+            let js = hashed(out, "js");
+            let mut wasm = hashed(out, "wasm");
+            if h.is_empty() && option_env!("LEPTOS_OUTPUT_NAME").is_none() {
+                wasm.push_str("_bg");
+            }
+            let pkg = options.site_pkg_dir.as_ref();
+            let split = {
+                let manifest = format!("{}.json", hashed("__wasm_split_manifest", "manifest"));
+                let path = std::path::Path::new(options.site_root.as_ref())
+                    .join(pkg)
+                    .join(manifest);
+                std::fs::read_to_string(path)
+                    .ok()
+                    .and_then(|text| serde_json::from_str(&text).ok())
+                    .map(|preloads: HashMap<String, Vec<String>>| {
+                        let split_js = match h.get("split") {
+                            Some(hash) => format!("__wasm_split.{hash}.js"),
+                            None => "__wasm_split.______________________.js".to_string(),
+                        };
+                        leptos::WasmSplitManifest(leptos::prelude::ArcStoredValue::new((
+                            format!("/{pkg}"),
+                            preloads,
+                            split_js,
+                        )))
+                    })
+            };
+            let script = format!(
+                "{}({:?}, {pkg:?}, {js:?}, {wasm:?}, false);",
+                HYDRATION_SCRIPT, ""
+            );
+            Names {
+                css,
+                js,
+                wasm,
+                script,
+                split,
+            }
+        })
+    }
+
+    /// leptos 0.8's `hydration_script.js`: loads the JS glue, then the wasm, then hydrates.
+    const HYDRATION_SCRIPT: &str = r#"(function (root, pkg_path, output_name, wasm_output_name, defer) {
+	const hydrate = () =>
+		import(`${root}/${pkg_path}/${output_name}.js`)
+			.then(mod => {
+				mod.default({module_or_path: `${root}/${pkg_path}/${wasm_output_name}.wasm`}).then(() => {
+					mod.hydrate();
+				});
+			});
+	if (defer && "requestIdleCallback" in window) {
+		window.requestIdleCallback(hydrate, { timeout: 2000 });
+	} else {
+		hydrate();
+	}
+})"#;
+}
+
+/// `<link rel="stylesheet">`, the module and wasm preloads and the hydration script.
+#[component]
+pub fn AssetTags(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        let names = names::get(&options);
+        if let Some(split) = &names.split {
+            provide_context(split.clone());
+        }
+        let pkg = options.site_pkg_dir.as_ref();
+        let nonce = leptos::nonce::use_nonce();
+        let nonce_attr = nonce.as_ref().map(|n| n.to_string()).unwrap_or_default();
+        view! {
+            <link rel="stylesheet" id="leptos" href=format!("/{pkg}/{}", names.css)/>
+            <link rel="modulepreload" href=format!("/{pkg}/{}.js", names.js) crossorigin=nonce_attr.clone()/>
+            <link rel="preload" href=format!("/{pkg}/{}.wasm", names.wasm) r#as="fetch" r#type="application/wasm" crossorigin=nonce_attr/>
+            <script type="module" nonce=nonce>{names.script.as_str()}</script>
+        }
+        .into_any()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        let _ = options;
+        ()
+    }
+}

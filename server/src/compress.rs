@@ -1,0 +1,176 @@
+//! On-the-fly gzip for pages, server-function answers and the QR SVG.
+//!
+//! Each response is collected and compressed in one call by a compressor that the worker
+//! thread keeps and resets. tower-http's `CompressionLayer` built a fresh ~300 KB deflate
+//! state for every response (allocated, zeroed and freed again) and flushed it at every
+//! streamed chunk: that was most of the sign-in page's CPU time. Files under `/pkg` are
+//! precompressed (`ServeDir`) and already carry their `Content-Encoding`, so they pass as they are.
+
+use std::cell::RefCell;
+
+use axum::{body::Body, extract::Request, middleware::Next, response::Response};
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
+use http::{header, HeaderValue, Method, StatusCode};
+
+/// Bodies smaller than this go out as they are: the gzip framing would eat most of the gain.
+const MIN_SIZE: usize = 1024;
+/// A cheap level: pages are a few KB and level 4 gets within a few percent of level 9 on them.
+const LEVEL: u32 = 4;
+
+pub async fn gzip(req: Request, next: Next) -> Response {
+    let accepts = req.method() != Method::HEAD
+        && accepts_gzip(
+            req.headers()
+                .get_all(header::ACCEPT_ENCODING)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+        );
+    let res = next.run(req).await;
+    if !compressible(&res) {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    parts
+        .headers
+        .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if !accepts {
+        return Response::from_parts(parts, body);
+    }
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "response body failed while compressing");
+            return Response::builder()
+                .status(StatusCode::INTERNAL_SERVER_ERROR)
+                .body(Body::from("internal error"))
+                .unwrap_or_default();
+        }
+    };
+    if bytes.len() < MIN_SIZE {
+        return Response::from_parts(parts, Body::from(bytes));
+    }
+    let gz = gzip_bytes(&bytes);
+    parts
+        .headers
+        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::ACCEPT_RANGES);
+    Response::from_parts(parts, Body::from(gz))
+}
+
+/// HTML, JSON, plain text and SVG that nothing has encoded yet.
+fn compressible(res: &Response) -> bool {
+    let status = res.status();
+    if status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+        || res.headers().contains_key(header::CONTENT_ENCODING)
+        || res.headers().contains_key(header::CONTENT_RANGE)
+    {
+        return false;
+    }
+    let Some(ct) = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    matches!(
+        essence.to_ascii_lowercase().as_str(),
+        "text/html" | "application/json" | "text/plain" | "image/svg+xml"
+    )
+}
+
+/// Whether `Accept-Encoding` allows gzip: named (or `*`) with a non-zero q-value.
+fn accepts_gzip<'a>(values: impl Iterator<Item = &'a str>) -> bool {
+    let mut gzip = None;
+    let mut star = None;
+    for item in values.flat_map(|v| v.split(',')) {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match coding.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(q > 0.0),
+            "*" => star = Some(q > 0.0),
+            _ => {}
+        }
+    }
+    gzip.or(star).unwrap_or(false)
+}
+
+/// The gzip file format (RFC 1952) around one raw-deflate stream of `data`.
+fn gzip_bytes(data: &[u8]) -> Vec<u8> {
+    thread_local! {
+        static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::new(LEVEL), false));
+    }
+    let mut out = Vec::with_capacity(data.len() / 3 + 64);
+    // ID1 ID2, deflate, no flags, no mtime, no extra flags, OS unknown.
+    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+    DEFLATE.with(|d| {
+        let mut d = d.borrow_mut();
+        d.reset();
+        loop {
+            let read = d.total_in() as usize;
+            if out.capacity() - out.len() < 64 {
+                out.reserve(out.capacity().max(1024));
+            }
+            match d.compress_vec(&data[read..], &mut out, FlushCompress::Finish) {
+                Ok(Status::StreamEnd) => break,
+                Ok(_) => continue,
+                // Only on misuse of the stream state, which reset() above rules out.
+                Err(e) => unreachable!("deflate: {e}"),
+            }
+        }
+    });
+    let mut crc = Crc::new();
+    crc.update(data);
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn gzip_round_trips_through_a_standard_decoder() {
+        for data in [
+            Vec::new(),
+            b"<p>hello</p>".repeat(500),
+            (0..200_000u32).map(|i| (i * 7919 % 251) as u8).collect(),
+        ] {
+            // Twice: the second use of the thread's compressor must not carry state over.
+            for _ in 0..2 {
+                let gz = gzip_bytes(&data);
+                let mut back = Vec::new();
+                flate2::read::GzDecoder::new(&gz[..])
+                    .read_to_end(&mut back)
+                    .unwrap();
+                assert_eq!(back, data);
+            }
+        }
+        assert!(gzip_bytes(&b"<p>hello</p>".repeat(500)).len() < 200);
+    }
+
+    #[test]
+    fn accept_encoding_honours_q_values_and_wildcards() {
+        let ok = |v: &[&str]| accepts_gzip(v.iter().copied());
+        assert!(ok(&["gzip, deflate, br"]));
+        assert!(ok(&["br;q=1.0, GZIP;q=0.5"]));
+        assert!(ok(&["br", "gzip"]));
+        assert!(ok(&["*"]));
+        assert!(!ok(&["gzip;q=0"]));
+        assert!(!ok(&["gzip;q=0, *"]));
+        assert!(!ok(&["br, deflate"]));
+        assert!(!ok(&["identity"]));
+        assert!(!ok(&[]));
+        assert!(!ok(&["*;q=0"]));
+    }
+}
