@@ -189,7 +189,7 @@ pub async fn verify_code(
 ) -> Result<(), AppError> {
     // Lock state and secret in one read: this is the hot path of every sign-in with 2FA.
     let row = sqlx::query(
-        "SELECT u.code_locked_until, a.secret_enc FROM users u \
+        "SELECT u.code_locked_until, a.secret_enc, u.code_failures FROM users u \
          LEFT JOIN authenticators a ON a.user_id = u.id WHERE u.id = $1",
     )
     .bind(who.user_id)
@@ -198,6 +198,7 @@ pub async fn verify_code(
     .map_err(internal("load authenticator"))?;
     let locked_until: i64 = row.try_get(0).map_err(internal("authenticator row"))?;
     check_lock(locked_until, t)?;
+    let failures: i64 = row.try_get(2).map_err(internal("authenticator row"))?;
     let sealed: Vec<u8> = row
         .try_get::<Option<Vec<u8>>, _>(1)
         .map_err(internal("authenticator row"))?
@@ -218,7 +219,10 @@ pub async fn verify_code(
             .map_err(internal("claim step"))?
             .rows_affected();
             if claimed == 1 {
-                reset_failures(state, who.user_id).await?;
+                // Usually there is nothing to reset: skip the write (SQLite has one writer).
+                if failures != 0 {
+                    reset_failures(state, who.user_id).await?;
+                }
                 log(state, who, Event::CodeSuccess, "authenticator code").await?;
                 Ok(())
             } else {
