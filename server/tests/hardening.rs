@@ -280,3 +280,61 @@ on_both!(
         assert!(!to.contains("evil") && !to.contains("elsewhere"), "{to}");
     }
 );
+
+on_both!(
+    pages_go_out_gzipped_to_browsers_that_accept_it,
+    |db: Db| async move {
+        use std::io::Read;
+        use tower::ServiceExt;
+        let app = TestApp::spawn(db).await;
+        let fetch = |accept: Option<&'static str>| {
+            let router = app.router.clone();
+            async move {
+                let mut req = http::Request::get("/login");
+                if let Some(a) = accept {
+                    req = req.header(header::ACCEPT_ENCODING, a);
+                }
+                let res = router
+                    .oneshot(req.body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
+                let headers = res.headers().clone();
+                let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                (headers, body)
+            }
+        };
+        let vary_ok = |h: &http::HeaderMap| {
+            h.get_all(header::VARY).iter().any(|v| {
+                v.to_str()
+                    .unwrap()
+                    .to_ascii_lowercase()
+                    .contains("accept-encoding")
+            })
+        };
+
+        let (h, gz) = fetch(Some("br;q=1, gzip;q=0.8")).await;
+        assert_eq!(h[header::CONTENT_ENCODING], "gzip");
+        assert!(vary_ok(&h), "{h:?}");
+        let mut html = String::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut html)
+            .expect("a valid gzip stream");
+        assert!(html.contains("Sign in to Latchkey"), "{html}");
+        assert!(gz.len() * 2 < html.len(), "{} -> {}", html.len(), gz.len());
+
+        // Refused or not offered: the page as it is, and caches still told it varies.
+        for accept in [Some("gzip;q=0, br"), None] {
+            let (h, body) = fetch(accept).await;
+            assert!(
+                h.get(header::CONTENT_ENCODING).is_none(),
+                "{accept:?}: {h:?}"
+            );
+            assert!(vary_ok(&h), "{accept:?}");
+            assert!(String::from_utf8(body.to_vec())
+                .unwrap()
+                .contains("Sign in to Latchkey"));
+        }
+    }
+);
