@@ -563,16 +563,13 @@ fn argon2_floor(hash: &str, dur: Duration) -> f64 {
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+async fn get_text(http: &reqwest::Client, url: &str) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 /// Bytes of `/pkg/...` assets the sign-in page loads, as served with each encoding.
 async fn first_load(http: &reqwest::Client, base: &str) -> Vec<(String, [usize; 3], String)> {
-    let page = http
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(http, &format!("{base}/login")).await;
     let mut assets: Vec<String> = page
         .split('"')
         .filter(|s| s.starts_with("/pkg/"))
@@ -580,14 +577,7 @@ async fn first_load(http: &reqwest::Client, base: &str) -> Vec<(String, [usize; 
         .collect();
     // Files the entry script imports itself (the lazy-route loader) load on every visit too.
     for js in assets.clone().iter().filter(|a| a.ends_with(".js")) {
-        let text = http
-            .get(format!("{base}{js}"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = get_text(http, &format!("{base}{js}")).await;
         for part in text.split(['"', '\'']) {
             if let Some(name) = part.strip_prefix("./").filter(|n| n.ends_with(".js")) {
                 assets.push(format!("/pkg/{name}"));

@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
+use app::server::db;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -63,9 +64,9 @@ enum Command {
     },
 }
 
-/// mimalloc instead of glibc's malloc: a page render makes hundreds of small allocations and
-/// each gzip stream a ~300 KB compressor state, which glibc handed back to the kernel and
-/// page-faulted in again on every response (see BENCHMARKS.md). Built without its transparent
+/// mimalloc instead of glibc's malloc: a page render makes hundreds of small allocations, which
+/// glibc served with more CPU and, for larger blocks, handed back to the kernel and
+/// page-faulted in again (see BENCHMARKS.md). Built without its transparent
 /// huge pages (`no_thp`): those made every touched arena region a 2 MiB resident page.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -101,10 +102,8 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
         trust_proxy: cli.trust_proxy,
         ..Default::default()
     };
-    let on_postgres = cli
-        .database_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("postgres"));
+    let on_postgres =
+        cli.database_url.as_deref().and_then(db::Backend::of_url) == Some(db::Backend::Postgres);
     let max_connections = cli
         .db_connections
         .unwrap_or(if on_postgres { 16 } else { 8 });

@@ -110,7 +110,8 @@ pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, A
         // SUM is NUMERIC on PostgreSQL: cast, so both databases answer a BIGINT.
         "SELECT COUNT(*) AS total, \
            CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 1 AND EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS protected, \
-           CAST(COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending \
+           CAST(COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending, \
+           (SELECT require_2fa FROM accounts WHERE id = $1) AS required \
          FROM users u WHERE u.account_id = $1",
     )
     .bind(account_id)
@@ -143,7 +144,7 @@ pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, A
         .collect::<Result<Vec<_>, _>>()
         .map_err(internal("pending user row"))?;
     Ok(PolicyImpact {
-        required: account_required(state, account_id).await?,
+        required: count("required")? != 0,
         users_total: count("total")?,
         protected: count("protected")?,
         pending_total: count("pending")?,

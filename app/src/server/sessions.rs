@@ -6,18 +6,23 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::{config::Config, internal, now, AppState};
-use crate::domain::{AppError, Me, Role};
+use crate::domain::{AppError, Me};
 
 /// Who a valid session belongs to; put into request extensions by the session middleware.
 #[derive(Clone, Debug)]
 pub struct AuthUser {
-    pub user_id: i64,
-    pub account_id: i64,
-    pub role: Role,
     pub session_hash: Vec<u8>,
     /// The user as of this request, read in the same query as the session: every signed-in
-    /// page shows it, so it costs no second round trip.
+    /// page shows it, so it costs no second round trip. `auth.user_id`, `auth.account_id` and
+    /// `auth.role` read through to it.
     pub me: Me,
+}
+
+impl std::ops::Deref for AuthUser {
+    type Target = Me;
+    fn deref(&self) -> &Me {
+        &self.me
+    }
 }
 
 /// A user who passed the password check and owes a second factor. Gives access to nothing but
@@ -134,19 +139,22 @@ pub async fn create(
 pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, AppError> {
     let hash = hash_token(token);
     let t = now();
-    let row = sqlx::query(&format!(
-        "SELECT s.last_seen_at, {} FROM sessions s \
-         JOIN users u ON u.id = s.user_id JOIN accounts a ON a.id = u.account_id \
-         WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
-           AND (u.tfa_on = 0 OR s.second_factor = 1)",
-        super::users::me_columns()
-    ))
-    .bind(hash.clone())
-    .bind(t)
-    .bind(t - state.config.session_idle_secs)
-    .fetch_optional(&state.pool)
-    .await
-    .map_err(internal("resolve session"))?;
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT s.last_seen_at, {} FROM sessions s \
+             JOIN users u ON u.id = s.user_id JOIN accounts a ON a.id = u.account_id \
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
+               AND (u.tfa_on = 0 OR s.second_factor = 1)",
+            super::users::ME_COLUMNS.as_str()
+        )
+    });
+    let row = sqlx::query(QUERY.as_str())
+        .bind(hash.clone())
+        .bind(t)
+        .bind(t - state.config.session_idle_secs)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("resolve session"))?;
     let Some(row) = row else { return Ok(None) };
     let last_seen: i64 = row
         .try_get("last_seen_at")
@@ -161,9 +169,6 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, 
     }
     let me = super::users::me_from_row(&row)?;
     Ok(Some(AuthUser {
-        user_id: me.user_id,
-        account_id: me.account_id,
-        role: me.role,
         session_hash: hash,
         me,
     }))

@@ -50,14 +50,15 @@ async fn log(state: &AppState, who: Who<'_>, event: Event, detail: &str) -> Resu
 }
 
 pub async fn status(state: &AppState, user_id: i64) -> Result<TwoFactorStatus, AppError> {
-    let row = sqlx::query(&format!(
-        "SELECT {STATUS_COLUMNS} FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1"
-    ))
-    .bind(user_id)
-    .fetch_optional(&state.pool)
-    .await
-    .map_err(internal("2fa status"))?
-    .ok_or(AppError::Unauthorized)?;
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {STATUS_COLUMNS} FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1")
+    });
+    let row = sqlx::query(QUERY.as_str())
+        .bind(user_id)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("2fa status"))?
+        .ok_or(AppError::Unauthorized)?;
     status_from_row(&row)
 }
 

@@ -112,14 +112,14 @@ pub async fn find_login(state: &AppState, email: &str) -> Result<Option<LoginRow
 }
 
 /// The columns [`me_from_row`] reads, for a query over `users u JOIN accounts a`.
-pub(crate) fn me_columns() -> String {
+pub(crate) static ME_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "u.id, u.name, u.email, u.role, u.account_id, a.name AS account_name, {}",
         super::two_factor::STATUS_COLUMNS
     )
-}
+});
 
-/// Who the user is and their 2FA state, from a row with [`me_columns`].
+/// Who the user is and their 2FA state, from a row with [`ME_COLUMNS`].
 pub(crate) fn me_from_row(row: &sqlx::any::AnyRow) -> Result<Me, AppError> {
     let role: String = row.try_get("role").map_err(internal("me row"))?;
     Ok(Me {
