@@ -205,7 +205,7 @@ async fn seed(state: &AppState, n: usize) -> Seed {
         if i < n {
             if sessions_out.len() < PAGE_CONNS {
                 sessions_out.push(
-                    sessions::create(state, user_id, "bench", true)
+                    sessions::create(&state.pool, &state.config, user_id, "bench", true)
                         .await
                         .unwrap(),
                 );
@@ -227,7 +227,7 @@ async fn seed(state: &AppState, n: usize) -> Seed {
     two_factor::start_enrollment_for(state, owner_id, false)
         .await
         .unwrap();
-    let owner_session = sessions::create(state, owner_id, "bench", false)
+    let owner_session = sessions::create(&state.pool, &state.config, owner_id, "bench", false)
         .await
         .unwrap();
     Seed {

@@ -185,7 +185,14 @@ async fn start_session(cx: &crate::server::context::Ctx, user_id: i64) -> Result
     if let Some(old) = cx.auth() {
         sessions::delete(&cx.state, &old.session_hash).await?;
     }
-    let token = sessions::create(&cx.state, user_id, &cx.client_addr(), false).await?;
+    let token = sessions::create(
+        &cx.state.pool,
+        &cx.state.config,
+        user_id,
+        &cx.client_addr(),
+        false,
+    )
+    .await?;
     context::append_header(
         http::header::SET_COOKIE,
         &sessions::set_cookie(&cx.state.config, &token),

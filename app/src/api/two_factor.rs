@@ -86,7 +86,13 @@ pub async fn finish_enrollment() -> Result<(), AppError> {
     if !pending.enrolled {
         return Err(AppError::Forbidden);
     }
-    finish_sign_in(&cx, &pending, "password + new authenticator").await
+    let tx = cx
+        .state
+        .pool
+        .begin()
+        .await
+        .map_err(crate::server::internal("begin"))?;
+    finish_sign_in(&cx, &pending, "password + new authenticator", tx).await
 }
 
 #[server(endpoint = "verify_sign_in")]
@@ -97,8 +103,8 @@ pub async fn verify_sign_in(code: String) -> Result<(), AppError> {
     let pending = cx.require_pending()?;
     let code = parse_code("code", &code)?;
     let addr = cx.client_addr();
-    two_factor::verify_code(&cx.state, cx.who(&addr)?, "code", &code, now()).await?;
-    finish_sign_in(&cx, &pending, "password + authenticator code").await
+    let tx = two_factor::claim_code(&cx.state, cx.who(&addr)?, "code", &code, now()).await?;
+    finish_sign_in(&cx, &pending, "password + authenticator code", tx).await
 }
 
 #[server(endpoint = "verify_sign_in_recovery")]
@@ -109,8 +115,10 @@ pub async fn verify_sign_in_recovery(recovery_code: String) -> Result<(), AppErr
     let pending = cx.require_pending()?;
     let code = parse_recovery_code("recovery_code", &recovery_code)?;
     let addr = cx.client_addr();
-    two_factor::use_recovery_code(&cx.state, cx.who(&addr)?, "recovery_code", &code, now()).await?;
-    finish_sign_in(&cx, &pending, "password + recovery code").await
+    let tx =
+        two_factor::spend_recovery_code(&cx.state, cx.who(&addr)?, "recovery_code", &code, now())
+            .await?;
+    finish_sign_in(&cx, &pending, "password + recovery code", tx).await
 }
 
 #[server(endpoint = "regenerate_recovery_codes")]
@@ -145,20 +153,24 @@ pub async fn disable_two_factor(code: String) -> Result<(), AppError> {
     two_factor::disable_own(&cx.state, cx.who(&addr)?, &code).await
 }
 
-/// The second factor is done: the pending sign-in becomes a session with `second_factor`.
+/// The second factor is done: the pending sign-in becomes a session with `second_factor`, in
+/// `tx`, the transaction that spent the code: one commit, and a code that opens no session (the
+/// twin of a sign-in that won the race) stays unspent.
 #[cfg(feature = "ssr")]
 async fn finish_sign_in(
     cx: &crate::server::context::Ctx,
     pending: &crate::server::sessions::PendingLogin,
     how: &str,
+    mut tx: crate::server::two_factor::Tx,
 ) -> Result<(), AppError> {
-    use crate::server::{audit, context, sessions};
-    if !sessions::take_pending(&cx.state, &pending.id_hash).await? {
+    use crate::server::{audit, context, internal, sessions};
+    if !sessions::take_pending(&mut *tx, &pending.id_hash).await? {
+        tx.rollback().await.map_err(internal("rollback"))?;
         return Err(AppError::Unauthorized);
     }
     let addr = cx.client_addr();
-    audit::log(
-        &cx.state,
+    audit::record(
+        &mut *tx,
         audit::Entry {
             event: audit::Event::SignInSuccess,
             account_id: Some(pending.account_id),
@@ -169,7 +181,8 @@ async fn finish_sign_in(
         },
     )
     .await?;
-    let token = sessions::create(&cx.state, pending.user_id, &addr, true).await?;
+    let token = sessions::create(&mut *tx, &cx.state.config, pending.user_id, &addr, true).await?;
+    tx.commit().await.map_err(internal("commit sign-in"))?;
     context::append_header(
         http::header::SET_COOKIE,
         &sessions::set_cookie(&cx.state.config, &token),

@@ -43,6 +43,11 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool, Backen
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings a connection when it goes back to the pool, and by default again when it
+        // is taken out. A SQLite connection is a thread of this process and cannot have gone
+        // away in between: the second ping is a wasted round trip to that thread on every
+        // query. A PostgreSQL connection can (server restart, idle timeout), so it keeps it.
+        .test_before_acquire(backend == Backend::Postgres)
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {

@@ -111,12 +111,16 @@ pub fn clear_pending_cookie(config: &Config) -> String {
 
 /// Opens a session for `user_id` and returns the token for the cookie. `second_factor` records
 /// whether a code (or recovery code) was given at sign-in.
-pub async fn create(
-    state: &AppState,
+pub async fn create<'c, E>(
+    executor: E,
+    config: &Config,
     user_id: i64,
     client_addr: &str,
     second_factor: bool,
-) -> Result<String, AppError> {
+) -> Result<String, AppError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
     let token = new_token();
     let t = now();
     sqlx::query(
@@ -126,10 +130,10 @@ pub async fn create(
     .bind(hash_token(&token))
     .bind(user_id)
     .bind(t)
-    .bind(t + state.config.session_absolute_secs)
+    .bind(t + config.session_absolute_secs)
     .bind(client_addr.to_string())
     .bind(i64::from(second_factor))
-    .execute(&state.pool)
+    .execute(executor)
     .await
     .map_err(internal("create session"))?;
     Ok(token)
@@ -247,10 +251,13 @@ pub async fn mark_pending_enrolled(state: &AppState, id_hash: &[u8]) -> Result<(
 }
 
 /// Ends a pending sign-in; true when this call ended it (so two racing finishes open one session).
-pub async fn take_pending(state: &AppState, id_hash: &[u8]) -> Result<bool, AppError> {
+pub async fn take_pending<'c, E>(executor: E, id_hash: &[u8]) -> Result<bool, AppError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
     let n = sqlx::query("DELETE FROM pending_logins WHERE id_hash = $1")
         .bind(id_hash.to_vec())
-        .execute(&state.pool)
+        .execute(executor)
         .await
         .map_err(internal("take pending"))?
         .rows_affected();

@@ -34,19 +34,26 @@ pub struct Who<'a> {
     pub client_addr: &'a str,
 }
 
+/// A transaction on the pool: a claimed code is committed together with what it was given for.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+fn entry<'a>(who: Who<'a>, event: Event, detail: &'a str) -> audit::Entry<'a> {
+    audit::Entry {
+        event,
+        account_id: Some(who.account_id),
+        actor_user_id: Some(who.user_id),
+        target_user_id: Some(who.user_id),
+        detail,
+        client_addr: who.client_addr,
+    }
+}
+
 async fn log(state: &AppState, who: Who<'_>, event: Event, detail: &str) -> Result<(), AppError> {
-    audit::log(
-        state,
-        audit::Entry {
-            event,
-            account_id: Some(who.account_id),
-            actor_user_id: Some(who.user_id),
-            target_user_id: Some(who.user_id),
-            detail,
-            client_addr: who.client_addr,
-        },
-    )
-    .await
+    audit::log(state, entry(who, event, detail)).await
+}
+
+async fn begin(state: &AppState) -> Result<Tx, AppError> {
+    state.pool.begin().await.map_err(internal("begin"))
 }
 
 pub async fn status(state: &AppState, user_id: i64) -> Result<TwoFactorStatus, AppError> {
@@ -151,10 +158,10 @@ async fn record_failure(
     })
 }
 
-async fn reset_failures(state: &AppState, user_id: i64) -> Result<(), AppError> {
+async fn reset_failures(tx: &mut Tx, user_id: i64) -> Result<(), AppError> {
     sqlx::query("UPDATE users SET code_failures = 0 WHERE id = $1 AND code_failures <> 0")
         .bind(user_id)
-        .execute(&state.pool)
+        .execute(&mut **tx)
         .await
         .map_err(internal("reset failures"))?;
     Ok(())
@@ -188,6 +195,21 @@ pub async fn verify_code(
     code: &str,
     t: i64,
 ) -> Result<(), AppError> {
+    let tx = claim_code(state, who, field, code, t).await?;
+    tx.commit().await.map_err(internal("commit code"))
+}
+
+/// As [`verify_code`], but the claim (with its audit row) is left in an open transaction for the
+/// caller to add what the code unlocks and commit: one commit for the whole step, and a code is
+/// either spent on what it was given for or, if that fails and the transaction rolls back, unused.
+/// Wrong codes are counted outside it, so they count whatever the caller does.
+pub async fn claim_code(
+    state: &AppState,
+    who: Who<'_>,
+    field: &str,
+    code: &str,
+    t: i64,
+) -> Result<Tx, AppError> {
     // Lock state and secret in one read: this is the hot path of every sign-in with 2FA.
     let row = sqlx::query(
         "SELECT u.code_locked_until, a.secret_enc, u.code_failures FROM users u \
@@ -210,23 +232,29 @@ pub async fn verify_code(
         .ok_or_else(|| internal("decrypt totp secret")("wrong server key or damaged row"))?;
     match totp::check(&secret, code, t.max(0) as u64) {
         totp::Check::Valid { step } => {
+            let mut tx = begin(state).await?;
             let claimed = sqlx::query(
                 "UPDATE authenticators SET last_step = $1 WHERE user_id = $2 AND (last_step IS NULL OR last_step < $1)",
             )
             .bind(step)
             .bind(who.user_id)
-            .execute(&state.pool)
+            .execute(&mut *tx)
             .await
             .map_err(internal("claim step"))?
             .rows_affected();
             if claimed == 1 {
-                // Usually there is nothing to reset: skip the write (SQLite has one writer).
+                // Usually there is nothing to reset: skip the write.
                 if failures != 0 {
-                    reset_failures(state, who.user_id).await?;
+                    reset_failures(&mut tx, who.user_id).await?;
                 }
-                log(state, who, Event::CodeSuccess, "authenticator code").await?;
-                Ok(())
+                audit::record(
+                    &mut *tx,
+                    entry(who, Event::CodeSuccess, "authenticator code"),
+                )
+                .await?;
+                Ok(tx)
             } else {
+                tx.rollback().await.map_err(internal("rollback"))?;
                 log(state, who, Event::CodeReplayRefused, "code already used").await?;
                 Err(record_failure(
                     state,
@@ -250,30 +278,37 @@ pub async fn verify_code(
     }
 }
 
-/// Spends one unused recovery code in place of a code; each works once, also under races.
-pub async fn use_recovery_code(
+/// Spends one unused recovery code in place of a code; each works once, also under races. As with
+/// [`claim_code`], the spending is left in an open transaction for the caller to commit.
+pub async fn spend_recovery_code(
     state: &AppState,
     who: Who<'_>,
     field: &str,
     code: &str,
     t: i64,
-) -> Result<(), AppError> {
+) -> Result<Tx, AppError> {
     ensure_unlocked(state, who.user_id, t).await?;
+    let mut tx = begin(state).await?;
     let spent = sqlx::query(
         "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
     )
     .bind(t)
     .bind(who.user_id)
     .bind(state.keys.mac(code.as_bytes()))
-    .execute(&state.pool)
+    .execute(&mut *tx)
     .await
     .map_err(internal("spend recovery code"))?
     .rows_affected();
     if spent == 1 {
-        reset_failures(state, who.user_id).await?;
-        log(state, who, Event::RecoveryCodeUsed, "recovery code").await?;
-        Ok(())
+        reset_failures(&mut tx, who.user_id).await?;
+        audit::record(
+            &mut *tx,
+            entry(who, Event::RecoveryCodeUsed, "recovery code"),
+        )
+        .await?;
+        Ok(tx)
     } else {
+        tx.rollback().await.map_err(internal("rollback"))?;
         let shown = AppError::invalid(
             field,
             "That recovery code is not valid or was already used.",
@@ -533,22 +568,24 @@ pub async fn regenerate_recovery_codes(
     who: Who<'_>,
     code: &str,
 ) -> Result<Vec<String>, AppError> {
-    verify_code(state, who, "code", code, now()).await?;
+    let mut tx = claim_code(state, who, "code", code, now()).await?;
     let codes = new_recovery_codes();
-    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
     replace_recovery_codes(&mut tx, state, who.user_id, &codes).await?;
+    audit::record(
+        &mut *tx,
+        entry(who, Event::RecoveryCodesRegenerated, "10 new codes"),
+    )
+    .await?;
     tx.commit()
         .await
         .map_err(internal("commit recovery codes"))?;
-    log(state, who, Event::RecoveryCodesRegenerated, "10 new codes").await?;
     Ok(codes)
 }
 
 /// Turns the user's own 2FA off after a current code: authenticator and codes are removed.
 pub async fn disable_own(state: &AppState, who: Who<'_>, code: &str) -> Result<(), AppError> {
-    verify_code(state, who, "code", code, now()).await?;
     let t = now();
-    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    let mut tx = claim_code(state, who, "code", code, t).await?;
     for sql in [
         "DELETE FROM authenticators WHERE user_id = $1",
         "DELETE FROM recovery_codes WHERE user_id = $1",
@@ -566,8 +603,12 @@ pub async fn disable_own(state: &AppState, who: Who<'_>, code: &str) -> Result<(
         .execute(&mut *tx)
         .await
         .map_err(internal("turn 2fa off"))?;
-    tx.commit().await.map_err(internal("commit 2fa off"))?;
-    log(state, who, Event::TwoFactorDisabled, "by the user").await
+    audit::record(
+        &mut *tx,
+        entry(who, Event::TwoFactorDisabled, "by the user"),
+    )
+    .await?;
+    tx.commit().await.map_err(internal("commit 2fa off"))
 }
 
 #[cfg(test)]
