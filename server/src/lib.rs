@@ -6,9 +6,9 @@ mod middleware;
 
 pub use guard::MAX_BODY_BYTES;
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf};
 
-use app::server::{config::Config, db, keys::ServerKey, password::Hasher, AppState};
+use app::server::{config::Config, db, keys::ServerKey, password::Hasher, AppState, Shared};
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -42,15 +42,15 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
     let keys = ServerKey::load(settings.secret_key.as_deref(), &settings.data_dir)?;
     let (pool, backend) = db::connect(&url, settings.max_connections).await?;
     db::migrate(&pool, backend).await?;
-    Ok(AppState {
+    Ok(AppState::new(Shared {
         pool,
         backend,
-        config: Arc::new(settings.config.clone()),
+        config: settings.config.clone(),
         hasher: Hasher::default(),
         keys,
         issuer: settings.issuer.as_str().into(),
         leptos_options: settings.leptos_options.clone(),
-    })
+    }))
 }
 
 /// The whole HTTP surface: pages, server functions, health check and static files.

@@ -55,9 +55,10 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool, Backen
                     conn.execute("PRAGMA busy_timeout = 5000").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    // 1 MiB of page cache per connection (SQLite's default is 2 MiB): the
-                    // operating system caches the file too, and 16 connections add up.
-                    conn.execute("PRAGMA cache_size = -1024").await?;
+                    // 256 KiB of page cache per connection (SQLite's default is 2 MiB): the
+                    // operating system caches the file anyway, a miss here is one pread of a
+                    // cached page, and every connection fills its own cache.
+                    conn.execute("PRAGMA cache_size = -256").await?;
                 }
                 Ok(())
             })

@@ -15,7 +15,7 @@ pub mod totp;
 pub mod two_factor;
 pub mod users;
 
-pub use state::AppState;
+pub use state::{AppState, Shared};
 
 /// Seconds since the Unix epoch: the one clock every table uses.
 pub fn now() -> i64 {

@@ -1,21 +1,39 @@
 //! The state every handler and server function shares.
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use sqlx::AnyPool;
 
 use super::{config::Config, db::Backend, keys::ServerKey, password::Hasher};
 
+/// A handle on [`Shared`]: axum's middleware, the page handler and every server function take
+/// their own copy per request, so a copy is one reference count, not a copy of each field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub pool: AnyPool,
     pub backend: Backend,
-    pub config: Arc<Config>,
+    pub config: Config,
     pub hasher: Hasher,
     pub keys: ServerKey,
     /// The issuer authenticator apps show next to the code.
-    pub issuer: Arc<str>,
+    pub issuer: Box<str>,
     pub leptos_options: leptos::config::LeptosOptions,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl axum::extract::FromRef<AppState> for leptos::config::LeptosOptions {
