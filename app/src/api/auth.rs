@@ -180,7 +180,10 @@ pub async fn current_user() -> Result<Me, AppError> {
 
 /// Rotates the session: ends the one the browser came with, opens a fresh one, sets the cookie.
 #[cfg(feature = "ssr")]
-async fn start_session(cx: &crate::server::context::Ctx, user_id: i64) -> Result<(), AppError> {
+pub(crate) async fn start_session(
+    cx: &crate::server::context::Ctx,
+    user_id: i64,
+) -> Result<(), AppError> {
     use crate::server::{context, sessions};
     if let Some(old) = cx.auth() {
         sessions::delete(&cx.state, &old.session_hash).await?;

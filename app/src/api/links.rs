@@ -47,18 +47,7 @@ pub async fn accept_invitation(token: String, password: String) -> Result<(), Ap
         );
         leptos_axum::redirect("/login/verify");
     } else {
-        let t = sessions::create(
-            &cx.state.pool,
-            &cx.state.config,
-            user_id,
-            &cx.client_addr(),
-            false,
-        )
-        .await?;
-        context::append_header(
-            http::header::SET_COOKIE,
-            &sessions::set_cookie(&cx.state.config, &t),
-        );
+        super::auth::start_session(&cx, user_id).await?;
         leptos_axum::redirect("/");
     }
     Ok(())

@@ -158,6 +158,21 @@ async fn record_failure(
     })
 }
 
+/// A code was spent in `tx`: the failure count starts over and the use is logged, in `tx`.
+async fn spent(
+    mut tx: Tx,
+    who: Who<'_>,
+    reset: bool,
+    event: Event,
+    detail: &str,
+) -> Result<Tx, AppError> {
+    if reset {
+        reset_failures(&mut tx, who.user_id).await?;
+    }
+    audit::record(&mut *tx, entry(who, event, detail)).await?;
+    Ok(tx)
+}
+
 async fn reset_failures(tx: &mut Tx, user_id: i64) -> Result<(), AppError> {
     sqlx::query("UPDATE users SET code_failures = 0 WHERE id = $1 AND code_failures <> 0")
         .bind(user_id)
@@ -244,15 +259,14 @@ pub async fn claim_code(
             .rows_affected();
             if claimed == 1 {
                 // Usually there is nothing to reset: skip the write.
-                if failures != 0 {
-                    reset_failures(&mut tx, who.user_id).await?;
-                }
-                audit::record(
-                    &mut *tx,
-                    entry(who, Event::CodeSuccess, "authenticator code"),
+                spent(
+                    tx,
+                    who,
+                    failures != 0,
+                    Event::CodeSuccess,
+                    "authenticator code",
                 )
-                .await?;
-                Ok(tx)
+                .await
             } else {
                 tx.rollback().await.map_err(internal("rollback"))?;
                 log(state, who, Event::CodeReplayRefused, "code already used").await?;
@@ -289,7 +303,7 @@ pub async fn spend_recovery_code(
 ) -> Result<Tx, AppError> {
     ensure_unlocked(state, who.user_id, t).await?;
     let mut tx = begin(state).await?;
-    let spent = sqlx::query(
+    let used = sqlx::query(
         "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
     )
     .bind(t)
@@ -299,14 +313,8 @@ pub async fn spend_recovery_code(
     .await
     .map_err(internal("spend recovery code"))?
     .rows_affected();
-    if spent == 1 {
-        reset_failures(&mut tx, who.user_id).await?;
-        audit::record(
-            &mut *tx,
-            entry(who, Event::RecoveryCodeUsed, "recovery code"),
-        )
-        .await?;
-        Ok(tx)
+    if used == 1 {
+        spent(tx, who, true, Event::RecoveryCodeUsed, "recovery code").await
     } else {
         tx.rollback().await.map_err(internal("rollback"))?;
         let shown = AppError::invalid(
