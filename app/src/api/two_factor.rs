@@ -86,12 +86,7 @@ pub async fn finish_enrollment() -> Result<(), AppError> {
     if !pending.enrolled {
         return Err(AppError::Forbidden);
     }
-    let tx = cx
-        .state
-        .pool
-        .begin()
-        .await
-        .map_err(crate::server::internal("begin"))?;
+    let tx = crate::server::begin(&cx.state).await?;
     finish_sign_in(&cx, &pending, "password + new authenticator", tx).await
 }
 
@@ -161,7 +156,7 @@ async fn finish_sign_in(
     cx: &crate::server::context::Ctx,
     pending: &crate::server::sessions::PendingLogin,
     how: &str,
-    mut tx: crate::server::two_factor::Tx,
+    mut tx: crate::server::Tx,
 ) -> Result<(), AppError> {
     use crate::server::{audit, context, internal, sessions};
     if !sessions::take_pending(&mut *tx, &pending.id_hash).await? {

@@ -34,3 +34,11 @@ pub fn internal<E: std::fmt::Display>(
         crate::domain::AppError::Internal
     }
 }
+
+/// A transaction on the pool.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Opens a transaction on the state's pool.
+pub async fn begin(state: &AppState) -> Result<Tx, crate::domain::AppError> {
+    state.pool.begin().await.map_err(internal("begin"))
+}

@@ -155,7 +155,7 @@ pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, A
 /// Applies the requirement ON inside `tx`: every user's 2FA on (source: account); users whose
 /// 2FA was already on keep their source. Their sessions without a second factor end by rule.
 pub async fn require_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut super::Tx,
     account_id: i64,
     owner_id: i64,
     t: i64,
@@ -188,7 +188,7 @@ pub async fn require_in(
 /// Turns the requirement ON (owner already has an authenticator and gave a code) or OFF.
 pub async fn set_requirement(state: &AppState, o: Owner<'_>, on: bool) -> Result<(), AppError> {
     let t = now();
-    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    let mut tx = super::begin(state).await?;
     if on {
         require_in(&mut tx, o.account_id, o.user_id, t).await?;
     } else {
@@ -292,7 +292,7 @@ fn link_token() -> (String, Vec<u8>) {
 }
 
 async fn insert_link(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut super::Tx,
     user_id: i64,
     kind: &str,
     ttl: i64,
@@ -332,7 +332,7 @@ pub async fn add_user(
         Source::Owner
     };
     let t = now();
-    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    let mut tx = super::begin(state).await?;
     let inserted = sqlx::query(
         "INSERT INTO users (account_id, name, email, role, password_hash, created_at, tfa_on, tfa_source, tfa_set_by, tfa_set_at) \
          VALUES ($1, $2, $3, 'admin', NULL, $4, $5, $6, $7, $4) RETURNING id",
@@ -376,7 +376,7 @@ pub async fn reset_two_factor(
     account_id: i64,
     user_id: i64,
 ) -> Result<String, AppError> {
-    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    let mut tx = super::begin(state).await?;
     for sql in [
         "DELETE FROM authenticators WHERE user_id = $1",
         "DELETE FROM recovery_codes WHERE user_id = $1",

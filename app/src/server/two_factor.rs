@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::{
     audit::{self, Event},
-    internal, now, totp, AppState,
+    begin, internal, now, totp, AppState, Tx,
 };
 use crate::domain::{policy, AppError, EnrollmentStart, TwoFactorStatus};
 
@@ -34,9 +34,6 @@ pub struct Who<'a> {
     pub client_addr: &'a str,
 }
 
-/// A transaction on the pool: a claimed code is committed together with what it was given for.
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
-
 fn entry<'a>(who: Who<'a>, event: Event, detail: &'a str) -> audit::Entry<'a> {
     audit::Entry {
         event,
@@ -50,10 +47,6 @@ fn entry<'a>(who: Who<'a>, event: Event, detail: &'a str) -> audit::Entry<'a> {
 
 async fn log(state: &AppState, who: Who<'_>, event: Event, detail: &str) -> Result<(), AppError> {
     audit::log(state, entry(who, event, detail)).await
-}
-
-async fn begin(state: &AppState) -> Result<Tx, AppError> {
-    state.pool.begin().await.map_err(internal("begin"))
 }
 
 pub async fn status(state: &AppState, user_id: i64) -> Result<TwoFactorStatus, AppError> {
@@ -355,7 +348,7 @@ pub async fn start_enrollment_for(
     let secret = totp::SecretKey::generate();
     let sealed = state.keys.seal(&secret_context(user_id), &secret.0);
     let t = now();
-    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    let mut tx = begin(state).await?;
     sqlx::query("DELETE FROM enrollments WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *tx)
@@ -451,7 +444,7 @@ pub async fn confirm_enrollment(
         totp::Check::Wrong => return Err(wrong_code("code")),
     };
     let codes = new_recovery_codes();
-    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    let mut tx = begin(state).await?;
     // Deleting the pending row first makes two racing confirmations produce one authenticator.
     let claimed = sqlx::query("DELETE FROM enrollments WHERE user_id = $1")
         .bind(who.user_id)
@@ -549,7 +542,7 @@ fn new_recovery_codes() -> Vec<String> {
 }
 
 async fn replace_recovery_codes(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx,
     state: &AppState,
     user_id: i64,
     codes: &[String],

@@ -40,7 +40,7 @@ pub struct NewOwner<'a> {
 /// Creates the account and its owner in one transaction; a taken email changes nothing.
 pub async fn create_account(state: &AppState, new: NewOwner<'_>) -> Result<(i64, i64), AppError> {
     let t = now();
-    let mut tx = state.pool.begin().await.map_err(internal("begin"))?;
+    let mut tx = super::begin(state).await?;
     let account_id: i64 =
         sqlx::query("INSERT INTO accounts (name, created_at) VALUES ($1, $2) RETURNING id")
             .bind(new.account_name.to_string())
