@@ -721,6 +721,16 @@ async fn main() {
     state.pool.close().await;
     let (server, ready) = start_server(&bin, &dir, None, &key, &http).await;
     let base = server.base.clone();
+    let mem = |phase: &str, pid: u32| {
+        eprintln!(
+            "  after {phase}: RSS {:.1} MB (heap and stacks {:.1}, code and files {:.1}), peak {:.1} MB",
+            proc_status_mb(pid, "VmRSS:"),
+            proc_status_mb(pid, "RssAnon:"),
+            proc_status_mb(pid, "RssFile:"),
+            proc_status_mb(pid, "VmHWM:")
+        )
+    };
+    mem("start", server.pid);
 
     eprintln!("floor and pages…");
     let floor = anonymous_get(&http, format!("{base}/healthz"), secs).await;
@@ -745,13 +755,6 @@ async fn main() {
         .await
     };
 
-    let mem = |phase: &str, pid: u32| {
-        eprintln!(
-            "  after {phase}: RSS {:.1} MB, peak {:.1} MB",
-            proc_status_mb(pid, "VmRSS:"),
-            proc_status_mb(pid, "VmHWM:")
-        )
-    };
     mem("pages", server.pid);
     eprintln!("code checks on SQLite…");
     let sqlite_codes = code_scenarios(&http, &base, &seed_data, "SQLite").await;

@@ -8,7 +8,9 @@ pub use guard::MAX_BODY_BYTES;
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use app::server::{config::Config, db, keys::ServerKey, password::Hasher, AppState, Shared};
+use app::server::{
+    config::Config, db, keys::ServerKey, password::Hasher, AppState, Shared, WriteQueue,
+};
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -45,6 +47,7 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
     Ok(AppState::new(Shared {
         pool,
         backend,
+        writes: WriteQueue::new(backend),
         config: settings.config.clone(),
         hasher: Hasher::default(),
         keys,

@@ -45,10 +45,6 @@ fn entry<'a>(who: Who<'a>, event: Event, detail: &'a str) -> audit::Entry<'a> {
     }
 }
 
-async fn log(state: &AppState, who: Who<'_>, event: Event, detail: &str) -> Result<(), AppError> {
-    audit::log(state, entry(who, event, detail)).await
-}
-
 pub async fn status(state: &AppState, user_id: i64) -> Result<TwoFactorStatus, AppError> {
     static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!("SELECT {STATUS_COLUMNS} FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1")
@@ -111,44 +107,53 @@ async fn record_failure(
     shown: AppError,
     why: &str,
 ) -> Result<AppError, AppError> {
-    log(state, who, Event::CodeFailure, why).await?;
+    record_failure_in(begin(state).await?, who, t, shown, why).await
+}
+
+/// As [`record_failure`], in `tx` (which may already hold the refusal's audit row): the audit
+/// row, the count and a lockout are one commit.
+async fn record_failure_in(
+    mut tx: Tx,
+    who: Who<'_>,
+    t: i64,
+    shown: AppError,
+    why: &str,
+) -> Result<AppError, AppError> {
+    audit::record(&mut *tx, entry(who, Event::CodeFailure, why)).await?;
     let row = sqlx::query(
         "UPDATE users SET code_failures = code_failures + 1 WHERE id = $1 RETURNING code_failures, code_lockouts",
     )
     .bind(who.user_id)
-    .fetch_one(&state.pool)
+    .fetch_one(&mut *tx)
     .await
     .map_err(internal("count failure"))?;
     let failures: i64 = row.try_get(0).map_err(internal("failure row"))?;
     let lockouts: i64 = row.try_get(1).map_err(internal("failure row"))?;
-    if failures < MAX_FAILURES {
-        return Ok(shown);
-    }
-    let secs = lock_secs(lockouts);
-    // Only one of several racing fifth failures takes the lock.
-    let locked = sqlx::query(
-        "UPDATE users SET code_failures = 0, code_lockouts = code_lockouts + 1, code_locked_until = $2 \
-         WHERE id = $1 AND code_failures >= $3",
-    )
-    .bind(who.user_id)
-    .bind(t + secs)
-    .bind(MAX_FAILURES)
-    .execute(&state.pool)
-    .await
-    .map_err(internal("lock"))?
-    .rows_affected();
-    if locked == 1 {
-        log(
-            state,
-            who,
-            Event::CodeLockout,
-            &format!("locked for {secs} s"),
+    let mut shown = shown;
+    if failures >= MAX_FAILURES {
+        let secs = lock_secs(lockouts);
+        // Only one of several racing fifth failures takes the lock.
+        let locked = sqlx::query(
+            "UPDATE users SET code_failures = 0, code_lockouts = code_lockouts + 1, code_locked_until = $2 \
+             WHERE id = $1 AND code_failures >= $3",
         )
-        .await?;
+        .bind(who.user_id)
+        .bind(t + secs)
+        .bind(MAX_FAILURES)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("lock"))?
+        .rows_affected();
+        if locked == 1 {
+            let detail = format!("locked for {secs} s");
+            audit::record(&mut *tx, entry(who, Event::CodeLockout, &detail)).await?;
+        }
+        shown = AppError::TooManyRequests {
+            retry_after_secs: secs as u64,
+        };
     }
-    Ok(AppError::TooManyRequests {
-        retry_after_secs: secs as u64,
-    })
+    tx.commit().await.map_err(internal("commit failure"))?;
+    Ok(shown)
 }
 
 /// A code was spent in `tx`: the failure count starts over and the use is logged, in `tx`.
@@ -261,10 +266,14 @@ pub async fn claim_code(
                 )
                 .await
             } else {
-                tx.rollback().await.map_err(internal("rollback"))?;
-                log(state, who, Event::CodeReplayRefused, "code already used").await?;
-                Err(record_failure(
-                    state,
+                // The claim changed nothing: the refusal is written in its transaction.
+                audit::record(
+                    &mut *tx,
+                    entry(who, Event::CodeReplayRefused, "code already used"),
+                )
+                .await?;
+                Err(record_failure_in(
+                    tx,
                     who,
                     t,
                     AppError::invalid(
@@ -309,12 +318,12 @@ pub async fn spend_recovery_code(
     if used == 1 {
         spent(tx, who, true, Event::RecoveryCodeUsed, "recovery code").await
     } else {
-        tx.rollback().await.map_err(internal("rollback"))?;
+        // Nothing was spent: the failure is counted in the same transaction.
         let shown = AppError::invalid(
             field,
             "That recovery code is not valid or was already used.",
         );
-        Err(record_failure(state, who, t, shown, "wrong recovery code").await?)
+        Err(record_failure_in(tx, who, t, shown, "wrong recovery code").await?)
     }
 }
 
