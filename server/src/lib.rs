@@ -8,9 +8,7 @@ pub use guard::MAX_BODY_BYTES;
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use app::server::{
-    config::Config, db, keys::ServerKey, password::Hasher, AppState, Shared, WriteQueue,
-};
+use app::server::{config::Config, db, keys::ServerKey, password::Hasher, AppState, Shared};
 use axum::{
     body::Body,
     extract::{Request, State},
@@ -47,7 +45,6 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
     Ok(AppState::new(Shared {
         pool,
         backend,
-        writes: WriteQueue::new(backend),
         config: settings.config.clone(),
         hasher: Hasher::default(),
         keys,

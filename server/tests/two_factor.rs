@@ -307,37 +307,3 @@ on_both!(
         assert_eq!(app.call("current_user", &[]).await.status, StatusCode::OK);
     }
 );
-
-on_both!(
-    writers_of_one_process_queue_on_sqlite_only,
-    |db: Db| async move {
-        use std::time::Duration;
-        let app = TestApp::spawn(db).await;
-        let first = app::server::begin(&app.state).await.unwrap();
-        let wait = Duration::from_millis(300);
-        let second = tokio::time::timeout(wait, app::server::begin(&app.state)).await;
-        let single = tokio::time::timeout(wait, app.state.writes.turn()).await;
-        match db {
-            // One writer at a time: the others wait in the queue, not in SQLite's busy handler.
-            Db::Sqlite => {
-                assert!(second.is_err(), "a second transaction began beside an open one");
-                assert!(single.is_err(), "a single write went ahead of an open transaction");
-            }
-            // Row locks and several instances: nothing queues in the process.
-            Db::Postgres => {
-                assert!(second.is_ok() && single.is_ok());
-            }
-        }
-        drop((second, single));
-        first.commit().await.unwrap();
-        // The turn passes on when the transaction ends.
-        let next = tokio::time::timeout(Duration::from_secs(5), app::server::begin(&app.state))
-            .await
-            .expect("the next writer began after the first committed")
-            .unwrap();
-        next.rollback().await.unwrap();
-        let _turn = tokio::time::timeout(Duration::from_secs(5), app.state.writes.turn())
-            .await
-            .expect("a single write goes ahead once no transaction is open");
-    }
-);

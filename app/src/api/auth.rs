@@ -188,7 +188,6 @@ pub(crate) async fn start_session(
     if let Some(old) = cx.auth() {
         sessions::delete(&cx.state, &old.session_hash).await?;
     }
-    let turn = cx.state.writes.turn().await;
     let token = sessions::create(
         &cx.state.pool,
         &cx.state.config,
@@ -197,7 +196,6 @@ pub(crate) async fn start_session(
         false,
     )
     .await?;
-    drop(turn);
     context::append_header(
         http::header::SET_COOKIE,
         &sessions::set_cookie(&cx.state.config, &token),

@@ -17,7 +17,6 @@ pub async fn accept_invitation(token: String, password: String) -> Result<(), Ap
     if !owner::spend_link(&cx.state, &token).await? {
         return Err(AppError::invalid("password", "This link was already used."));
     }
-    let turn = cx.state.writes.turn().await;
     let row = sqlx::query(
         "UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING account_id, tfa_on",
     )
@@ -26,7 +25,6 @@ pub async fn accept_invitation(token: String, password: String) -> Result<(), Ap
     .fetch_one(&cx.state.pool)
     .await
     .map_err(internal("set password"))?;
-    drop(turn);
     let account_id: i64 = row.try_get(0).map_err(internal("invite row"))?;
     let tfa_on = row.try_get::<i64, _>(1).map_err(internal("invite row"))? != 0;
     audit::log(

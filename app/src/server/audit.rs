@@ -83,6 +83,5 @@ where
 
 /// Convenience for events outside a transaction.
 pub async fn log(state: &AppState, entry: Entry<'_>) -> Result<(), AppError> {
-    let _turn = state.writes.turn().await;
     record(&state.pool, entry).await
 }

@@ -262,7 +262,6 @@ pub async fn set_user_two_factor(
         ));
     }
     let t = now();
-    let turn = state.writes.turn().await;
     sqlx::query("UPDATE users SET tfa_on = $1, tfa_source = 'owner', tfa_set_by = $2, tfa_set_at = $3 WHERE id = $4 AND account_id = $5")
         .bind(i64::from(on))
         .bind(o.user_id)
@@ -272,7 +271,6 @@ pub async fn set_user_two_factor(
         .execute(&state.pool)
         .await
         .map_err(internal("set user 2fa"))?;
-    drop(turn);
     log(
         state,
         o,
@@ -429,14 +427,12 @@ pub async fn remove_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result
             "The account owner cannot be removed.",
         ));
     }
-    let turn = state.writes.turn().await;
     sqlx::query("DELETE FROM users WHERE id = $1 AND account_id = $2")
         .bind(user_id)
         .bind(o.account_id)
         .execute(&state.pool)
         .await
         .map_err(internal("remove user"))?;
-    drop(turn);
     log(
         state,
         o,
@@ -462,7 +458,6 @@ pub async fn link_user(state: &AppState, token: &str, kind: &str) -> Result<i64,
 
 /// Marks a link used; false when someone used it first.
 pub async fn spend_link(state: &AppState, token: &str) -> Result<bool, AppError> {
-    let _turn = state.writes.turn().await;
     Ok(
         sqlx::query("UPDATE user_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
             .bind(now())

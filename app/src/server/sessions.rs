@@ -164,7 +164,6 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, 
         .try_get("last_seen_at")
         .map_err(internal("session row"))?;
     if t - last_seen >= TOUCH_EVERY_SECS {
-        let _turn = state.writes.turn().await;
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
             .bind(t)
             .bind(hash.clone())
@@ -180,7 +179,6 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, 
 }
 
 pub async fn delete(state: &AppState, session_hash: &[u8]) -> Result<(), AppError> {
-    let _turn = state.writes.turn().await;
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
         .bind(session_hash.to_vec())
         .execute(&state.pool)
@@ -198,7 +196,6 @@ pub async fn create_pending(
     let token = new_token();
     let t = now();
     // One pending sign-in per user at a time; older half-finished ones end.
-    let _turn = state.writes.turn().await;
     sqlx::query("DELETE FROM pending_logins WHERE user_id = $1 OR expires_at <= $2")
         .bind(user_id)
         .bind(t)
@@ -245,7 +242,6 @@ pub async fn resolve_pending(
 }
 
 pub async fn mark_pending_enrolled(state: &AppState, id_hash: &[u8]) -> Result<(), AppError> {
-    let _turn = state.writes.turn().await;
     sqlx::query("UPDATE pending_logins SET enrolled = 1 WHERE id_hash = $1")
         .bind(id_hash.to_vec())
         .execute(&state.pool)

@@ -4,7 +4,7 @@ use std::{ops::Deref, sync::Arc};
 
 use sqlx::AnyPool;
 
-use super::{config::Config, db::Backend, keys::ServerKey, password::Hasher, WriteQueue};
+use super::{config::Config, db::Backend, keys::ServerKey, password::Hasher};
 
 /// A handle on [`Shared`]: axum's middleware, the page handler and every server function take
 /// their own copy per request, so a copy is one reference count, not a copy of each field.
@@ -14,8 +14,6 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub pool: AnyPool,
     pub backend: Backend,
-    /// Writers of this process take turns here on SQLite (see [`WriteQueue`]).
-    pub writes: WriteQueue,
     pub config: Config,
     pub hasher: Hasher,
     pub keys: ServerKey,
