@@ -129,8 +129,9 @@ async fn record_failure_in(
     .map_err(internal("count failure"))?;
     let failures: i64 = row.try_get(0).map_err(internal("failure row"))?;
     let lockouts: i64 = row.try_get(1).map_err(internal("failure row"))?;
-    let mut shown = shown;
-    if failures >= MAX_FAILURES {
+    let shown = if failures < MAX_FAILURES {
+        shown
+    } else {
         let secs = lock_secs(lockouts);
         // Only one of several racing fifth failures takes the lock.
         let locked = sqlx::query(
@@ -148,10 +149,10 @@ async fn record_failure_in(
             let detail = format!("locked for {secs} s");
             audit::record(&mut *tx, entry(who, Event::CodeLockout, &detail)).await?;
         }
-        shown = AppError::TooManyRequests {
+        AppError::TooManyRequests {
             retry_after_secs: secs as u64,
-        };
-    }
+        }
+    };
     tx.commit().await.map_err(internal("commit failure"))?;
     Ok(shown)
 }
