@@ -42,9 +42,23 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
     let keys = ServerKey::load(settings.secret_key.as_deref(), &settings.data_dir)?;
     let (pool, backend) = db::connect(&url, settings.max_connections).await?;
     db::migrate(&pool, backend).await?;
+    // Reads on the hot path go to the file directly (not to an in-memory database, which only
+    // the pool's connections share).
+    let reader = match backend {
+        db::Backend::Sqlite => {
+            use std::str::FromStr;
+            let path = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?
+                .get_filename()
+                .to_path_buf();
+            path.is_file()
+                .then(|| app::server::read::SqliteReader::new(path))
+        }
+        db::Backend::Postgres => None,
+    };
     Ok(AppState::new(Shared {
         pool,
         backend,
+        reader,
         config: settings.config.clone(),
         hasher: Hasher::default(),
         keys,

@@ -4,7 +4,7 @@ use std::{path::Path, str::FromStr, time::Duration};
 
 use sqlx::{
     any::{AnyConnectOptions, AnyPoolOptions},
-    AnyPool, Executor,
+    AnyPool, Connection, Executor,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +34,11 @@ pub fn sqlite_url_in(data_dir: &Path) -> std::io::Result<String> {
     ))
 }
 
+/// A PostgreSQL connection idle in the pool this long is pinged before it is handed out; one
+/// in steady use was answered by the server moments ago (and sqlx pings each one as it comes
+/// back to the pool), so a ping per acquire would be a round trip per query for nothing.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 pub async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool, Backend), sqlx::Error> {
     sqlx::any::install_default_drivers();
     let backend = Backend::of_url(url).ok_or_else(|| {
@@ -46,8 +51,18 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool, Backen
         // sqlx pings a connection when it goes back to the pool, and by default again when it
         // is taken out. A SQLite connection is a thread of this process and cannot have gone
         // away in between: the second ping is a wasted round trip to that thread on every
-        // query. A PostgreSQL connection can (server restart, idle timeout), so it keeps it.
-        .test_before_acquire(backend == Backend::Postgres)
+        // query. A PostgreSQL connection can (server restart, a proxy's idle timeout): one idle
+        // for a second or more is checked before use and replaced if dead; one in steady use is
+        // not (a restart within that second fails its next query, as it fails queries in flight).
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if backend == Backend::Postgres && meta.idle_for >= PING_IF_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {

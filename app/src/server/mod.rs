@@ -8,6 +8,7 @@ pub mod keys;
 pub mod owner;
 pub mod password;
 pub mod qr;
+pub mod read;
 pub mod sessions;
 pub mod state;
 pub mod throttle;

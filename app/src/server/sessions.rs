@@ -3,9 +3,13 @@
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
-use super::{config::Config, internal, now, AppState};
+use super::{
+    config::Config,
+    internal, now,
+    read::{self, Arg},
+    AppState,
+};
 use crate::domain::{AppError, Me};
 
 /// Who a valid session belongs to; put into request extensions by the session middleware.
@@ -152,17 +156,20 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, 
             super::users::ME_COLUMNS.as_str()
         )
     });
-    let row = sqlx::query(QUERY.as_str())
-        .bind(hash.clone())
-        .bind(t)
-        .bind(t - state.config.session_idle_secs)
-        .fetch_optional(&state.pool)
-        .await
-        .map_err(internal("resolve session"))?;
-    let Some(row) = row else { return Ok(None) };
-    let last_seen: i64 = row
-        .try_get("last_seen_at")
-        .map_err(internal("session row"))?;
+    let found = read::fetch_optional(
+        state,
+        &QUERY,
+        &[
+            Arg::Blob(&hash),
+            Arg::Int(t),
+            Arg::Int(t - state.config.session_idle_secs),
+        ],
+        |row| Ok((row.int("last_seen_at")?, super::users::me_from_row(row)?)),
+    )
+    .await?;
+    let Some((last_seen, me)) = found else {
+        return Ok(None);
+    };
     if t - last_seen >= TOUCH_EVERY_SECS {
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
             .bind(t)
@@ -171,7 +178,6 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, 
             .await
             .map_err(internal("touch session"))?;
     }
-    let me = super::users::me_from_row(&row)?;
     Ok(Some(AuthUser {
         session_hash: hash,
         me,
@@ -221,24 +227,22 @@ pub async fn resolve_pending(
     token: &str,
 ) -> Result<Option<PendingLogin>, AppError> {
     let hash = hash_token(token);
-    let row = sqlx::query(
+    read::fetch_optional(
+        state,
         "SELECT p.user_id, p.enrolled, p.via_setup_link, u.account_id FROM pending_logins p JOIN users u ON u.id = p.user_id \
          WHERE p.id_hash = $1 AND p.expires_at > $2",
+        &[Arg::Blob(&hash), Arg::Int(now())],
+        |row| {
+            Ok(PendingLogin {
+                user_id: row.int("user_id")?,
+                account_id: row.int("account_id")?,
+                id_hash: hash.clone(),
+                enrolled: row.int("enrolled")? != 0,
+                via_setup_link: row.int("via_setup_link")? != 0,
+            })
+        },
     )
-    .bind(hash.clone())
-    .bind(now())
-    .fetch_optional(&state.pool)
     .await
-    .map_err(internal("resolve pending"))?;
-    let Some(row) = row else { return Ok(None) };
-    let get = |c: &str| row.try_get::<i64, _>(c).map_err(internal("pending row"));
-    Ok(Some(PendingLogin {
-        user_id: get("user_id")?,
-        account_id: get("account_id")?,
-        id_hash: hash,
-        enrolled: get("enrolled")? != 0,
-        via_setup_link: get("via_setup_link")? != 0,
-    }))
 }
 
 pub async fn mark_pending_enrolled(state: &AppState, id_hash: &[u8]) -> Result<(), AppError> {

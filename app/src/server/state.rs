@@ -14,6 +14,8 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// SQLite file: reads on the hot path run on the calling thread ([`super::read`]).
+    pub reader: Option<super::read::SqliteReader>,
     pub config: Config,
     pub hasher: Hasher,
     pub keys: ServerKey,

@@ -6,7 +6,9 @@ use sqlx::Row;
 
 use super::{
     audit::{self, Event},
-    begin, internal, now, totp, AppState, Tx,
+    begin, internal, now,
+    read::{self, Arg, Columns},
+    totp, AppState, Tx,
 };
 use crate::domain::{policy, AppError, EnrollmentStart, TwoFactorStatus};
 
@@ -63,19 +65,18 @@ pub(crate) const STATUS_COLUMNS: &str = "u.tfa_on, u.tfa_source, a.require_2fa, 
     (SELECT COUNT(*) FROM authenticators t WHERE t.user_id = u.id) AS has_auth, \
     (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS codes_left";
 
-pub(crate) fn status_from_row(row: &sqlx::any::AnyRow) -> Result<TwoFactorStatus, AppError> {
-    let get = |c: &str| row.try_get::<i64, _>(c).map_err(internal("2fa status row"));
-    let source: Option<String> = row
-        .try_get("tfa_source")
-        .map_err(internal("2fa status row"))?;
+pub(crate) fn status_from_row(row: &dyn Columns) -> Result<TwoFactorStatus, AppError> {
     Ok(TwoFactorStatus {
         setting: policy::Setting {
-            on: get("tfa_on")? != 0,
-            source: source.as_deref().and_then(policy::Source::parse),
+            on: row.int("tfa_on")? != 0,
+            source: row
+                .opt_text("tfa_source")?
+                .as_deref()
+                .and_then(policy::Source::parse),
         },
-        account_required: get("require_2fa")? != 0,
-        has_authenticator: get("has_auth")? != 0,
-        recovery_codes_left: get("codes_left")?,
+        account_required: row.int("require_2fa")? != 0,
+        has_authenticator: row.int("has_auth")? != 0,
+        recovery_codes_left: row.int("codes_left")?,
     })
 }
 
@@ -225,21 +226,24 @@ pub async fn claim_code(
     t: i64,
 ) -> Result<Tx, AppError> {
     // Lock state and secret in one read: this is the hot path of every sign-in with 2FA.
-    let row = sqlx::query(
+    let (locked_until, sealed, failures) = read::fetch_optional(
+        state,
         "SELECT u.code_locked_until, a.secret_enc, u.code_failures FROM users u \
          LEFT JOIN authenticators a ON a.user_id = u.id WHERE u.id = $1",
+        &[Arg::Int(who.user_id)],
+        |row| {
+            Ok((
+                row.int("code_locked_until")?,
+                row.opt_blob("secret_enc")?,
+                row.int("code_failures")?,
+            ))
+        },
     )
-    .bind(who.user_id)
-    .fetch_one(&state.pool)
-    .await
-    .map_err(internal("load authenticator"))?;
-    let locked_until: i64 = row.try_get(0).map_err(internal("authenticator row"))?;
+    .await?
+    .ok_or_else(|| internal("load authenticator")("no such user"))?;
     check_lock(locked_until, t)?;
-    let failures: i64 = row.try_get(2).map_err(internal("authenticator row"))?;
-    let sealed: Vec<u8> = row
-        .try_get::<Option<Vec<u8>>, _>(1)
-        .map_err(internal("authenticator row"))?
-        .ok_or_else(|| AppError::invalid(field, "You have no authenticator set up."))?;
+    let sealed =
+        sealed.ok_or_else(|| AppError::invalid(field, "You have no authenticator set up."))?;
     let secret = state
         .keys
         .open(&secret_context(who.user_id), &sealed)

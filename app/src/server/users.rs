@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{audit, internal, now, AppState};
+use super::{audit, internal, now, read::Columns, AppState};
 use crate::domain::{AppError, Me, Role};
 
 pub struct LoginRow {
@@ -120,15 +120,14 @@ pub(crate) static ME_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock:
 });
 
 /// Who the user is and their 2FA state, from a row with [`ME_COLUMNS`].
-pub(crate) fn me_from_row(row: &sqlx::any::AnyRow) -> Result<Me, AppError> {
-    let role: String = row.try_get("role").map_err(internal("me row"))?;
+pub(crate) fn me_from_row(row: &dyn Columns) -> Result<Me, AppError> {
     Ok(Me {
-        user_id: row.try_get("id").map_err(internal("me row"))?,
-        name: row.try_get("name").map_err(internal("me row"))?,
-        email: row.try_get("email").map_err(internal("me row"))?,
-        role: Role::parse(&role).ok_or(AppError::Internal)?,
-        account_id: row.try_get("account_id").map_err(internal("me row"))?,
-        account_name: row.try_get("account_name").map_err(internal("me row"))?,
+        user_id: row.int("id")?,
+        name: row.text("name")?,
+        email: row.text("email")?,
+        role: Role::parse(&row.text("role")?).ok_or(AppError::Internal)?,
+        account_id: row.int("account_id")?,
+        account_name: row.text("account_name")?,
         two_factor: super::two_factor::status_from_row(row)?,
     })
 }

@@ -1,0 +1,155 @@
+//! Reads on the hot path of every request, without sqlx's round trips on SQLite.
+//!
+//! sqlx runs each SQLite connection on a thread of its own: a query is a message to that thread,
+//! the rows come back over a channel, and the connection's return to the pool is another round
+//! trip (a ping). For the session lookup behind every signed-in page that was more CPU than the
+//! page itself (`perf` on the Overview under load: the SQLite connection threads 27 % of the
+//! samples, the kernel switching threads 22 %, `sqlite3VdbeExec` 1 %). An indexed read from
+//! SQLite's page cache takes microseconds, so on SQLite these reads run on the calling thread,
+//! on a connection of their own that only reads. PostgreSQL is a network round trip either
+//! way: it goes through sqlx.
+
+use std::{path::PathBuf, sync::Mutex, time::Duration};
+
+use super::{internal, AppState};
+use crate::domain::AppError;
+
+/// A bound parameter of a [`fetch_optional`] query, for `$1`, `$2`, … in order.
+#[derive(Clone, Copy, Debug)]
+pub enum Arg<'a> {
+    Int(i64),
+    Blob(&'a [u8]),
+}
+
+/// A result row, by column name, from either path.
+pub trait Columns {
+    fn int(&self, column: &str) -> Result<i64, AppError>;
+    fn text(&self, column: &str) -> Result<String, AppError>;
+    fn opt_text(&self, column: &str) -> Result<Option<String>, AppError>;
+    fn opt_blob(&self, column: &str) -> Result<Option<Vec<u8>>, AppError>;
+}
+
+impl Columns for sqlx::any::AnyRow {
+    fn int(&self, column: &str) -> Result<i64, AppError> {
+        sqlx::Row::try_get(self, column).map_err(internal("read column"))
+    }
+    fn text(&self, column: &str) -> Result<String, AppError> {
+        sqlx::Row::try_get(self, column).map_err(internal("read column"))
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>, AppError> {
+        sqlx::Row::try_get(self, column).map_err(internal("read column"))
+    }
+    fn opt_blob(&self, column: &str) -> Result<Option<Vec<u8>>, AppError> {
+        sqlx::Row::try_get(self, column).map_err(internal("read column"))
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn int(&self, column: &str) -> Result<i64, AppError> {
+        self.get(column).map_err(internal("read column"))
+    }
+    fn text(&self, column: &str) -> Result<String, AppError> {
+        self.get(column).map_err(internal("read column"))
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>, AppError> {
+        self.get(column).map_err(internal("read column"))
+    }
+    fn opt_blob(&self, column: &str) -> Result<Option<Vec<u8>>, AppError> {
+        self.get(column).map_err(internal("read column"))
+    }
+}
+
+/// Connections that only read the SQLite file, used on the calling thread one at a time.
+pub struct SqliteReader {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+/// Idle read connections kept; more exist only while more threads read at once.
+const KEEP_IDLE: usize = 4;
+
+impl SqliteReader {
+    pub fn new(path: PathBuf) -> SqliteReader {
+        SqliteReader {
+            path,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // In WAL mode a reader waits only while a writer resets the log, which is brief.
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -256;")?;
+        Ok(conn)
+    }
+
+    /// Runs `f` on an idle read connection (opening one if none is idle).
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let conn = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match conn {
+            Some(conn) => conn,
+            None => self.open().map_err(internal("open read connection"))?,
+        };
+        let out = f(&conn);
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < KEEP_IDLE {
+                idle.push(conn);
+            }
+        }
+        out
+    }
+}
+
+/// Runs a read of at most one row: `sql` with `$1`, `$2`, … bound to `args`, and `map` over the
+/// row if there is one.
+pub async fn fetch_optional<T>(
+    state: &AppState,
+    sql: &str,
+    args: &[Arg<'_>],
+    map: impl FnOnce(&dyn Columns) -> Result<T, AppError>,
+) -> Result<Option<T>, AppError> {
+    if let Some(reader) = &state.reader {
+        return reader.with(|conn| {
+            let mut stmt = conn.prepare_cached(sql).map_err(internal("prepare read"))?;
+            for i in 1..=stmt.parameter_count() {
+                // `$N` binds args[N - 1], wherever and however often it appears.
+                let n: usize = stmt
+                    .parameter_name(i)
+                    .and_then(|name| name.strip_prefix('$'))
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| (1..=args.len()).contains(n))
+                    .ok_or_else(|| internal("bind read")(format!("parameter {i} of {sql}")))?;
+                match args[n - 1] {
+                    Arg::Int(v) => stmt.raw_bind_parameter(i, v),
+                    Arg::Blob(v) => stmt.raw_bind_parameter(i, v),
+                }
+                .map_err(internal("bind read"))?;
+            }
+            let mut rows = stmt.raw_query();
+            match rows.next().map_err(internal("read"))? {
+                Some(row) => map(row).map(Some),
+                None => Ok(None),
+            }
+        });
+    }
+    let mut query = sqlx::query(sql);
+    for arg in args {
+        query = match *arg {
+            Arg::Int(v) => query.bind(v),
+            Arg::Blob(v) => query.bind(v.to_vec()),
+        };
+    }
+    let row = query
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("read"))?;
+    row.as_ref().map(|row| map(row)).transpose()
+}

@@ -1,0 +1,114 @@
+//! Storage plumbing: the hot-path read helper (`app::server::read`: SQLite reads on the calling
+//! thread, PostgreSQL through sqlx — the same answers either way) and PostgreSQL connections
+//! that die while idle in the pool.
+
+mod common;
+
+use app::{
+    domain::AppError,
+    server::read::{fetch_optional, Arg},
+};
+use common::{Db, TestApp};
+use http::StatusCode;
+
+on_both!(numbered_parameters_bind_by_number, |db: Db| async move {
+    let app = TestApp::spawn(db).await;
+    assert_eq!(
+        app.state.reader.is_some(),
+        matches!(db, Db::Sqlite),
+        "SQLite files read on the calling thread, PostgreSQL through the pool"
+    );
+    // `$2` before `$1`, and `$1` twice: each binds its own argument.
+    let got = fetch_optional(
+        &app.state,
+        "SELECT $2 - $1 AS d, $1 + $1 AS twice, CAST(octet_length($3) AS BIGINT) AS n",
+        &[Arg::Int(1), Arg::Int(10), Arg::Blob(&[7, 0, 7])],
+        |row| Ok((row.int("d")?, row.int("twice")?, row.int("n")?)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got, Some((9, 2, 3)));
+    let none = fetch_optional(
+        &app.state,
+        "SELECT id FROM users WHERE id = $1",
+        &[Arg::Int(42)],
+        |row| row.int("id"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(none, None);
+    // Too few arguments for the statement is an error, not a silently unbound NULL.
+    let unbound = fetch_optional(&app.state, "SELECT $2 AS x", &[Arg::Int(1)], |row| {
+        row.int("x")
+    })
+    .await;
+    assert!(matches!(unbound, Err(AppError::Internal)), "{unbound:?}");
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_read_connections_cannot_write() {
+    let mut app = TestApp::spawn(Db::Sqlite).await;
+    assert_eq!(
+        app.sign_up("ann@example.com", "correct horse battery")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let deleted = fetch_optional(
+        &app.state,
+        "DELETE FROM sessions WHERE user_id = $1 RETURNING user_id",
+        &[Arg::Int(1)],
+        |row| row.int("user_id"),
+    )
+    .await;
+    assert!(matches!(deleted, Err(AppError::Internal)), "{deleted:?}");
+    // The session is still there: the signed-in page still opens.
+    assert_eq!(app.get("/").await.status, StatusCode::OK);
+}
+
+/// PostgreSQL connections are pinged before use only after a second idle (not on every
+/// acquire): one that died while idle (server restart, a proxy's idle timeout) is replaced
+/// before a request gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_killed_while_idle_are_replaced() {
+    use sqlx::Connection;
+    let mut app = TestApp::spawn(Db::Postgres).await;
+    assert_eq!(
+        app.sign_up("ann@example.com", "correct horse battery")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(app.get("/").await.status, StatusCode::OK);
+    // Every connection the pool holds, at once, and the server process behind each.
+    let mut held = Vec::new();
+    for _ in 0..app.state.pool.size() {
+        held.push(app.state.pool.acquire().await.unwrap());
+    }
+    let mut pids: Vec<i32> = Vec::new();
+    for conn in &mut held {
+        pids.push(
+            sqlx::query_scalar("SELECT pg_backend_pid()")
+                .fetch_one(&mut **conn)
+                .await
+                .unwrap(),
+        );
+    }
+    drop(held);
+    assert!(!pids.is_empty());
+    let mut admin = sqlx::PgConnection::connect(&common::pg_base_url())
+        .await
+        .unwrap();
+    for pid in &pids {
+        let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        assert!(ended, "terminate backend {pid}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Every pooled connection is dead; signed-in pages still open.
+    assert_eq!(app.get("/").await.status, StatusCode::OK);
+    assert_eq!(app.get("/profile").await.status, StatusCode::OK);
+}
