@@ -6,7 +6,7 @@ mod common;
 
 use app::{
     domain::AppError,
-    server::read::{fetch_optional, Arg},
+    server::read::{fetch_all, fetch_optional, Arg},
 };
 use common::{Db, TestApp};
 use http::StatusCode;
@@ -37,6 +37,16 @@ on_both!(numbered_parameters_bind_by_number, |db: Db| async move {
     .await
     .unwrap();
     assert_eq!(none, None);
+    let all = fetch_all(
+        &app.state,
+        "SELECT CAST(column1 AS BIGINT) AS x FROM (VALUES (3), (1), (2), (5)) AS v \
+         WHERE column1 >= $1 ORDER BY column1",
+        &[Arg::Int(2)],
+        |row| row.int("x"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(all, vec![2, 3, 5], "every row, in order");
     // Too few arguments for the statement is an error, not a silently unbound NULL.
     let unbound = fetch_optional(&app.state, "SELECT $2 AS x", &[Arg::Int(1)], |row| {
         row.int("x")

@@ -106,48 +106,46 @@ pub async fn list_users(state: &AppState, account_id: i64) -> Result<Vec<UserRow
 /// What saving the requirement ON would do: who will be asked for a code, who must set up first.
 /// Counted in the database: the Overview shows this on every visit, whatever the account's size.
 pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, AppError> {
-    let counts = sqlx::query(
+    use super::read::{fetch_all, fetch_optional, Arg};
+    let (required, users_total, protected, pending_total) = fetch_optional(
+        state,
         // SUM is NUMERIC on PostgreSQL: cast, so both databases answer a BIGINT.
         "SELECT COUNT(*) AS total, \
            CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 1 AND EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS protected, \
            CAST(COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending, \
            (SELECT require_2fa FROM accounts WHERE id = $1) AS required \
          FROM users u WHERE u.account_id = $1",
+        &[Arg::Int(account_id)],
+        |row| {
+            Ok((
+                row.int("required")? != 0,
+                row.int("total")?,
+                row.int("protected")?,
+                row.int("pending")?,
+            ))
+        },
     )
-    .bind(account_id)
-    .fetch_one(&state.pool)
-    .await
-    .map_err(internal("policy counts"))?;
-    let count = |name: &str| -> Result<i64, AppError> {
-        counts
-            .try_get::<i64, _>(name)
-            .map_err(internal("policy counts row"))
-    };
-    let rows = sqlx::query(
+    .await?
+    .ok_or_else(|| internal("policy counts")("no row"))?;
+    let pending_setup = fetch_all(
+        state,
         "SELECT u.id, u.name, u.email FROM users u WHERE u.account_id = $1 \
          AND NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) ORDER BY u.id LIMIT $2",
-    )
-    .bind(account_id)
-    .bind(crate::domain::PENDING_SHOWN)
-    .fetch_all(&state.pool)
-    .await
-    .map_err(internal("pending users"))?;
-    let pending_setup = rows
-        .iter()
-        .map(|r| -> Result<UserBrief, sqlx::Error> {
+        &[Arg::Int(account_id), Arg::Int(crate::domain::PENDING_SHOWN)],
+        |row| {
             Ok(UserBrief {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-                email: r.try_get("email")?,
+                id: row.int("id")?,
+                name: row.text("name")?,
+                email: row.text("email")?,
             })
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(internal("pending user row"))?;
+        },
+    )
+    .await?;
     Ok(PolicyImpact {
-        required: count("required")? != 0,
-        users_total: count("total")?,
-        protected: count("protected")?,
-        pending_total: count("pending")?,
+        required,
+        users_total,
+        protected,
+        pending_total,
         pending_setup,
     })
 }

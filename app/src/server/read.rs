@@ -114,8 +114,30 @@ pub async fn fetch_optional<T>(
     state: &AppState,
     sql: &str,
     args: &[Arg<'_>],
-    map: impl FnOnce(&dyn Columns) -> Result<T, AppError>,
+    map: impl FnMut(&dyn Columns) -> Result<T, AppError>,
 ) -> Result<Option<T>, AppError> {
+    Ok(fetch(state, sql, args, Some(1), map).await?.pop())
+}
+
+/// Runs a read: `sql` with `$1`, `$2`, … bound to `args`, and `map` over every row.
+pub async fn fetch_all<T>(
+    state: &AppState,
+    sql: &str,
+    args: &[Arg<'_>],
+    map: impl FnMut(&dyn Columns) -> Result<T, AppError>,
+) -> Result<Vec<T>, AppError> {
+    fetch(state, sql, args, None, map).await
+}
+
+/// `map` over the first `max_rows` rows (all with `None`).
+async fn fetch<T>(
+    state: &AppState,
+    sql: &str,
+    args: &[Arg<'_>],
+    max_rows: Option<usize>,
+    mut map: impl FnMut(&dyn Columns) -> Result<T, AppError>,
+) -> Result<Vec<T>, AppError> {
+    let max_rows = max_rows.unwrap_or(usize::MAX);
     if let Some(reader) = &state.reader {
         return reader.with(|conn| {
             let mut stmt = conn.prepare_cached(sql).map_err(internal("prepare read"))?;
@@ -134,10 +156,14 @@ pub async fn fetch_optional<T>(
                 .map_err(internal("bind read"))?;
             }
             let mut rows = stmt.raw_query();
-            match rows.next().map_err(internal("read"))? {
-                Some(row) => map(row).map(Some),
-                None => Ok(None),
+            let mut out = Vec::new();
+            while out.len() < max_rows {
+                match rows.next().map_err(internal("read"))? {
+                    Some(row) => out.push(map(row)?),
+                    None => break,
+                }
             }
+            Ok(out)
         });
     }
     let mut query = sqlx::query(sql);
@@ -147,9 +173,12 @@ pub async fn fetch_optional<T>(
             Arg::Blob(v) => query.bind(v.to_vec()),
         };
     }
-    let row = query
-        .fetch_optional(&state.pool)
-        .await
-        .map_err(internal("read"))?;
-    row.as_ref().map(|row| map(row)).transpose()
+    let rows = if max_rows == 1 {
+        let row = query.fetch_optional(&state.pool).await;
+        row.map(|row| row.into_iter().collect::<Vec<_>>())
+    } else {
+        query.fetch_all(&state.pool).await
+    }
+    .map_err(internal("read"))?;
+    rows.iter().take(max_rows).map(|row| map(row)).collect()
 }
