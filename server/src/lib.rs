@@ -42,17 +42,9 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
     let keys = ServerKey::load(settings.secret_key.as_deref(), &settings.data_dir)?;
     let (pool, backend) = db::connect(&url, settings.max_connections).await?;
     db::migrate(&pool, backend).await?;
-    // Reads on the hot path go to the file directly (not to an in-memory database, which only
-    // the pool's connections share).
+    // On SQLite the reads on the hot path go to the file on the calling thread (`read.rs`).
     let reader = match backend {
-        db::Backend::Sqlite => {
-            use std::str::FromStr;
-            let path = sqlx::sqlite::SqliteConnectOptions::from_str(&url)?
-                .get_filename()
-                .to_path_buf();
-            path.is_file()
-                .then(|| app::server::read::SqliteReader::new(path))
-        }
+        db::Backend::Sqlite => app::server::read::SqliteReader::for_url(&url)?,
         db::Backend::Postgres => None,
     };
     Ok(AppState::new(Shared {

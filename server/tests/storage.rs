@@ -11,6 +11,16 @@ use app::{
 use common::{Db, TestApp};
 use http::StatusCode;
 
+/// A server with one account whose owner is signed in.
+async fn signed_up(db: Db) -> TestApp {
+    let mut app = TestApp::spawn(db).await;
+    let signed_up = app
+        .sign_up("ann@example.com", "correct horse battery")
+        .await;
+    assert_eq!(signed_up.status, StatusCode::OK);
+    app
+}
+
 on_both!(numbered_parameters_bind_by_number, |db: Db| async move {
     let app = TestApp::spawn(db).await;
     assert_eq!(
@@ -57,13 +67,7 @@ on_both!(numbered_parameters_bind_by_number, |db: Db| async move {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_read_connections_cannot_write() {
-    let mut app = TestApp::spawn(Db::Sqlite).await;
-    assert_eq!(
-        app.sign_up("ann@example.com", "correct horse battery")
-            .await
-            .status,
-        StatusCode::OK
-    );
+    let mut app = signed_up(Db::Sqlite).await;
     let deleted = fetch_optional(
         &app.state,
         "DELETE FROM sessions WHERE user_id = $1 RETURNING user_id",
@@ -82,13 +86,7 @@ async fn sqlite_read_connections_cannot_write() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connections_killed_while_idle_are_replaced() {
     use sqlx::Connection;
-    let mut app = TestApp::spawn(Db::Postgres).await;
-    assert_eq!(
-        app.sign_up("ann@example.com", "correct horse battery")
-            .await
-            .status,
-        StatusCode::OK
-    );
+    let mut app = signed_up(Db::Postgres).await;
     assert_eq!(app.get("/").await.status, StatusCode::OK);
     // Every connection the pool holds, at once, and the server process behind each.
     let mut held = Vec::new();

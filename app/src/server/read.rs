@@ -14,7 +14,7 @@ use std::{path::PathBuf, sync::Mutex, time::Duration};
 use super::{internal, AppState};
 use crate::domain::AppError;
 
-/// A bound parameter of a [`fetch_optional`] query, for `$1`, `$2`, … in order.
+/// A bound parameter of a [`fetch_optional`] or [`fetch_all`] query, for `$1`, `$2`, … in order.
 #[derive(Clone, Copy, Debug)]
 pub enum Arg<'a> {
     Int(i64),
@@ -69,11 +69,17 @@ pub struct SqliteReader {
 const KEEP_IDLE: usize = 4;
 
 impl SqliteReader {
-    pub fn new(path: PathBuf) -> SqliteReader {
-        SqliteReader {
+    /// For the SQLite file behind `url`; `None` for an in-memory database, which only the
+    /// pool's connections share.
+    pub fn for_url(url: &str) -> Result<Option<SqliteReader>, sqlx::Error> {
+        use std::str::FromStr;
+        let path = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+            .get_filename()
+            .to_path_buf();
+        Ok(path.is_file().then(|| SqliteReader {
             path,
             idle: Mutex::new(Vec::new()),
-        }
+        }))
     }
 
     fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
@@ -116,7 +122,7 @@ pub async fn fetch_optional<T>(
     args: &[Arg<'_>],
     map: impl FnMut(&dyn Columns) -> Result<T, AppError>,
 ) -> Result<Option<T>, AppError> {
-    Ok(fetch(state, sql, args, Some(1), map).await?.pop())
+    Ok(fetch(state, sql, args, 1, map).await?.pop())
 }
 
 /// Runs a read: `sql` with `$1`, `$2`, … bound to `args`, and `map` over every row.
@@ -126,18 +132,17 @@ pub async fn fetch_all<T>(
     args: &[Arg<'_>],
     map: impl FnMut(&dyn Columns) -> Result<T, AppError>,
 ) -> Result<Vec<T>, AppError> {
-    fetch(state, sql, args, None, map).await
+    fetch(state, sql, args, usize::MAX, map).await
 }
 
-/// `map` over the first `max_rows` rows (all with `None`).
+/// `map` over the first `max_rows` rows.
 async fn fetch<T>(
     state: &AppState,
     sql: &str,
     args: &[Arg<'_>],
-    max_rows: Option<usize>,
+    max_rows: usize,
     mut map: impl FnMut(&dyn Columns) -> Result<T, AppError>,
 ) -> Result<Vec<T>, AppError> {
-    let max_rows = max_rows.unwrap_or(usize::MAX);
     if let Some(reader) = &state.reader {
         return reader.with(|conn| {
             let mut stmt = conn.prepare_cached(sql).map_err(internal("prepare read"))?;
@@ -180,5 +185,5 @@ async fn fetch<T>(
         query.fetch_all(&state.pool).await
     }
     .map_err(internal("read"))?;
-    rows.iter().take(max_rows).map(|row| map(row)).collect()
+    rows.iter().map(|row| map(row)).collect()
 }
