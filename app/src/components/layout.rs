@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use leptos::prelude::*;
-use leptos_router::{components::Redirect, hooks::use_location};
+use leptos_router::components::{Redirect, A};
 
 use super::ReturnHere;
 use crate::api::auth::{current_user, SignOut};
@@ -57,39 +57,19 @@ where
     }
 }
 
-/// Whether `href` (a console path) is the page at `path` or a page under it.
-fn is_current(path: &str, href: &str) -> bool {
-    path == href
-        || (href != "/"
-            && path
-                .strip_prefix(href)
-                .is_some_and(|rest| rest.starts_with('/')))
-}
-
-/// The console header. Its links are plain anchors (the router takes their clicks) that read
-/// the location once between them: leptos' `<A>` resolves each link's path and builds its own
-/// memo and closures per render, which was most of this header's cost on every signed-in page.
 #[component]
 fn Header(me: Me) -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
-    let path = use_location().pathname;
-    let link = move |href: &'static str, label: &'static str| {
-        view! {
-            <a href=href aria-current=move || path.with(|p| is_current(p, href)).then_some("page")>
-                {label}
-            </a>
-        }
-    };
     view! {
         <header class="topbar">
-            <a href="/" class="brand">"Latchkey"</a>
+            <A href="/" attr:class="brand">"Latchkey"</A>
             <nav aria-label="Main">
-                {link("/", "Overview")}
-                {link("/profile", "Profile")}
+                <A href="/">"Overview"</A>
+                <A href="/profile">"Profile"</A>
                 {(me.role == crate::domain::Role::Owner).then(|| view! {
-                    {link("/users", "Users")}
-                    {link("/settings/security", "Settings & Security")}
-                    {link("/audit", "Audit log")}
+                    <A href="/users">"Users"</A>
+                    <A href="/settings/security">"Settings & Security"</A>
+                    <A href="/audit">"Audit log"</A>
                 })}
             </nav>
             <div class="who">
@@ -112,22 +92,5 @@ pub fn OwnerOnly(me: Me, children: ChildrenFn) -> impl IntoView {
     } else {
         view! { <p class="form-error" role="alert">"Only the account owner can see this page."</p> }
             .into_any()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_current;
-
-    #[test]
-    fn a_header_link_is_current_on_its_page_and_the_pages_under_it() {
-        assert!(is_current("/", "/"));
-        assert!(!is_current("/profile", "/"));
-        assert!(is_current("/profile", "/profile"));
-        assert!(!is_current("/", "/profile"));
-        assert!(is_current("/settings/security", "/settings/security"));
-        assert!(is_current("/users/7", "/users"));
-        assert!(!is_current("/usersx", "/users"));
-        assert!(!is_current("/audit", "/users"));
     }
 }

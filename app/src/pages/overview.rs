@@ -34,11 +34,11 @@ fn Overview(me: Me) -> impl IntoView {
             </dl>
         </section>
         {is_owner.then(|| view! { <AccountProtection/> })}
-        {low.then(|| view! {
+        <Show when=move || low>
             <p class="notice" role="status">
                 {format!("You have {left} unused recovery codes left. Regenerate them in your Profile.")}
             </p>
-        })}
+        </Show>
     }
 }
 
