@@ -4,10 +4,14 @@
 //! Only the sign-in page ships in the main wasm (a first visit lands there); every other page is
 //! a lazy route, split into its own file by `cargo leptos build --split` and fetched when first
 //! shown (on a page load, together with the main wasm).
+//!
+//! No page nests in another, so `<FlatRoutes>` does the matching: against the nested `<Routes>`
+//! it took the main wasm from 605,153 to 594,088 bytes (brotli 189.4 → 186.1 KB) and 1–3 % of
+//! the instructions of a server-rendered page (callgrind).
 
 use leptos::prelude::*;
 use leptos_router::{
-    components::{Route, Router, Routes},
+    components::{FlatRoutes, Route, Router},
     lazy_route, path, Lazy, LazyRoute, SsrMode,
 };
 
@@ -50,7 +54,7 @@ lazy_page!(SetupRoute, SetupPage);
 pub fn AppRouter() -> impl IntoView {
     view! {
         <Router>
-            <Routes fallback=NotFoundPage>
+            <FlatRoutes fallback=NotFoundPage>
                 <Route path=path!("/") view={Lazy::<OverviewRoute>::new()} ssr=SsrMode::InOrder/>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::InOrder/>
                 <Route path=path!("/signup") view={Lazy::<SignupRoute>::new()} ssr=SsrMode::InOrder/>
@@ -61,7 +65,7 @@ pub fn AppRouter() -> impl IntoView {
                 <Route path=path!("/audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::InOrder/>
                 <Route path=path!("/invite/:token") view={Lazy::<InviteRoute>::new()} ssr=SsrMode::InOrder/>
                 <Route path=path!("/setup/:token") view={Lazy::<SetupRoute>::new()} ssr=SsrMode::InOrder/>
-            </Routes>
+            </FlatRoutes>
         </Router>
     }
 }
