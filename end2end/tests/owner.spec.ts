@@ -6,6 +6,10 @@ import { acceptInvite, addUser, open, PASSWORD, signIn, signUp, uniqueEmail } fr
 async function requireTwoFactor(page: Page): Promise<void> {
   await page.getByRole('link', { name: 'Settings & Security' }).click();
   await expect(page.getByRole('heading', { name: 'Settings & Security' })).toBeVisible();
+  // The header marks the page you are on, also after the router's in-page navigation.
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  await expect(nav.getByRole('link', { name: 'Settings & Security' })).toHaveAttribute('aria-current', 'page');
+  await expect(nav.getByRole('link', { name: 'Overview' })).not.toHaveAttribute('aria-current', /./);
   const sw = page.getByRole('switch', { name: 'Require two-factor authentication at login' });
   await expect(sw).toHaveAttribute('aria-checked', 'false');
   await sw.click();
@@ -17,6 +21,7 @@ test('owner requires 2FA: completes it via the QR; Add user then starts ON; admi
   const owner = uniqueEmail('req-owner');
   await signUp(page, info, { account: 'Required Co', name: 'Olive Owner', email: owner });
   await expect(page.getByTestId('role')).toHaveText('Owner');
+  await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' })).toHaveAttribute('aria-current', 'page');
 
   // Before: Add user starts OFF while the account does not require 2FA.
   const adminEmail = uniqueEmail('req-admin');
