@@ -129,6 +129,5 @@ pub fn AssetTags(options: LeptosOptions) -> impl IntoView {
     #[cfg(not(feature = "ssr"))]
     {
         let _ = options;
-        ()
     }
 }

@@ -48,7 +48,7 @@ pub async fn session(State(state): State<AppState>, mut req: Request, next: Next
         sessions::cookie_value(req.headers(), state.config.pending_cookie_name())
     {
         // Half-signed-in (password passed, code owed): good only for the code check and enrollment.
-        match sessions::resolve_pending(&state, &t.to_owned()).await {
+        match sessions::resolve_pending(&state, t).await {
             Ok(Some(p)) => {
                 req.extensions_mut().insert(p);
             }

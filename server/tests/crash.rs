@@ -43,7 +43,7 @@ async fn owner_story(
     done.push(Promise::Account(email.clone()));
     // Half the owners enroll through the account requirement (enrollment and policy in one
     // transaction), the others enroll for themselves and then switch the requirement on.
-    let start = if kind % 2 == 0 {
+    let start = if kind.is_multiple_of(2) {
         "start_requirement_enrollment"
     } else {
         "start_enrollment"
@@ -66,7 +66,7 @@ async fn owner_story(
         return done;
     }
     done.push(Promise::Enrolled(email.clone()));
-    if kind % 2 == 0 {
+    if kind.is_multiple_of(2) {
         done.push(Promise::RequirementOn(email.clone()));
     } else {
         let code = totp::code_for(&secret, now() as u64 + 30);

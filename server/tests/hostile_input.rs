@@ -369,8 +369,9 @@ fn fuzz(db: Db, default_cases: u32) {
         .build()
         .unwrap();
     let (w, foreign_id, own_id) = rt.block_on(world(db));
-    let w = std::sync::Mutex::new(w);
-    let before = rt.block_on(w.lock().unwrap().owner.snapshot());
+    // Cases run one at a time; the lock only lets each one borrow the world mutably.
+    let w = tokio::sync::Mutex::new(w);
+    let before = rt.block_on(async { w.lock().await.owner.snapshot().await });
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -383,7 +384,7 @@ fn fuzz(db: Db, default_cases: u32) {
     let mut runner = TestRunner::new(config.clone());
     let result = runner.run(&case(foreign_id, own_id), |c| {
         rt.block_on(async {
-            let mut w = w.lock().unwrap();
+            let mut w = w.lock().await;
             run_case(&mut w, &c).await?;
             let now = w.owner.snapshot().await;
             prop_assert_eq!(&now, &before, "the database changed");
@@ -405,14 +406,14 @@ fn fuzz(db: Db, default_cases: u32) {
     });
     let result = runner.run(&(who, "\\PC{0,60}"), |(who, query)| {
         rt.block_on(async {
-            let mut w = w.lock().unwrap();
+            let mut w = w.lock().await;
             qr_case(&mut w, who, &query).await
         })
     });
     if let Err(e) = result {
         panic!("{e}");
     }
-    let w = w.into_inner().unwrap();
+    let w = w.into_inner();
     eprintln!("{db:?}: {cases} hostile calls answered {:?}", w.statuses);
     assert_eq!(rt.block_on(w.owner.snapshot()), before);
 }

@@ -113,6 +113,19 @@ pub fn otpauth_uri(secret: &SecretKey, issuer: &str, email: &str) -> Option<Stri
         .ok()
 }
 
+/// The raw secret behind a setup key as shown to the user (spaces ignored).
+pub fn decode_setup_key(key: &str) -> Option<Vec<u8>> {
+    let compact: String = key.chars().filter(|c| !c.is_whitespace()).collect();
+    totp_rs::Secret::try_from_base32(compact)
+        .ok()
+        .map(|s| s.as_bytes().to_vec())
+}
+
+/// The console's code (SHA-1, 6 digits, 30 s) for `time`.
+pub fn code_for(secret: &[u8], time: u64) -> String {
+    code_at(Algorithm::SHA1, DIGITS, STEP_SECS, secret, time)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,17 +234,4 @@ mod tests {
         );
         assert!(uri.contains("issuer=Latchkey"));
     }
-}
-
-/// The raw secret behind a setup key as shown to the user (spaces ignored).
-pub fn decode_setup_key(key: &str) -> Option<Vec<u8>> {
-    let compact: String = key.chars().filter(|c| !c.is_whitespace()).collect();
-    totp_rs::Secret::try_from_base32(compact)
-        .ok()
-        .map(|s| s.as_bytes().to_vec())
-}
-
-/// The console's code (SHA-1, 6 digits, 30 s) for `time`.
-pub fn code_for(secret: &[u8], time: u64) -> String {
-    code_at(Algorithm::SHA1, DIGITS, STEP_SECS, secret, time)
 }
