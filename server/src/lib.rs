@@ -43,14 +43,20 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
     let (pool, backend) = db::connect(&url, settings.max_connections).await?;
     db::migrate(&pool, backend).await?;
     // On SQLite the reads on the hot path go to the file on the calling thread (`read.rs`).
-    let reader = match backend {
-        db::Backend::Sqlite => app::server::read::SqliteReader::for_url(&url)?,
-        db::Backend::Postgres => None,
+    // On SQLite the reads on the hot path go to the file on the calling thread (`read.rs`), and
+    // the sign-in's write transaction to a connection of its own (`sqlite_write.rs`).
+    let (reader, writer) = match backend {
+        db::Backend::Sqlite => (
+            app::server::read::SqliteReader::for_url(&url)?,
+            app::server::sqlite_write::SqliteWriter::for_url(&url)?,
+        ),
+        db::Backend::Postgres => (None, None),
     };
     Ok(AppState::new(Shared {
         pool,
         backend,
         reader,
+        writer,
         config: settings.config.clone(),
         hasher: Hasher::default(),
         keys,

@@ -109,6 +109,162 @@ on_both!(
     }
 );
 
+on_both!(
+    a_code_submitted_twenty_times_at_once_opens_one_session,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        let (secret, _) = enrolled(&mut app).await;
+        let uid = user_id(&app).await;
+        let mut b = app.other_browser();
+        b.sign_in("ann@example.com", PW).await;
+        assert!(b.pending.is_some());
+        let before = app
+            .count("SELECT COUNT(*) FROM sessions WHERE second_factor = 1")
+            .await;
+        let sign_ins = format!(
+            "SELECT COUNT(*) FROM audit_events WHERE event = 'sign_in.success' AND target_user_id = {uid}"
+        );
+        let sign_ins_before = app.count(&sign_ins).await;
+        // A double (twenty-fold) submit from one half-signed-in browser, all in flight at once.
+        let code = totp::code_for(&secret, now() as u64 + 30);
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let (mut b, code) = (b.other_browser_with(None, b.pending.clone()), code.clone());
+                tokio::spawn(async move {
+                    let r = b.call("verify_sign_in", &[("code", &code)]).await;
+                    (r.status, r.body, b.cookie)
+                })
+            })
+            .collect();
+        let mut sessions = Vec::new();
+        for t in tasks {
+            let (status, body, cookie) = t.await.unwrap();
+            match status {
+                StatusCode::OK => sessions.push(cookie.expect("a session cookie")),
+                // Its step already claimed, or its half sign-in already ended by the winner.
+                StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED => {
+                    assert!(cookie.is_none(), "{body}")
+                }
+                s => panic!("{s}: {body}"),
+            }
+        }
+        assert_eq!(sessions.len(), 1, "exactly one of twenty submits signs in");
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM sessions WHERE second_factor = 1")
+                .await,
+            before + 1
+        );
+        assert_eq!(app.count("SELECT COUNT(*) FROM pending_logins").await, 0);
+        assert_eq!(
+            app.count(&sign_ins).await,
+            sign_ins_before + 1,
+            "one sign-in logged"
+        );
+        let mut signed_in = app.other_browser_with(Some(sessions.remove(0)), None);
+        assert_eq!(
+            signed_in.call("current_user", &[]).await.status,
+            StatusCode::OK
+        );
+        // The code was spent: a fresh half sign-in cannot use it again.
+        let mut c = app.other_browser();
+        c.sign_in("ann@example.com", PW).await;
+        let r = c.call("verify_sign_in", &[("code", &code)]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.body.contains("already used"), "{}", r.body);
+    }
+);
+
+on_both!(
+    a_code_for_an_ended_half_sign_in_stays_unspent,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        let (secret, _) = enrolled(&mut app).await;
+        let uid = user_id(&app).await;
+        let mut b = app.other_browser();
+        b.sign_in("ann@example.com", PW).await;
+        let ended = b.pending.clone().expect("half signed in");
+        // A newer password sign-in of the same user replaces b's half sign-in, after b's code
+        // request passed the session middleware (called here directly, past that check).
+        let mut c = app.other_browser();
+        c.sign_in("ann@example.com", PW).await;
+        let last_step = "SELECT COALESCE(last_step, 0) FROM authenticators";
+        let step_before = app.count(last_step).await;
+        let sessions = "SELECT COUNT(*) FROM sessions WHERE second_factor = 1";
+        let sessions_before = app.count(sessions).await;
+        let code = totp::code_for(&secret, now() as u64 + 30);
+        let r = two_factor::sign_in_with_code(
+            &app.state,
+            who(uid),
+            &app::server::sessions::hash_token(&ended),
+            &code,
+            now(),
+        )
+        .await;
+        assert!(
+            matches!(r, Err(app::domain::AppError::Unauthorized)),
+            "{r:?}"
+        );
+        assert_eq!(
+            app.count(last_step).await,
+            step_before,
+            "the code's step is not spent"
+        );
+        assert_eq!(
+            app.count(sessions).await,
+            sessions_before,
+            "no session opened"
+        );
+        // The same code still signs in the half sign-in that is live.
+        let r = c.call("verify_sign_in", &[("code", &code)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(c.cookie.is_some());
+    }
+);
+
+on_both!(
+    replayed_sign_in_codes_count_toward_the_lockout,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        let (secret, _) = enrolled(&mut app).await;
+        let code = totp::code_for(&secret, now() as u64 + 30);
+        let mut b = app.other_browser();
+        b.sign_in("ann@example.com", PW).await;
+        let r = b.call("verify_sign_in", &[("code", &code)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        // The spent code, five times from fresh half sign-ins: the fifth refusal locks the check.
+        for i in 1..=5 {
+            let mut c = app.other_browser();
+            c.sign_in("ann@example.com", PW).await;
+            let r = c.call("verify_sign_in", &[("code", &code)]).await;
+            if i < 5 {
+                assert_eq!(r.status, StatusCode::BAD_REQUEST, "replay {i}: {}", r.body);
+                assert!(r.body.contains("already used"), "{}", r.body);
+            } else {
+                assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+            }
+            assert!(c.cookie.is_none());
+        }
+        let count =
+            |event: &str| format!("SELECT COUNT(*) FROM audit_events WHERE event = '{event}'");
+        assert_eq!(app.count(&count("code.replay_refused")).await, 5);
+        assert_eq!(app.count(&count("code.failure")).await, 5);
+        assert_eq!(app.count(&count("code.lockout")).await, 1);
+        let until = app
+            .count("SELECT code_locked_until FROM users WHERE email = 'ann@example.com'")
+            .await;
+        assert!(
+            (29..=30).contains(&(until - now())),
+            "the first lock lasts 30 s"
+        );
+        // Locked: even the next, unused code is refused.
+        let mut d = app.other_browser();
+        d.sign_in("ann@example.com", PW).await;
+        let next = totp::code_for(&secret, now() as u64 + 60);
+        let r = d.call("verify_sign_in", &[("code", &next)]).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    }
+);
+
 on_both!(five_wrong_codes_lock_until_expiry, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
     let (secret, _) = enrolled(&mut app).await;

@@ -98,8 +98,11 @@ pub async fn verify_sign_in(code: String) -> Result<(), AppError> {
     let pending = cx.require_pending()?;
     let code = parse_code("code", &code)?;
     let addr = cx.client_addr();
-    let tx = two_factor::claim_code(&cx.state, cx.who(&addr)?, "code", &code, now()).await?;
-    finish_sign_in(&cx, &pending, "password + authenticator code", tx).await
+    let token =
+        two_factor::sign_in_with_code(&cx.state, cx.who(&addr)?, &pending.id_hash, &code, now())
+            .await?;
+    signed_in(&cx, &pending, &token);
+    Ok(())
 }
 
 #[server(endpoint = "verify_sign_in_recovery")]
@@ -149,38 +152,40 @@ pub async fn disable_two_factor(code: String) -> Result<(), AppError> {
 }
 
 /// The second factor is done: the pending sign-in becomes a session with `second_factor`, in
-/// `tx`, the transaction that spent the code: one commit, and a code that opens no session (the
-/// twin of a sign-in that won the race) stays unspent.
+/// `tx`, the transaction that spent the factor: one commit, and a factor that opens no session
+/// (the twin of a sign-in that won the race) stays unspent.
 #[cfg(feature = "ssr")]
 async fn finish_sign_in(
     cx: &crate::server::context::Ctx,
     pending: &crate::server::sessions::PendingLogin,
     how: &str,
-    mut tx: crate::server::Tx,
+    tx: crate::server::Tx,
 ) -> Result<(), AppError> {
-    use crate::server::{audit, context, internal, sessions};
-    if !sessions::take_pending(&mut *tx, &pending.id_hash).await? {
-        tx.rollback().await.map_err(internal("rollback"))?;
-        return Err(AppError::Unauthorized);
-    }
     let addr = cx.client_addr();
-    audit::record(
-        &mut *tx,
-        audit::Entry {
-            event: audit::Event::SignInSuccess,
-            account_id: Some(pending.account_id),
-            actor_user_id: Some(pending.user_id),
-            target_user_id: Some(pending.user_id),
-            detail: how,
-            client_addr: &addr,
-        },
+    let token = crate::server::two_factor::open_session_in(
+        tx,
+        &cx.state,
+        cx.who(&addr)?,
+        &pending.id_hash,
+        how,
     )
     .await?;
-    let token = sessions::create(&mut *tx, &cx.state.config, pending.user_id, &addr, true).await?;
-    tx.commit().await.map_err(internal("commit sign-in"))?;
+    signed_in(cx, pending, &token);
+    Ok(())
+}
+
+/// The browser of a finished sign-in: the session cookie replaces the half sign-in's, the
+/// browser is remembered for the sign-in throttle, and it goes to the Overview.
+#[cfg(feature = "ssr")]
+fn signed_in(
+    cx: &crate::server::context::Ctx,
+    pending: &crate::server::sessions::PendingLogin,
+    token: &str,
+) {
+    use crate::server::{context, sessions};
     context::append_header(
         http::header::SET_COOKIE,
-        &sessions::set_cookie(&cx.state.config, &token),
+        &sessions::set_cookie(&cx.state.config, token),
     );
     context::append_header(
         http::header::SET_COOKIE,
@@ -188,5 +193,4 @@ async fn finish_sign_in(
     );
     crate::server::throttle::remember_device(&cx.state, pending.user_id);
     leptos_axum::redirect("/");
-    Ok(())
 }

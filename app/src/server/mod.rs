@@ -10,6 +10,7 @@ pub mod password;
 pub mod qr;
 pub mod read;
 pub mod sessions;
+pub mod sqlite_write;
 pub mod state;
 pub mod throttle;
 pub mod totp;

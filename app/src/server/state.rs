@@ -16,6 +16,8 @@ pub struct Shared {
     pub backend: Backend,
     /// SQLite file: reads on the hot path run on the calling thread ([`super::read`]).
     pub reader: Option<super::read::SqliteReader>,
+    /// SQLite file: the sign-in's write transaction runs in one hop ([`super::sqlite_write`]).
+    pub writer: Option<super::sqlite_write::SqliteWriter>,
     pub config: Config,
     pub hasher: Hasher,
     pub keys: ServerKey,

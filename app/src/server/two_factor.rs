@@ -6,7 +6,9 @@ use sqlx::Row;
 
 use super::{
     audit::{self, Event},
-    begin, internal, now,
+    begin,
+    db::Backend,
+    internal, now,
     read::{self, Arg, Columns},
     totp, AppState, Tx,
 };
@@ -100,6 +102,18 @@ fn check_lock(locked_until: i64, t: i64) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Counts one more wrong code of user `$1`; returns the count and the lockouts so far.
+const COUNT_FAILURE: &str = "UPDATE users SET code_failures = code_failures + 1 WHERE id = $1 \
+     RETURNING code_failures, code_lockouts";
+/// Locks user `$1`'s code check until `$2`. Only one of several racing fifth failures takes it.
+const TAKE_LOCK: &str = "UPDATE users SET code_failures = 0, code_lockouts = code_lockouts + 1, \
+     code_locked_until = $2 WHERE id = $1 AND code_failures >= $3";
+
+/// After a wrong code that made the count `failures`: the lock to take, in seconds, if any.
+fn lock_after(failures: i64, previous_lockouts: i64) -> Option<i64> {
+    (failures >= MAX_FAILURES).then(|| lock_secs(previous_lockouts))
+}
+
 /// Counts a wrong code; the fifth in a row locks the check. Returns the error to show.
 async fn record_failure(
     state: &AppState,
@@ -121,38 +135,33 @@ async fn record_failure_in(
     why: &str,
 ) -> Result<AppError, AppError> {
     audit::record(&mut *tx, entry(who, Event::CodeFailure, why)).await?;
-    let row = sqlx::query(
-        "UPDATE users SET code_failures = code_failures + 1 WHERE id = $1 RETURNING code_failures, code_lockouts",
-    )
-    .bind(who.user_id)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(internal("count failure"))?;
+    let row = sqlx::query(COUNT_FAILURE)
+        .bind(who.user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(internal("count failure"))?;
     let failures: i64 = row.try_get(0).map_err(internal("failure row"))?;
     let lockouts: i64 = row.try_get(1).map_err(internal("failure row"))?;
-    let shown = if failures < MAX_FAILURES {
-        shown
-    } else {
-        let secs = lock_secs(lockouts);
-        // Only one of several racing fifth failures takes the lock.
-        let locked = sqlx::query(
-            "UPDATE users SET code_failures = 0, code_lockouts = code_lockouts + 1, code_locked_until = $2 \
-             WHERE id = $1 AND code_failures >= $3",
-        )
-        .bind(who.user_id)
-        .bind(t + secs)
-        .bind(MAX_FAILURES)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal("lock"))?
-        .rows_affected();
+    let lock = lock_after(failures, lockouts);
+    if let Some(secs) = lock {
+        let locked = sqlx::query(TAKE_LOCK)
+            .bind(who.user_id)
+            .bind(t + secs)
+            .bind(MAX_FAILURES)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal("lock"))?
+            .rows_affected();
         if locked == 1 {
             let detail = format!("locked for {secs} s");
             audit::record(&mut *tx, entry(who, Event::CodeLockout, &detail)).await?;
         }
-        AppError::TooManyRequests {
+    }
+    let shown = match lock {
+        Some(secs) => AppError::TooManyRequests {
             retry_after_secs: secs as u64,
-        }
+        },
+        None => shown,
     };
     tx.commit().await.map_err(internal("commit failure"))?;
     Ok(shown)
@@ -225,6 +234,52 @@ pub async fn claim_code(
     code: &str,
     t: i64,
 ) -> Result<Tx, AppError> {
+    let matched = match_code(state, who, field, code, t).await?;
+    let mut tx = begin(state).await?;
+    let claimed = sqlx::query(
+        "UPDATE authenticators SET last_step = $1 WHERE user_id = $2 AND (last_step IS NULL OR last_step < $1)",
+    )
+    .bind(matched.step)
+    .bind(who.user_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(internal("claim step"))?
+    .rows_affected();
+    if claimed == 1 {
+        // Usually there is nothing to reset: skip the write.
+        spent(
+            tx,
+            who,
+            matched.failures != 0,
+            Event::CodeSuccess,
+            CODE_DETAIL,
+        )
+        .await
+    } else {
+        // The claim changed nothing: the refusal is written in its transaction.
+        Err(replayed(tx, who, field, t).await?)
+    }
+}
+
+/// The audit detail of a spent authenticator code.
+const CODE_DETAIL: &str = "authenticator code";
+
+/// A code that matched the user's authenticator; its step is not claimed yet.
+struct Matched {
+    step: i64,
+    /// The user's count of wrong codes before this one, reset when the code is spent.
+    failures: i64,
+}
+
+/// Checks `code` against the user's authenticator at `t`, refusing while the check is locked.
+/// A wrong code or one for another time is counted (its own commit) and becomes the error.
+async fn match_code(
+    state: &AppState,
+    who: Who<'_>,
+    field: &str,
+    code: &str,
+    t: i64,
+) -> Result<Matched, AppError> {
     // Lock state and secret in one read: this is the hot path of every sign-in with 2FA.
     let (locked_until, sealed, failures) = read::fetch_optional(
         state,
@@ -249,47 +304,7 @@ pub async fn claim_code(
         .open(&secret_context(who.user_id), &sealed)
         .ok_or_else(|| internal("decrypt totp secret")("wrong server key or damaged row"))?;
     match totp::check(&secret, code, t.max(0) as u64) {
-        totp::Check::Valid { step } => {
-            let mut tx = begin(state).await?;
-            let claimed = sqlx::query(
-                "UPDATE authenticators SET last_step = $1 WHERE user_id = $2 AND (last_step IS NULL OR last_step < $1)",
-            )
-            .bind(step)
-            .bind(who.user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal("claim step"))?
-            .rows_affected();
-            if claimed == 1 {
-                // Usually there is nothing to reset: skip the write.
-                spent(
-                    tx,
-                    who,
-                    failures != 0,
-                    Event::CodeSuccess,
-                    "authenticator code",
-                )
-                .await
-            } else {
-                // The claim changed nothing: the refusal is written in its transaction.
-                audit::record(
-                    &mut *tx,
-                    entry(who, Event::CodeReplayRefused, "code already used"),
-                )
-                .await?;
-                Err(record_failure_in(
-                    tx,
-                    who,
-                    t,
-                    AppError::invalid(
-                        field,
-                        "That code was already used. Wait for the next code in your app.",
-                    ),
-                    "replayed code",
-                )
-                .await?)
-            }
-        }
+        totp::Check::Valid { step } => Ok(Matched { step, failures }),
         totp::Check::ClockOff { offset_secs } => {
             Err(record_failure(state, who, t, clock_hint(field, offset_secs), "clock off").await?)
         }
@@ -297,6 +312,258 @@ pub async fn claim_code(
             Err(record_failure(state, who, t, wrong_code(field), "wrong code").await?)
         }
     }
+}
+
+fn already_used(field: &str) -> AppError {
+    AppError::invalid(
+        field,
+        "That code was already used. Wait for the next code in your app.",
+    )
+}
+
+/// A matching code whose step was claimed already (by its twin, or earlier): refused and
+/// counted as a failure, in `tx`. Returns the error to show.
+async fn replayed(mut tx: Tx, who: Who<'_>, field: &str, t: i64) -> Result<AppError, AppError> {
+    audit::record(
+        &mut *tx,
+        entry(who, Event::CodeReplayRefused, "code already used"),
+    )
+    .await?;
+    record_failure_in(tx, who, t, already_used(field), "replayed code").await
+}
+
+/// Ends the half sign-in `pending_hash` with a code of the user's authenticator: the code's step
+/// is claimed, the half sign-in ends, both audit rows are written and the session (with its
+/// second factor) opens in one commit. Returns the session's token. `Unauthorized` when the half
+/// sign-in already ended (its twin request won); the code then stays unspent.
+pub async fn sign_in_with_code(
+    state: &AppState,
+    who: Who<'_>,
+    pending_hash: &[u8],
+    code: &str,
+    t: i64,
+) -> Result<String, AppError> {
+    const FIELD: &str = "code";
+    if state.backend == Backend::Sqlite && state.writer.is_none() {
+        // An in-memory SQLite database: the pool's transaction.
+        let tx = claim_code(state, who, FIELD, code, t).await?;
+        return open_session_in(tx, state, who, pending_hash, SIGN_IN_HOW).await;
+    }
+    let matched = match_code(state, who, FIELD, code, t).await?;
+    let claim = Claim {
+        user_id: who.user_id,
+        account_id: who.account_id,
+        client_addr: who.client_addr.to_string(),
+        pending_hash: pending_hash.to_vec(),
+        step: matched.step,
+        reset_failures: matched.failures != 0,
+        token: super::sessions::new_token(),
+        expires_at: t + state.config.session_absolute_secs,
+        t,
+    };
+    let ended = match state.backend {
+        Backend::Postgres => sign_in_postgres(state, &claim).await?,
+        Backend::Sqlite => sign_in_sqlite(state, claim.clone()).await?,
+    };
+    match ended {
+        SignIn::Done => Ok(claim.token),
+        SignIn::NotPending => Err(AppError::Unauthorized),
+        SignIn::Replayed => Err(replayed(begin(state).await?, who, FIELD, t).await?),
+        SignIn::ReplayLogged { locked_for } => Err(match locked_for {
+            Some(secs) => AppError::TooManyRequests {
+                retry_after_secs: secs as u64,
+            },
+            None => already_used(FIELD),
+        }),
+    }
+}
+
+const SIGN_IN_HOW: &str = "password + authenticator code";
+
+/// What [`sign_in_with_code`] writes, as owned values for a blocking thread.
+#[derive(Clone)]
+struct Claim {
+    user_id: i64,
+    account_id: i64,
+    client_addr: String,
+    pending_hash: Vec<u8>,
+    step: i64,
+    reset_failures: bool,
+    token: String,
+    expires_at: i64,
+    t: i64,
+}
+
+/// How the sign-in's write ended.
+enum SignIn {
+    Done,
+    /// The half sign-in had ended: nothing was written.
+    NotPending,
+    /// The step was claimed already: nothing was written; the refusal is for the caller to log.
+    Replayed,
+    /// The step was claimed already; the refusal was logged and counted, and `locked_for` is
+    /// the lock this failure started, in seconds.
+    ReplayLogged {
+        locked_for: Option<i64>,
+    },
+}
+
+/// PostgreSQL: one statement, so one round trip and one commit, and the twin of a winning code
+/// waits on the authenticator's row for one statement rather than a transaction's seven round
+/// trips. The half sign-in is locked first, so the claim, the end of the half sign-in, the
+/// session and the audit rows happen all or none; a code whose half sign-in is gone stays unspent.
+async fn sign_in_postgres(state: &AppState, c: &Claim) -> Result<SignIn, AppError> {
+    const SQL: &str = "\
+        WITH pend AS ( \
+            SELECT user_id FROM pending_logins \
+            WHERE id_hash = $3 AND user_id = $2 AND expires_at > $5 FOR UPDATE \
+        ), claim AS ( \
+            UPDATE authenticators SET last_step = $1 \
+            WHERE user_id IN (SELECT user_id FROM pend) AND (last_step IS NULL OR last_step < $1) \
+            RETURNING user_id \
+        ), took AS ( \
+            DELETE FROM pending_logins \
+            WHERE id_hash = $3 AND user_id IN (SELECT user_id FROM claim) RETURNING user_id \
+        ), reset AS ( \
+            UPDATE users SET code_failures = 0 \
+            WHERE id IN (SELECT user_id FROM took) AND code_failures <> 0 \
+        ), opened AS ( \
+            INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, client_addr, second_factor) \
+            SELECT $4, user_id, $5, $5, $6, $7, 1 FROM took \
+        ), logged AS ( \
+            INSERT INTO audit_events (account_id, actor_user_id, target_user_id, event, detail, client_addr, created_at) \
+            SELECT $8, user_id, user_id, e.event, e.detail, $7, $5 FROM took \
+            CROSS JOIN (VALUES ($9, $10), ($11, $12)) AS e(event, detail) \
+        ) \
+        SELECT (SELECT COUNT(*) FROM pend) AS pending, (SELECT COUNT(*) FROM took) AS signed_in";
+    let row = sqlx::query(SQL)
+        .bind(c.step)
+        .bind(c.user_id)
+        .bind(c.pending_hash.clone())
+        .bind(super::sessions::hash_token(&c.token))
+        .bind(c.t)
+        .bind(c.expires_at)
+        .bind(c.client_addr.clone())
+        .bind(c.account_id)
+        .bind(Event::CodeSuccess.as_str())
+        .bind(CODE_DETAIL)
+        .bind(Event::SignInSuccess.as_str())
+        .bind(SIGN_IN_HOW)
+        .fetch_one(&state.pool)
+        .await
+        .map_err(internal("sign in with code"))?;
+    let pending: i64 = row.try_get("pending").map_err(internal("sign-in row"))?;
+    let signed_in: i64 = row.try_get("signed_in").map_err(internal("sign-in row"))?;
+    Ok(match (pending, signed_in) {
+        (_, 1) => SignIn::Done,
+        (0, _) => SignIn::NotPending,
+        _ => SignIn::Replayed,
+    })
+}
+
+/// SQLite file: the same writes in one transaction on the writer's connection, in one hop.
+async fn sign_in_sqlite(state: &AppState, c: Claim) -> Result<SignIn, AppError> {
+    use rusqlite::{named_params, params};
+    super::sqlite_write::transaction(state, move |tx| {
+        let live = tx
+            .prepare_cached(
+                "SELECT 1 FROM pending_logins WHERE id_hash = ?1 AND user_id = ?2 AND expires_at > ?3",
+            )?
+            .exists(params![c.pending_hash, c.user_id, c.t])?;
+        if !live {
+            return Ok((false, SignIn::NotPending));
+        }
+        let claimed = tx
+            .prepare_cached(
+                "UPDATE authenticators SET last_step = ?1 WHERE user_id = ?2 AND (last_step IS NULL OR last_step < ?1)",
+            )?
+            .execute(params![c.step, c.user_id])?;
+        let audit = |event: Event, detail: &str| {
+            tx.prepare_cached(
+                "INSERT INTO audit_events (account_id, actor_user_id, target_user_id, event, detail, client_addr, created_at) \
+                 VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![c.account_id, c.user_id, event.as_str(), detail, c.client_addr, c.t])
+        };
+        if claimed != 1 {
+            // Refused as a replay, logged and counted in this transaction as
+            // `record_failure_in` does, with its statements.
+            audit(Event::CodeReplayRefused, "code already used")?;
+            audit(Event::CodeFailure, "replayed code")?;
+            let (failures, lockouts): (i64, i64) = tx
+                .prepare_cached(COUNT_FAILURE)?
+                .query_row(named_params! { "$1": c.user_id }, |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let lock = lock_after(failures, lockouts);
+            if let Some(secs) = lock {
+                let locked = tx.prepare_cached(TAKE_LOCK)?.execute(named_params! {
+                    "$1": c.user_id,
+                    "$2": c.t + secs,
+                    "$3": MAX_FAILURES,
+                })?;
+                if locked == 1 {
+                    audit(Event::CodeLockout, &format!("locked for {secs} s"))?;
+                }
+            }
+            return Ok((true, SignIn::ReplayLogged { locked_for: lock }));
+        }
+        tx.prepare_cached("DELETE FROM pending_logins WHERE id_hash = ?1")?
+            .execute(params![c.pending_hash])?;
+        if c.reset_failures {
+            tx.prepare_cached("UPDATE users SET code_failures = 0 WHERE id = ?1")?
+                .execute(params![c.user_id])?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, client_addr, second_factor) \
+             VALUES (?1, ?2, ?3, ?3, ?4, ?5, 1)",
+        )?
+        .execute(params![
+            super::sessions::hash_token(&c.token),
+            c.user_id,
+            c.t,
+            c.expires_at,
+            c.client_addr
+        ])?;
+        tx.prepare_cached(
+            "INSERT INTO audit_events (account_id, actor_user_id, target_user_id, event, detail, client_addr, created_at) \
+             VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6), (?1, ?2, ?2, ?7, ?8, ?5, ?6)",
+        )?
+        .execute(params![
+            c.account_id,
+            c.user_id,
+            Event::CodeSuccess.as_str(),
+            CODE_DETAIL,
+            c.client_addr,
+            c.t,
+            Event::SignInSuccess.as_str(),
+            SIGN_IN_HOW
+        ])?;
+        Ok((true, SignIn::Done))
+    })
+    .await
+    .unwrap_or(Err(AppError::Internal))
+}
+
+/// Ends the half sign-in `pending_hash` in `tx`, the transaction that spent its second factor:
+/// the sign-in's audit row and the session are added and all of it commits at once. A half
+/// sign-in that already ended rolls back, leaving the factor unspent: `Unauthorized`. Returns
+/// the session's token.
+pub async fn open_session_in(
+    mut tx: Tx,
+    state: &AppState,
+    who: Who<'_>,
+    pending_hash: &[u8],
+    how: &str,
+) -> Result<String, AppError> {
+    if !super::sessions::take_pending(&mut *tx, pending_hash).await? {
+        tx.rollback().await.map_err(internal("rollback"))?;
+        return Err(AppError::Unauthorized);
+    }
+    audit::record(&mut *tx, entry(who, Event::SignInSuccess, how)).await?;
+    let token =
+        super::sessions::create(&mut *tx, &state.config, who.user_id, who.client_addr, true)
+            .await?;
+    tx.commit().await.map_err(internal("commit sign-in"))?;
+    Ok(token)
 }
 
 /// Spends one unused recovery code in place of a code; each works once, also under races. As with

@@ -1,0 +1,99 @@
+//! The sign-in's write transaction on SQLite in one hop to a blocking thread, on a connection of
+//! its own.
+//!
+//! Through sqlx every statement of a transaction is a round trip to the connection's thread and
+//! back to the async task, and a writer that finds SQLite's write lock taken sleeps 1, 2, 5,
+//! 10 … ms in SQLite's default busy handler. A sign-in with a code is seven statements; with its
+//! twin (a double submit) contending for the lock, that was most of its latency. Here the whole
+//! transaction runs in one closure on the blocking pool, the write lock is held for the
+//! microseconds SQLite needs, and a writer that finds it taken retries every 100 µs.
+
+use std::{path::PathBuf, sync::Mutex, time::Duration};
+
+use super::{internal, AppState};
+use crate::domain::AppError;
+
+/// One write connection to the SQLite file, used by one transaction at a time.
+pub struct SqliteWriter {
+    path: PathBuf,
+    conn: Mutex<Option<rusqlite::Connection>>,
+}
+
+/// How long a writer waits for SQLite's write lock before giving up, as the pool's connections do.
+const BUSY_FOR: Duration = Duration::from_secs(5);
+const BUSY_POLL: Duration = Duration::from_micros(100);
+
+/// SQLite's busy handler: sleep briefly and try again, for [`BUSY_FOR`] in all.
+fn retry_soon(attempt: i32) -> bool {
+    std::thread::sleep(BUSY_POLL);
+    (attempt as u128) < BUSY_FOR.as_micros() / BUSY_POLL.as_micros()
+}
+
+impl SqliteWriter {
+    /// For the SQLite file behind `url`; `None` for an in-memory database.
+    pub fn for_url(url: &str) -> Result<Option<SqliteWriter>, sqlx::Error> {
+        use std::str::FromStr;
+        let path = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+            .get_filename()
+            .to_path_buf();
+        Ok(path.is_file().then(|| SqliteWriter {
+            path,
+            conn: Mutex::new(None),
+        }))
+    }
+
+    fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
+        use rusqlite::OpenFlags;
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_handler(Some(retry_soon))?;
+        // As the pool's connections (db.rs): references enforced, WAL synced at checkpoints.
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -256;",
+        )?;
+        Ok(conn)
+    }
+
+    /// Runs `f` in an immediate transaction (the write lock taken at its start): commits when
+    /// `f` returns `Ok((true, _))`, rolls back when `Ok((false, _))` or an error.
+    fn run<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<(bool, T)>,
+    ) -> Result<T, AppError> {
+        // A panic in another transaction leaves no half state behind (it rolled back on drop).
+        let mut slot = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(self.open().map_err(internal("open write connection"))?);
+        }
+        let conn = slot.as_mut().ok_or(AppError::Internal)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(internal("begin write"))?;
+        let (commit, out) = f(&tx).map_err(internal("write"))?;
+        if commit {
+            tx.commit().map_err(internal("commit write"))?;
+        } else {
+            tx.rollback().map_err(internal("roll back write"))?;
+        }
+        Ok(out)
+    }
+}
+
+/// Runs `f` as [`SqliteWriter::run`] does, on the blocking pool; `None` when the state has no
+/// writer (PostgreSQL, or an in-memory SQLite database): the caller goes through sqlx instead.
+pub async fn transaction<T, F>(state: &AppState, f: F) -> Option<Result<T, AppError>>
+where
+    T: Send + 'static,
+    F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<(bool, T)> + Send + 'static,
+{
+    state.writer.as_ref()?;
+    let state = state.clone();
+    let joined = tokio::task::spawn_blocking(move || match &state.writer {
+        Some(writer) => writer.run(f),
+        None => Err(AppError::Internal),
+    })
+    .await;
+    Some(joined.unwrap_or_else(|e| Err(internal("write task")(e))))
+}
