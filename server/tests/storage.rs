@@ -120,3 +120,45 @@ async fn postgres_connections_killed_while_idle_are_replaced() {
     assert_eq!(app.get("/").await.status, StatusCode::OK);
     assert_eq!(app.get("/profile").await.status, StatusCode::OK);
 }
+
+/// The code sign-in's writer does not checkpoint SQLite's WAL on its commits; a thread of its
+/// own does. Its work shows in the database file alone, without the WAL, within moments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_sign_ins_reach_the_database_file_without_a_writer_checkpointing() {
+    use app::server::{now, totp};
+    use sqlx::Connection;
+    let mut app = signed_up(Db::Sqlite).await;
+    let (secret, _) = app.enroll().await;
+    let mut b = app.other_browser();
+    b.sign_in("ann@example.com", "correct horse battery").await;
+    let code = totp::code_for(&secret, now() as u64 + 30);
+    let r = b.call("verify_sign_in", &[("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let file: String =
+        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+            .fetch_one(&app.state.pool)
+            .await
+            .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    // The database file copied without its WAL: what the checkpoints put there, nothing else.
+    let copy = std::env::temp_dir()
+        .join("latchkey-tests")
+        .join(format!("file-only-{}.db", std::process::id()));
+    std::fs::copy(&file, &copy).unwrap();
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", copy.display()))
+        .await
+        .unwrap();
+    // Before any checkpoint the file holds not even the schema: the query fails.
+    let signed_in: Result<i64, _> = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE event = 'sign_in.success' AND detail = 'password + authenticator code'",
+    )
+    .fetch_one(&mut conn)
+    .await;
+    assert_eq!(
+        signed_in.ok(),
+        Some(1),
+        "the sign-in is in the database file"
+    );
+    conn.close().await.unwrap();
+    let _ = std::fs::remove_file(&copy);
+}
