@@ -892,10 +892,10 @@ async fn main() {
     let rss = peak_rss_mb(server.pid);
     drop(server);
 
-    let pg_codes = (pg != "none").then_some(&pg);
-    let pg_codes = match pg_codes {
-        Some(pg) => Some(pg_code_scenarios(&http, pg, &bin, &dir, &key, n).await),
-        None => None,
+    let pg_codes = if pg != "none" {
+        Some(pg_code_scenarios(&http, &pg, &bin, &dir, &key, n).await)
+    } else {
+        None
     };
 
     // Ready to serve on the existing SQLite database.

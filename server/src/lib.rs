@@ -42,7 +42,6 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
     let keys = ServerKey::load(settings.secret_key.as_deref(), &settings.data_dir)?;
     let (pool, backend) = db::connect(&url, settings.max_connections).await?;
     db::migrate(&pool, backend).await?;
-    // On SQLite the reads on the hot path go to the file on the calling thread (`read.rs`).
     // On SQLite the reads on the hot path go to the file on the calling thread (`read.rs`), and
     // the sign-in's write transaction to a connection of its own (`sqlite_write.rs`).
     let (reader, writer) = match backend {

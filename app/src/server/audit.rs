@@ -60,24 +60,27 @@ pub struct Entry<'a> {
     pub client_addr: &'a str,
 }
 
+/// One event: account `$1`, actor `$2`, target `$3`, event `$4`, detail `$5`, client address
+/// `$6`, at `$7`.
+pub(crate) const INSERT_EVENT: &str = "INSERT INTO audit_events \
+     (account_id, actor_user_id, target_user_id, event, detail, client_addr, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
 pub async fn record<'c, E>(executor: E, entry: Entry<'_>) -> Result<(), AppError>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
-    sqlx::query(
-        "INSERT INTO audit_events (account_id, actor_user_id, target_user_id, event, detail, client_addr, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(entry.account_id)
-    .bind(entry.actor_user_id)
-    .bind(entry.target_user_id)
-    .bind(entry.event.as_str())
-    .bind(entry.detail.to_string())
-    .bind(entry.client_addr.to_string())
-    .bind(now())
-    .execute(executor)
-    .await
-    .map_err(internal("write audit event"))?;
+    sqlx::query(INSERT_EVENT)
+        .bind(entry.account_id)
+        .bind(entry.actor_user_id)
+        .bind(entry.target_user_id)
+        .bind(entry.event.as_str())
+        .bind(entry.detail.to_string())
+        .bind(entry.client_addr.to_string())
+        .bind(now())
+        .execute(executor)
+        .await
+        .map_err(internal("write audit event"))?;
     Ok(())
 }
 

@@ -59,6 +59,25 @@ impl Columns for rusqlite::Row<'_> {
     }
 }
 
+/// The SQLite file behind `url`; `None` for an in-memory database, which only the pool's
+/// connections share.
+pub(super) fn sqlite_file(url: &str) -> Result<Option<PathBuf>, sqlx::Error> {
+    use std::str::FromStr;
+    let path = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+        .get_filename()
+        .to_path_buf();
+    Ok(path.is_file().then_some(path))
+}
+
+/// A `rusqlite` connection to the file, used by one thread at a time.
+pub(super) fn open_file(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
+
 /// Connections that only read the SQLite file, used on the calling thread one at a time.
 pub struct SqliteReader {
     path: PathBuf,
@@ -72,22 +91,14 @@ impl SqliteReader {
     /// For the SQLite file behind `url`; `None` for an in-memory database, which only the
     /// pool's connections share.
     pub fn for_url(url: &str) -> Result<Option<SqliteReader>, sqlx::Error> {
-        use std::str::FromStr;
-        let path = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
-            .get_filename()
-            .to_path_buf();
-        Ok(path.is_file().then(|| SqliteReader {
+        Ok(sqlite_file(url)?.map(|path| SqliteReader {
             path,
             idle: Mutex::new(Vec::new()),
         }))
     }
 
     fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
-        use rusqlite::OpenFlags;
-        let conn = rusqlite::Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let conn = open_file(&self.path)?;
         // In WAL mode a reader waits only while a writer resets the log, which is brief.
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -256;")?;

@@ -113,6 +113,12 @@ pub fn clear_pending_cookie(config: &Config) -> String {
     cookie(config, config.pending_cookie_name(), "", 0)
 }
 
+/// A new session: id hash `$1`, user `$2`, opened at `$3`, expiring at `$4`, from address `$5`,
+/// `$6` 1 when a second factor was given.
+pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions \
+     (id_hash, user_id, created_at, last_seen_at, expires_at, client_addr, second_factor) \
+     VALUES ($1, $2, $3, $3, $4, $5, $6)";
+
 /// Opens a session for `user_id` and returns the token for the cookie. `second_factor` records
 /// whether a code (or recovery code) was given at sign-in.
 pub async fn create<'c, E>(
@@ -127,19 +133,16 @@ where
 {
     let token = new_token();
     let t = now();
-    sqlx::query(
-        "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, client_addr, second_factor) \
-         VALUES ($1, $2, $3, $3, $4, $5, $6)",
-    )
-    .bind(hash_token(&token))
-    .bind(user_id)
-    .bind(t)
-    .bind(t + config.session_absolute_secs)
-    .bind(client_addr.to_string())
-    .bind(i64::from(second_factor))
-    .execute(executor)
-    .await
-    .map_err(internal("create session"))?;
+    sqlx::query(INSERT_SESSION)
+        .bind(hash_token(&token))
+        .bind(user_id)
+        .bind(t)
+        .bind(t + config.session_absolute_secs)
+        .bind(client_addr.to_string())
+        .bind(i64::from(second_factor))
+        .execute(executor)
+        .await
+        .map_err(internal("create session"))?;
     Ok(token)
 }
 
@@ -254,12 +257,15 @@ pub async fn mark_pending_enrolled(state: &AppState, id_hash: &[u8]) -> Result<(
     Ok(())
 }
 
+/// Ends the half sign-in with id hash `$1`.
+pub(crate) const TAKE_PENDING: &str = "DELETE FROM pending_logins WHERE id_hash = $1";
+
 /// Ends a pending sign-in; true when this call ended it (so two racing finishes open one session).
 pub async fn take_pending<'c, E>(executor: E, id_hash: &[u8]) -> Result<bool, AppError>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
-    let n = sqlx::query("DELETE FROM pending_logins WHERE id_hash = $1")
+    let n = sqlx::query(TAKE_PENDING)
         .bind(id_hash.to_vec())
         .execute(executor)
         .await

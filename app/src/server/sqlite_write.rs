@@ -41,13 +41,9 @@ fn retry_soon(attempt: i32) -> bool {
 impl SqliteWriter {
     /// For the SQLite file behind `url`; `None` for an in-memory database.
     pub fn for_url(url: &str) -> Result<Option<SqliteWriter>, sqlx::Error> {
-        use std::str::FromStr;
-        let path = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
-            .get_filename()
-            .to_path_buf();
-        if !path.is_file() {
+        let Some(path) = super::read::sqlite_file(url)? else {
             return Ok(None);
-        }
+        };
         let alive = std::sync::Arc::new(());
         start_checkpointer(path.clone(), std::sync::Arc::downgrade(&alive));
         Ok(Some(SqliteWriter {
@@ -58,11 +54,7 @@ impl SqliteWriter {
     }
 
     fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
-        use rusqlite::OpenFlags;
-        let conn = rusqlite::Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let conn = super::read::open_file(&self.path)?;
         conn.busy_handler(Some(retry_soon))?;
         // As the pool's connections (db.rs): references enforced, WAL synced at checkpoints.
         // Its own commits checkpoint only as a backstop, should the checkpointer fall behind.
@@ -105,11 +97,7 @@ fn start_checkpointer(path: PathBuf, alive: std::sync::Weak<()>) {
     let spawned = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
-            let conn = match rusqlite::Connection::open_with_flags(
-                &path,
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            ) {
+            let conn = match super::read::open_file(&path) {
                 Ok(conn) => conn,
                 Err(e) => return tracing::error!(error = %e, "open checkpoint connection"),
             };
@@ -125,19 +113,18 @@ fn start_checkpointer(path: PathBuf, alive: std::sync::Weak<()>) {
     }
 }
 
-/// Runs `f` as [`SqliteWriter::run`] does, on the blocking pool; `None` when the state has no
-/// writer (PostgreSQL, or an in-memory SQLite database): the caller goes through sqlx instead.
-pub async fn transaction<T, F>(state: &AppState, f: F) -> Option<Result<T, AppError>>
+/// Runs `f` as [`SqliteWriter::run`] does, on the blocking pool. Only for a state with a writer
+/// (a SQLite file); callers check `state.writer` to choose this path.
+pub async fn transaction<T, F>(state: &AppState, f: F) -> Result<T, AppError>
 where
     T: Send + 'static,
     F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<(bool, T)> + Send + 'static,
 {
-    state.writer.as_ref()?;
     let state = state.clone();
-    let joined = tokio::task::spawn_blocking(move || match &state.writer {
+    tokio::task::spawn_blocking(move || match &state.writer {
         Some(writer) => writer.run(f),
-        None => Err(AppError::Internal),
+        None => Err(internal("write")("no SQLite writer in this state")),
     })
-    .await;
-    Some(joined.unwrap_or_else(|e| Err(internal("write task")(e))))
+    .await
+    .unwrap_or_else(|e| Err(internal("write task")(e)))
 }

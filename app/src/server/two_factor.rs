@@ -182,8 +182,12 @@ async fn spent(
     Ok(tx)
 }
 
+/// User `$1`'s count of wrong codes starts over (no write when it is zero).
+const RESET_FAILURES: &str =
+    "UPDATE users SET code_failures = 0 WHERE id = $1 AND code_failures <> 0";
+
 async fn reset_failures(tx: &mut Tx, user_id: i64) -> Result<(), AppError> {
-    sqlx::query("UPDATE users SET code_failures = 0 WHERE id = $1 AND code_failures <> 0")
+    sqlx::query(RESET_FAILURES)
         .bind(user_id)
         .execute(&mut **tx)
         .await
@@ -236,15 +240,13 @@ pub async fn claim_code(
 ) -> Result<Tx, AppError> {
     let matched = match_code(state, who, field, code, t).await?;
     let mut tx = begin(state).await?;
-    let claimed = sqlx::query(
-        "UPDATE authenticators SET last_step = $1 WHERE user_id = $2 AND (last_step IS NULL OR last_step < $1)",
-    )
-    .bind(matched.step)
-    .bind(who.user_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(internal("claim step"))?
-    .rows_affected();
+    let claimed = sqlx::query(CLAIM_STEP)
+        .bind(matched.step)
+        .bind(who.user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("claim step"))?
+        .rows_affected();
     if claimed == 1 {
         // Usually there is nothing to reset: skip the write.
         spent(
@@ -260,6 +262,11 @@ pub async fn claim_code(
         Err(replayed(tx, who, field, t).await?)
     }
 }
+
+/// Claims step `$1` of user `$2`'s authenticator: changes a row only if no step at or after it
+/// was claimed, on any instance.
+const CLAIM_STEP: &str = "UPDATE authenticators SET last_step = $1 \
+     WHERE user_id = $2 AND (last_step IS NULL OR last_step < $1)";
 
 /// The audit detail of a spent authenticator code.
 const CODE_DETAIL: &str = "authenticator code";
@@ -350,6 +357,7 @@ pub async fn sign_in_with_code(
         return open_session_in(tx, state, who, pending_hash, SIGN_IN_HOW).await;
     }
     let matched = match_code(state, who, FIELD, code, t).await?;
+    let token = super::sessions::new_token();
     let claim = Claim {
         user_id: who.user_id,
         account_id: who.account_id,
@@ -357,16 +365,16 @@ pub async fn sign_in_with_code(
         pending_hash: pending_hash.to_vec(),
         step: matched.step,
         reset_failures: matched.failures != 0,
-        token: super::sessions::new_token(),
+        session_hash: super::sessions::hash_token(&token),
         expires_at: t + state.config.session_absolute_secs,
         t,
     };
     let ended = match state.backend {
         Backend::Postgres => sign_in_postgres(state, &claim).await?,
-        Backend::Sqlite => sign_in_sqlite(state, claim.clone()).await?,
+        Backend::Sqlite => sign_in_sqlite(state, claim).await?,
     };
     match ended {
-        SignIn::Done => Ok(claim.token),
+        SignIn::Done => Ok(token),
         SignIn::NotPending => Err(AppError::Unauthorized),
         SignIn::Replayed => Err(replayed(begin(state).await?, who, FIELD, t).await?),
         SignIn::ReplayLogged { locked_for } => Err(match locked_for {
@@ -381,7 +389,6 @@ pub async fn sign_in_with_code(
 const SIGN_IN_HOW: &str = "password + authenticator code";
 
 /// What [`sign_in_with_code`] writes, as owned values for a blocking thread.
-#[derive(Clone)]
 struct Claim {
     user_id: i64,
     account_id: i64,
@@ -389,7 +396,8 @@ struct Claim {
     pending_hash: Vec<u8>,
     step: i64,
     reset_failures: bool,
-    token: String,
+    /// Of the new session's token, which only the browser gets.
+    session_hash: Vec<u8>,
     expires_at: i64,
     t: i64,
 }
@@ -440,7 +448,7 @@ async fn sign_in_postgres(state: &AppState, c: &Claim) -> Result<SignIn, AppErro
         .bind(c.step)
         .bind(c.user_id)
         .bind(c.pending_hash.clone())
-        .bind(super::sessions::hash_token(&c.token))
+        .bind(c.session_hash.clone())
         .bind(c.t)
         .bind(c.expires_at)
         .bind(c.client_addr.clone())
@@ -474,16 +482,19 @@ async fn sign_in_sqlite(state: &AppState, c: Claim) -> Result<SignIn, AppError> 
             return Ok((false, SignIn::NotPending));
         }
         let claimed = tx
-            .prepare_cached(
-                "UPDATE authenticators SET last_step = ?1 WHERE user_id = ?2 AND (last_step IS NULL OR last_step < ?1)",
-            )?
-            .execute(params![c.step, c.user_id])?;
+            .prepare_cached(CLAIM_STEP)?
+            .execute(named_params! { "$1": c.step, "$2": c.user_id })?;
         let audit = |event: Event, detail: &str| {
-            tx.prepare_cached(
-                "INSERT INTO audit_events (account_id, actor_user_id, target_user_id, event, detail, client_addr, created_at) \
-                 VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![c.account_id, c.user_id, event.as_str(), detail, c.client_addr, c.t])
+            tx.prepare_cached(audit::INSERT_EVENT)?
+                .execute(named_params! {
+                    "$1": c.account_id,
+                    "$2": c.user_id,
+                    "$3": c.user_id,
+                    "$4": event.as_str(),
+                    "$5": detail,
+                    "$6": c.client_addr,
+                    "$7": c.t,
+                })
         };
         if claimed != 1 {
             // Refused as a replay, logged and counted in this transaction as
@@ -506,41 +517,26 @@ async fn sign_in_sqlite(state: &AppState, c: Claim) -> Result<SignIn, AppError> 
             }
             return Ok((true, SignIn::ReplayLogged { locked_for: lock }));
         }
-        tx.prepare_cached("DELETE FROM pending_logins WHERE id_hash = ?1")?
-            .execute(params![c.pending_hash])?;
+        tx.prepare_cached(super::sessions::TAKE_PENDING)?
+            .execute(named_params! { "$1": c.pending_hash })?;
         if c.reset_failures {
-            tx.prepare_cached("UPDATE users SET code_failures = 0 WHERE id = ?1")?
-                .execute(params![c.user_id])?;
+            tx.prepare_cached(RESET_FAILURES)?
+                .execute(named_params! { "$1": c.user_id })?;
         }
-        tx.prepare_cached(
-            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, client_addr, second_factor) \
-             VALUES (?1, ?2, ?3, ?3, ?4, ?5, 1)",
-        )?
-        .execute(params![
-            super::sessions::hash_token(&c.token),
-            c.user_id,
-            c.t,
-            c.expires_at,
-            c.client_addr
-        ])?;
-        tx.prepare_cached(
-            "INSERT INTO audit_events (account_id, actor_user_id, target_user_id, event, detail, client_addr, created_at) \
-             VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6), (?1, ?2, ?2, ?7, ?8, ?5, ?6)",
-        )?
-        .execute(params![
-            c.account_id,
-            c.user_id,
-            Event::CodeSuccess.as_str(),
-            CODE_DETAIL,
-            c.client_addr,
-            c.t,
-            Event::SignInSuccess.as_str(),
-            SIGN_IN_HOW
-        ])?;
+        tx.prepare_cached(super::sessions::INSERT_SESSION)?
+            .execute(named_params! {
+                "$1": c.session_hash,
+                "$2": c.user_id,
+                "$3": c.t,
+                "$4": c.expires_at,
+                "$5": c.client_addr,
+                "$6": 1,
+            })?;
+        audit(Event::CodeSuccess, CODE_DETAIL)?;
+        audit(Event::SignInSuccess, SIGN_IN_HOW)?;
         Ok((true, SignIn::Done))
     })
     .await
-    .unwrap_or(Err(AppError::Internal))
 }
 
 /// Ends the half sign-in `pending_hash` in `tx`, the transaction that spent its second factor:
