@@ -64,9 +64,17 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
     }))
 }
 
+/// The app's page routes, walked once per process. leptos walks the view tree with every
+/// resource's loading switched off by one process-wide flag (`SuppressResourceLoad`): a page
+/// rendered in that window by another router of the same process gets a resource that never
+/// loads, and its response never ends. Seen in the integration tests, which build a router per
+/// test while other tests serve pages (a signed-in page hung in about one run in thirty).
+static ROUTES: std::sync::LazyLock<Vec<leptos_axum::AxumRouteListing>> =
+    std::sync::LazyLock::new(|| generate_route_list(app::App));
+
 /// The whole HTTP surface: pages, server functions, health check and static files.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(app::App);
+    let routes = ROUTES.clone();
     let leptos_options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -1,6 +1,6 @@
 //! Storage plumbing: the hot-path read helper (`app::server::read`: SQLite reads on the calling
 //! thread, PostgreSQL through sqlx — the same answers either way) and PostgreSQL connections
-//! that die while idle in the pool.
+//! that die while idle in the pool; routers built while pages render.
 
 mod common;
 
@@ -161,4 +161,47 @@ async fn sqlite_sign_ins_reach_the_database_file_without_a_writer_checkpointing(
     );
     conn.close().await.unwrap();
     let _ = std::fs::remove_file(&copy);
+}
+
+/// Pages keep ending while another router of the same process is built. leptos walks the app
+/// for its route list with every resource's loading switched off by one process-wide flag: a
+/// page rendered in that window waited forever on its resources (one run in ~30 of this file
+/// hung so, as its tests build their routers side by side); the list is now walked once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_end_while_another_router_is_built() {
+    use std::sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    };
+    /// Stops the builder however the test ends (the runtime waits for it before it can end).
+    struct StopOnDrop(Arc<AtomicBool>);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::Relaxed);
+        }
+    }
+    let mut app = signed_up(Db::Sqlite).await;
+    let building = Arc::new(AtomicBool::new(true));
+    let stop = StopOnDrop(building.clone());
+    let builder = tokio::task::spawn_blocking({
+        let state = app.state.clone();
+        let building = building.clone();
+        move || {
+            let mut built = 0u32;
+            while building.load(Ordering::Relaxed) {
+                drop(server::router(state.clone()));
+                built += 1;
+            }
+            built
+        }
+    });
+    for i in 0..200 {
+        let page = tokio::time::timeout(std::time::Duration::from_secs(10), app.get("/"))
+            .await
+            .unwrap_or_else(|_| panic!("the Overview (request {i}) did not end"));
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(page.body.contains("users are protected"), "{}", page.body);
+    }
+    drop(stop);
+    assert!(builder.await.unwrap() > 0);
 }
