@@ -8,7 +8,9 @@
 //! Environment: LATCHKEY_BENCH_SERVER (server binary), LEPTOS_SITE_ROOT (built site),
 //! LATCHKEY_BENCH_PG (PostgreSQL URL, `none` to skip), LATCHKEY_BENCH_USERS (users per code
 //! scenario, default 1000), LATCHKEY_BENCH_SECS (seconds per timed scenario, default 5).
-//! `--write FILE` also writes the report as Markdown.
+//! `--write FILE` also writes the report as Markdown. `--seed-only` seeds a database, prints
+//! how to start the server on it and a member's session cookie, and stops (for profiling one
+//! page under `valgrind --tool=callgrind`, where a load run would measure valgrind).
 
 use std::{
     future::Future,
@@ -755,6 +757,11 @@ async fn main() {
             .unwrap()
     };
     state.pool.close().await;
+    if std::env::args().any(|a| a == "--seed-only") {
+        println!("LATCHKEY_SECRET_KEY={key} server --data-dir {}", dir.display());
+        println!("latchkey_session={}", seed_data.sessions[0]);
+        return;
+    }
     let (server, ready) = start_server(&bin, &dir, None, &key, &http).await;
     let base = server.base.clone();
     let mem = |phase: &str, pid: u32| {
