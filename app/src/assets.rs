@@ -107,7 +107,6 @@ mod names {
             .collect::<Vec<_>>()
             .join(", ")
     }
-
 }
 
 /// `<link rel="stylesheet">`, the module and wasm preloads and the hydration script.

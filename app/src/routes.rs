@@ -47,7 +47,11 @@ lazy_page!(VerifyRoute, VerifyPage, "verify_route");
 lazy_page!(OverviewRoute, OverviewPage, "overview_route");
 lazy_page!(ProfileRoute, ProfilePage, "profile_route");
 lazy_page!(UsersRoute, UsersPage, "users_route");
-lazy_page!(SettingsSecurityRoute, SettingsSecurityPage, "settings_security_route");
+lazy_page!(
+    SettingsSecurityRoute,
+    SettingsSecurityPage,
+    "settings_security_route"
+);
 lazy_page!(AuditRoute, AuditPage, "audit_route");
 lazy_page!(InviteRoute, InvitePage, "invite_route");
 lazy_page!(SetupRoute, SetupPage, "setup_route");

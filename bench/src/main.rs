@@ -758,7 +758,10 @@ async fn main() {
     };
     state.pool.close().await;
     if std::env::args().any(|a| a == "--seed-only") {
-        println!("LATCHKEY_SECRET_KEY={key} server --data-dir {}", dir.display());
+        println!(
+            "LATCHKEY_SECRET_KEY={key} server --data-dir {}",
+            dir.display()
+        );
         println!("latchkey_session={}", seed_data.sessions[0]);
         return;
     }
