@@ -20,7 +20,8 @@ mod names {
         pub js: String,
         pub wasm: String,
         pub script: String,
-        /// Per lazy route (wasm-split manifest key): its `Link` preload header.
+        /// Per lazy route (its snake-case name, as in the manifest's `__{name}_view_{hash}`
+        /// keys): its `Link` preload header.
         pub preloads: Vec<(String, http::HeaderValue)>,
     }
 
@@ -74,8 +75,11 @@ mod names {
                         routes
                             .into_iter()
                             .filter_map(|(key, modules)| {
+                                let (route, _hash) =
+                                    key.strip_prefix("__")?.rsplit_once("_view_")?;
                                 let link = preload_header(pkg, &modules, &split_js);
-                                Some((key, http::HeaderValue::from_str(&link).ok()?))
+                                let link = http::HeaderValue::from_str(&link).ok()?;
+                                Some((route.to_string(), link))
                             })
                             .collect()
                     })
@@ -149,11 +153,10 @@ pub fn preload_route(route: &str) {
     let Some(res) = use_context::<leptos_axum::ResponseOptions>() else {
         return;
     };
-    let key = format!("__{route}_view_");
     if let Some((_, link)) = names::get(&state.leptos_options)
         .preloads
         .iter()
-        .find(|(k, _)| k.starts_with(&key))
+        .find(|(name, _)| name == route)
     {
         res.insert_header(http::header::LINK, link.clone());
     }
