@@ -1,7 +1,7 @@
 //! The Latchkey HTTP server: builds the state and the router; `main.rs` only parses flags.
 
 mod compress;
-mod fixed_deflate;
+pub mod fixed_deflate;
 mod guard;
 mod middleware;
 
