@@ -71,6 +71,10 @@ pub async fn gzip(req: Request, next: Next) -> Response {
         tracing::error!(len = bytes.len(), "gzip failed; sending the body as it is");
         return Response::from_parts(parts, Body::from(bytes));
     };
+    if gz.len() >= bytes.len() {
+        // Nothing to gain (mostly non-ASCII text takes 9 bits a byte in the fixed codes).
+        return Response::from_parts(parts, Body::from(bytes));
+    }
     parts
         .headers
         .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -166,6 +170,59 @@ mod tests {
             }
         }
         assert!(gzip_bytes(&b"<p>hello</p>".repeat(500)).unwrap().len() < 200);
+    }
+
+    /// A body the encoding would not shrink goes out as it is: bytes from 144 up take 9 bits
+    /// each in the fixed codes, and without repeats there is nothing to match. Markup of the same
+    /// size is compressed.
+    #[tokio::test]
+    async fn bodies_that_would_grow_go_out_uncompressed() {
+        use tower::ServiceExt;
+        async fn noise() -> Response {
+            let mut x: u32 = 12345;
+            let bytes: Vec<u8> = (0..2000)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    144 + ((x >> 16) % 112) as u8
+                })
+                .collect();
+            Response::builder()
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from(bytes))
+                .unwrap()
+        }
+        async fn markup() -> axum::response::Html<String> {
+            axum::response::Html("<p class=\"x\">hello</p>".repeat(100))
+        }
+        let app = axum::Router::new()
+            .route("/noise", axum::routing::get(noise))
+            .route("/markup", axum::routing::get(markup))
+            .layer(axum::middleware::from_fn(gzip));
+        for (path, compressed, len) in [("/noise", false, 2000), ("/markup", true, 2200)] {
+            let req = Request::get(path)
+                .header(header::ACCEPT_ENCODING, "gzip")
+                .body(Body::empty())
+                .unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            assert_eq!(
+                res.headers().contains_key(header::CONTENT_ENCODING),
+                compressed,
+                "{path}"
+            );
+            let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let plain = if compressed {
+                let mut v = Vec::new();
+                flate2::read::GzDecoder::new(&body[..])
+                    .read_to_end(&mut v)
+                    .unwrap();
+                v
+            } else {
+                body.to_vec()
+            };
+            assert_eq!(plain.len(), len, "{path}");
+        }
     }
 
     #[test]
