@@ -22,7 +22,7 @@ use crate::pages::{
 
 /// A page behind sign-in (or behind a link) whose code loads on first use.
 macro_rules! lazy_page {
-    ($route:ident, $page:ident, $name:literal) => {
+    ($route:ident, $page:ident) => {
         #[derive(Clone, Copy, Debug)]
         pub struct $route;
 
@@ -35,26 +35,22 @@ macro_rules! lazy_page {
             fn view(this: Self) -> AnyView {
                 let _ = this;
                 #[cfg(feature = "ssr")]
-                crate::assets::preload_route($name);
+                crate::assets::preload_route(stringify!($route));
                 view! { <$page/> }.into_any()
             }
         }
     };
 }
 
-lazy_page!(SignupRoute, SignupPage, "signup_route");
-lazy_page!(VerifyRoute, VerifyPage, "verify_route");
-lazy_page!(OverviewRoute, OverviewPage, "overview_route");
-lazy_page!(ProfileRoute, ProfilePage, "profile_route");
-lazy_page!(UsersRoute, UsersPage, "users_route");
-lazy_page!(
-    SettingsSecurityRoute,
-    SettingsSecurityPage,
-    "settings_security_route"
-);
-lazy_page!(AuditRoute, AuditPage, "audit_route");
-lazy_page!(InviteRoute, InvitePage, "invite_route");
-lazy_page!(SetupRoute, SetupPage, "setup_route");
+lazy_page!(SignupRoute, SignupPage);
+lazy_page!(VerifyRoute, VerifyPage);
+lazy_page!(OverviewRoute, OverviewPage);
+lazy_page!(ProfileRoute, ProfilePage);
+lazy_page!(UsersRoute, UsersPage);
+lazy_page!(SettingsSecurityRoute, SettingsSecurityPage);
+lazy_page!(AuditRoute, AuditPage);
+lazy_page!(InviteRoute, InvitePage);
+lazy_page!(SetupRoute, SetupPage);
 
 #[component]
 pub fn AppRouter() -> impl IntoView {

@@ -913,14 +913,15 @@ async fn main() {
     };
     // Raw Argon2 (1 s) and the sign-in burst (2 s, the Overview beside it) take turns, as the
     // pages and their floor do.
-    let (mut argon_runs, mut sign_ins, mut overviews_during) = (0.0, Vec::new(), Vec::new());
+    let (mut argon_rates, mut sign_ins, mut overviews_during) = (0.0, Vec::new(), Vec::new());
     for _ in 0..slices {
-        argon_runs += argon2_floor(&hash, slice);
+        argon_rates += argon2_floor(&hash, slice);
         let during = overview_during_for(slice * 2);
         sign_ins.push(sign_ins_for(slice * 2).await);
         overviews_during.push(during.await.unwrap());
     }
-    let argon_floor = argon_runs / f64::from(slices);
+    // Equal slices: the mean of their rates is the rate over all of them.
+    let argon_floor = argon_rates / f64::from(slices);
     let sign_in = Run::combine(sign_ins);
     let overview_during = Run::combine(overviews_during);
     mem("sign-ins", server.pid);

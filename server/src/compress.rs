@@ -28,6 +28,7 @@ const MIN_SIZE: usize = 1024;
 /// Bodies up to this size are written with DEFLATE's fixed Huffman codes (`fixed_deflate`):
 /// building codes fitted to the body costs more than their smaller output saves on a small page.
 const FIXED_CODES_MAX: usize = 4 * 1024;
+const _: () = assert!(FIXED_CODES_MAX <= crate::fixed_deflate::MAX_INPUT);
 /// libdeflate's fastest level that compresses (0 only stores). Pages are small; CPU is what a
 /// busy server runs out of.
 const LEVEL: CompressionLvl = match CompressionLvl::new(1) {
