@@ -205,3 +205,30 @@ async fn pages_end_while_another_router_is_built() {
     drop(stop);
     assert!(builder.await.unwrap() > 0);
 }
+
+/// A password sign-in ends the user's earlier half sign-in and every expired one. Both sides
+/// of that OR must be found through an index: a full read of `pending_logins` on every sign-in
+/// grows with the number of people halfway through signing in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clearing_half_sign_ins_reads_no_whole_table() {
+    use sqlx::Row;
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let plan = sqlx::query(&format!(
+        "EXPLAIN QUERY PLAN {}",
+        app::server::sessions::CLEAR_PENDING
+    ))
+    .bind(1_i64)
+    .bind(0_i64)
+    .fetch_all(&app.state.pool)
+    .await
+    .unwrap();
+    let steps: Vec<String> = plan.iter().map(|r| r.get::<String, _>(3)).collect();
+    assert!(
+        steps.iter().any(|s| s.contains("pending_logins_expires")),
+        "{steps:?}"
+    );
+    assert!(
+        !steps.iter().any(|s| s.starts_with("SCAN")),
+        "a step reads the whole table: {steps:?}"
+    );
+}

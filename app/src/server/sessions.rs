@@ -196,6 +196,11 @@ pub async fn delete(state: &AppState, session_hash: &[u8]) -> Result<(), AppErro
     Ok(())
 }
 
+/// Ends `$1`'s half sign-in and every one expired at `$2`. Both sides of the OR are indexed
+/// (`pending_logins_user`, `pending_logins_expires`); without the second, every password
+/// sign-in read the whole table.
+pub const CLEAR_PENDING: &str = "DELETE FROM pending_logins WHERE user_id = $1 OR expires_at <= $2";
+
 /// Records that `user_id` passed the password check; returns the token for the pending cookie.
 pub async fn create_pending(
     state: &AppState,
@@ -204,11 +209,13 @@ pub async fn create_pending(
 ) -> Result<String, AppError> {
     let token = new_token();
     let t = now();
-    // One pending sign-in per user at a time; older half-finished ones end.
-    sqlx::query("DELETE FROM pending_logins WHERE user_id = $1 OR expires_at <= $2")
+    // One pending sign-in per user at a time: the user's older half-finished one and every
+    // expired one end in the same commit as the new one starts.
+    let mut tx = super::begin(state).await?;
+    sqlx::query(CLEAR_PENDING)
         .bind(user_id)
         .bind(t)
-        .execute(&state.pool)
+        .execute(&mut *tx)
         .await
         .map_err(internal("clear pending"))?;
     sqlx::query(
@@ -219,9 +226,10 @@ pub async fn create_pending(
     .bind(t)
     .bind(t + PENDING_TTL_SECS)
     .bind(i64::from(via_setup_link))
-        .execute(&state.pool)
-        .await
-        .map_err(internal("create pending"))?;
+    .execute(&mut *tx)
+    .await
+    .map_err(internal("create pending"))?;
+    tx.commit().await.map_err(internal("commit pending"))?;
     Ok(token)
 }
 
