@@ -822,6 +822,16 @@ async fn main() {
         logins.push(anonymous_get(&http, format!("{base}/login"), slice).await);
         overviews.push(overview_for(slice).await);
     }
+    // Each round's page rates over its own floor: how far one round is from another on this
+    // machine, printed beside the ratios of the whole run.
+    let round_ratios = |pages: &[Run]| -> Vec<f64> {
+        pages
+            .iter()
+            .zip(&floors)
+            .map(|(p, f)| p.rps() / f.rps())
+            .collect()
+    };
+    let (login_rounds, overview_rounds) = (round_ratios(&logins), round_ratios(&overviews));
     let (floor, login, overview) = (
         Run::combine(floors),
         Run::combine(logins),
@@ -914,10 +924,14 @@ async fn main() {
     // Raw Argon2 (1 s) and the sign-in burst (2 s, the Overview beside it) take turns, as the
     // pages and their floor do.
     let (mut argon_rates, mut sign_ins, mut overviews_during) = (0.0, Vec::new(), Vec::new());
+    let mut sign_in_rounds = Vec::new();
     for _ in 0..slices {
-        argon_rates += argon2_floor(&hash, slice);
+        let argon = argon2_floor(&hash, slice);
+        argon_rates += argon;
         let during = overview_during_for(slice * 2);
-        sign_ins.push(sign_ins_for(slice * 2).await);
+        let burst = sign_ins_for(slice * 2).await;
+        sign_in_rounds.push(burst.rps() / argon);
+        sign_ins.push(burst);
         overviews_during.push(during.await.unwrap());
     }
     // Equal slices: the mean of their rates is the rate over all of them.
@@ -994,6 +1008,20 @@ async fn main() {
 
     let mut out = String::new();
     out.push_str(&table(&rows));
+    let spread = |ratios: &[f64]| {
+        ratios
+            .iter()
+            .map(|r| format!("{:.0} %", r * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    out.push_str(&format!(
+        "\nEach round over its own floor ({} rounds): sign-in page {}; Overview {}; password sign-in {}.\n",
+        login_rounds.len(),
+        spread(&login_rounds),
+        spread(&overview_rounds),
+        spread(&sign_in_rounds)
+    ));
     out.push_str(&format!(
         "\nSecond floor: raw Argon2id (m=19 MiB, t=2, p=1) on every core in this process: {argon_floor:.1} verifications/s.\n\n"
     ));

@@ -57,6 +57,19 @@ on_both!(numbered_parameters_bind_by_number, |db: Db| async move {
     .await
     .unwrap();
     assert_eq!(all, vec![2, 3, 5], "every row, in order");
+    // Columns by name, in any order, on every row; a name the query has not is an error.
+    let pairs = fetch_all(
+        &app.state,
+        "SELECT CAST(column1 AS BIGINT) AS a, CAST(column1 * 10 AS BIGINT) AS b \
+         FROM (VALUES (1), (2)) AS v ORDER BY column1",
+        &[],
+        |row| Ok((row.int("b")?, row.int("a")?)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(pairs, vec![(10, 1), (20, 2)]);
+    let missing = fetch_optional(&app.state, "SELECT 1 AS a", &[], |row| row.int("c")).await;
+    assert!(matches!(missing, Err(AppError::Internal)), "{missing:?}");
     // Too few arguments for the statement is an error, not a silently unbound NULL.
     let unbound = fetch_optional(&app.state, "SELECT $2 AS x", &[Arg::Int(1)], |row| {
         row.int("x")
