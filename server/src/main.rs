@@ -17,8 +17,9 @@ struct Cli {
     /// Folder for the SQLite database and server keys.
     #[arg(long, env = "LATCHKEY_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
-    /// Database connections in the pool. Default: 8 on SQLite (one writer at a time anyway;
-    /// each connection keeps its own page cache), 16 on PostgreSQL.
+    /// Database connections in the pool. Default: 4 on SQLite (one writer at a time anyway, the
+    /// hot reads and the code sign-in's write have connections of their own, and each pool
+    /// connection keeps its own page cache and thread), 16 on PostgreSQL.
     #[arg(long, env = "LATCHKEY_DB_CONNECTIONS")]
     db_connections: Option<u32>,
     /// Public URL of the console; https:// makes cookies Secure and __Host- prefixed.
@@ -106,7 +107,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
         cli.database_url.as_deref().and_then(db::Backend::of_url) == Some(db::Backend::Postgres);
     let max_connections = cli
         .db_connections
-        .unwrap_or(if on_postgres { 16 } else { 8 });
+        .unwrap_or(if on_postgres { 16 } else { 4 });
     let settings = server::Settings {
         database_url: cli.database_url,
         data_dir: cli.data_dir,
