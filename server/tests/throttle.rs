@@ -85,9 +85,16 @@ on_both!(
         assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
         // After the wait the right password works and the count starts over.
         wait_out_delays(&app).await;
+        let by_addr = "SELECT COUNT(*) FROM sign_in_throttle WHERE scope = 'addr'";
+        assert_eq!(
+            app.count(by_addr).await,
+            1,
+            "the address's attempts are counted"
+        );
         let r = stranger.sign_in("ann@example.com", PW).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(attempts(&app, "account", "ann@example.com").await, 0);
+        assert_eq!(app.count(by_addr).await, 0, "both subjects start over");
     }
 );
 

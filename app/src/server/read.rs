@@ -18,6 +18,7 @@ use crate::domain::AppError;
 #[derive(Clone, Copy, Debug)]
 pub enum Arg<'a> {
     Int(i64),
+    Text(&'a str),
     Blob(&'a [u8]),
 }
 
@@ -167,6 +168,7 @@ async fn fetch<T>(
                     .ok_or_else(|| internal("bind read")(format!("parameter {i} of {sql}")))?;
                 match args[n - 1] {
                     Arg::Int(v) => stmt.raw_bind_parameter(i, v),
+                    Arg::Text(v) => stmt.raw_bind_parameter(i, v),
                     Arg::Blob(v) => stmt.raw_bind_parameter(i, v),
                 }
                 .map_err(internal("bind read"))?;
@@ -186,6 +188,7 @@ async fn fetch<T>(
     for arg in args {
         query = match *arg {
             Arg::Int(v) => query.bind(v),
+            Arg::Text(v) => query.bind(v.to_string()),
             Arg::Blob(v) => query.bind(v.to_vec()),
         };
     }

@@ -201,6 +201,9 @@ pub async fn delete(state: &AppState, session_hash: &[u8]) -> Result<(), AppErro
 /// sign-in read the whole table.
 pub const CLEAR_PENDING: &str = "DELETE FROM pending_logins WHERE user_id = $1 OR expires_at <= $2";
 
+const INSERT_PENDING: &str = "INSERT INTO pending_logins \
+    (id_hash, user_id, created_at, expires_at, via_setup_link) VALUES ($1, $2, $3, $4, $5)";
+
 /// Records that `user_id` passed the password check; returns the token for the pending cookie.
 pub async fn create_pending(
     state: &AppState,
@@ -209,8 +212,29 @@ pub async fn create_pending(
 ) -> Result<String, AppError> {
     let token = new_token();
     let t = now();
+    let id_hash = hash_token(&token);
+    let via = i64::from(via_setup_link);
     // One pending sign-in per user at a time: the user's older half-finished one and every
     // expired one end in the same commit as the new one starts.
+    if state.writer.is_some() {
+        // SQLite file: both statements in one hop to the writer's connection (through the
+        // pool, four round trips to a connection thread and a ping).
+        use rusqlite::named_params;
+        super::sqlite_write::transaction(state, move |tx| {
+            tx.prepare_cached(CLEAR_PENDING)?
+                .execute(named_params! { "$1": user_id, "$2": t })?;
+            tx.prepare_cached(INSERT_PENDING)?.execute(named_params! {
+                "$1": id_hash,
+                "$2": user_id,
+                "$3": t,
+                "$4": t + PENDING_TTL_SECS,
+                "$5": via,
+            })?;
+            Ok((true, ()))
+        })
+        .await?;
+        return Ok(token);
+    }
     let mut tx = super::begin(state).await?;
     sqlx::query(CLEAR_PENDING)
         .bind(user_id)
@@ -218,17 +242,15 @@ pub async fn create_pending(
         .execute(&mut *tx)
         .await
         .map_err(internal("clear pending"))?;
-    sqlx::query(
-        "INSERT INTO pending_logins (id_hash, user_id, created_at, expires_at, via_setup_link) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(hash_token(&token))
-    .bind(user_id)
-    .bind(t)
-    .bind(t + PENDING_TTL_SECS)
-    .bind(i64::from(via_setup_link))
-    .execute(&mut *tx)
-    .await
-    .map_err(internal("create pending"))?;
+    sqlx::query(INSERT_PENDING)
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(t)
+        .bind(t + PENDING_TTL_SECS)
+        .bind(via)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("create pending"))?;
     tx.commit().await.map_err(internal("commit pending"))?;
     Ok(token)
 }

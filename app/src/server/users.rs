@@ -2,7 +2,11 @@
 
 use sqlx::Row;
 
-use super::{audit, internal, now, read::Columns, AppState};
+use super::{
+    audit, internal, now,
+    read::{self, Arg, Columns},
+    AppState,
+};
 use crate::domain::{AppError, Me, Role};
 
 pub struct LoginRow {
@@ -93,22 +97,20 @@ pub fn email_taken_error() -> AppError {
 }
 
 pub async fn find_login(state: &AppState, email: &str) -> Result<Option<LoginRow>, AppError> {
-    let row =
-        sqlx::query("SELECT id, account_id, password_hash, tfa_on FROM users WHERE email = $1")
-            .bind(email.to_string())
-            .fetch_optional(&state.pool)
-            .await
-            .map_err(internal("find login"))?;
-    row.map(|r| -> Result<LoginRow, sqlx::Error> {
-        Ok(LoginRow {
-            user_id: r.try_get("id")?,
-            account_id: r.try_get("account_id")?,
-            password_hash: r.try_get("password_hash")?,
-            two_factor_on: r.try_get::<i64, _>("tfa_on")? != 0,
-        })
-    })
-    .transpose()
-    .map_err(internal("login row"))
+    read::fetch_optional(
+        state,
+        "SELECT id, account_id, password_hash, tfa_on FROM users WHERE email = $1",
+        &[Arg::Text(email)],
+        |row| {
+            Ok(LoginRow {
+                user_id: row.int("id")?,
+                account_id: row.int("account_id")?,
+                password_hash: row.opt_text("password_hash")?,
+                two_factor_on: row.int("tfa_on")? != 0,
+            })
+        },
+    )
+    .await
 }
 
 /// The columns [`me_from_row`] reads, for a query over `users u JOIN accounts a`.
@@ -137,12 +139,15 @@ pub const RESET_MESSAGE: &str =
 
 /// The owner reset this user's 2FA and the setup link has not been used yet.
 pub async fn reset_pending(state: &AppState, user_id: i64) -> Result<bool, AppError> {
-    let row = sqlx::query("SELECT tfa_reset_pending FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_one(&state.pool)
-        .await
-        .map_err(internal("reset pending"))?;
-    Ok(row.try_get::<i64, _>(0).map_err(internal("reset row"))? != 0)
+    read::fetch_optional(
+        state,
+        "SELECT tfa_reset_pending FROM users WHERE id = $1",
+        &[Arg::Int(user_id)],
+        |row| row.int("tfa_reset_pending"),
+    )
+    .await?
+    .map(|pending| pending != 0)
+    .ok_or_else(|| internal("reset pending")("no such user"))
 }
 
 pub async fn email_of(state: &AppState, user_id: i64) -> Result<String, AppError> {
