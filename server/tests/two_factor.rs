@@ -196,6 +196,7 @@ on_both!(
             &app.state,
             who(uid),
             &app::server::sessions::hash_token(&ended),
+            None,
             &code,
             now(),
         )

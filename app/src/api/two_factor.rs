@@ -98,9 +98,15 @@ pub async fn verify_sign_in(code: String) -> Result<(), AppError> {
     let pending = cx.require_pending()?;
     let code = parse_code("code", &code)?;
     let addr = cx.client_addr();
-    let token =
-        two_factor::sign_in_with_code(&cx.state, cx.who(&addr)?, &pending.id_hash, &code, now())
-            .await?;
+    let token = two_factor::sign_in_with_code(
+        &cx.state,
+        cx.who(&addr)?,
+        &pending.id_hash,
+        Some(pending.code.clone()),
+        &code,
+        now(),
+    )
+    .await?;
     signed_in(&cx, &pending, &token);
     Ok(())
 }

@@ -40,6 +40,9 @@ pub struct PendingLogin {
     pub enrolled: bool,
     /// Came through the owner's setup link after a reset: may enroll.
     pub via_setup_link: bool,
+    /// The user's code check (lock, sealed secret, failures) as of this request, read in the
+    /// same query: the code that ends the half sign-in needs no read of its own.
+    pub code: super::two_factor::CodeState,
 }
 
 /// Password passed, code pending: this long to finish.
@@ -259,11 +262,19 @@ pub async fn resolve_pending(
     state: &AppState,
     token: &str,
 ) -> Result<Option<PendingLogin>, AppError> {
+    use super::two_factor::{code_state_from_row, CODE_STATE_COLUMNS};
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT p.user_id, p.enrolled, p.via_setup_link, u.account_id, {CODE_STATE_COLUMNS} \
+             FROM pending_logins p JOIN users u ON u.id = p.user_id \
+             LEFT JOIN authenticators a ON a.user_id = u.id \
+             WHERE p.id_hash = $1 AND p.expires_at > $2"
+        )
+    });
     let hash = hash_token(token);
     read::fetch_optional(
         state,
-        "SELECT p.user_id, p.enrolled, p.via_setup_link, u.account_id FROM pending_logins p JOIN users u ON u.id = p.user_id \
-         WHERE p.id_hash = $1 AND p.expires_at > $2",
+        QUERY.as_str(),
         &[Arg::Blob(&hash), Arg::Int(now())],
         |row| {
             Ok(PendingLogin {
@@ -272,6 +283,7 @@ pub async fn resolve_pending(
                 id_hash: hash.clone(),
                 enrolled: row.int("enrolled")? != 0,
                 via_setup_link: row.int("via_setup_link")? != 0,
+                code: code_state_from_row(row)?,
             })
         },
     )

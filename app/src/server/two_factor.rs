@@ -238,7 +238,7 @@ pub async fn claim_code(
     code: &str,
     t: i64,
 ) -> Result<Tx, AppError> {
-    let matched = match_code(state, who, field, code, t).await?;
+    let matched = match_code(state, who, field, code, t, None).await?;
     let mut tx = begin(state).await?;
     let claimed = sqlx::query(CLAIM_STEP)
         .bind(matched.step)
@@ -278,31 +278,59 @@ struct Matched {
     failures: i64,
 }
 
+/// What checking a user's code needs to know: the lock, the sealed secret, the count of wrong
+/// codes. Read with the half sign-in itself (`sessions::resolve_pending`), so a sign-in's code
+/// check costs no query of its own before the claim.
+#[derive(Clone, Debug)]
+pub struct CodeState {
+    locked_until: i64,
+    sealed: Option<Vec<u8>>,
+    failures: i64,
+}
+
+/// The columns [`code_state_from_row`] reads, for a query over
+/// `users u LEFT JOIN authenticators a ON a.user_id = u.id`.
+pub(crate) const CODE_STATE_COLUMNS: &str = "u.code_locked_until, a.secret_enc, u.code_failures";
+
+pub(crate) fn code_state_from_row(row: &dyn Columns) -> Result<CodeState, AppError> {
+    Ok(CodeState {
+        locked_until: row.int("code_locked_until")?,
+        sealed: row.opt_blob("secret_enc")?,
+        failures: row.int("code_failures")?,
+    })
+}
+
 /// Checks `code` against the user's authenticator at `t`, refusing while the check is locked.
 /// A wrong code or one for another time is counted (its own commit) and becomes the error.
+/// `known` is the user's code state if this request read it already.
 async fn match_code(
     state: &AppState,
     who: Who<'_>,
     field: &str,
     code: &str,
     t: i64,
+    known: Option<CodeState>,
 ) -> Result<Matched, AppError> {
-    // Lock state and secret in one read: this is the hot path of every sign-in with 2FA.
-    let (locked_until, sealed, failures) = read::fetch_optional(
-        state,
-        "SELECT u.code_locked_until, a.secret_enc, u.code_failures FROM users u \
-         LEFT JOIN authenticators a ON a.user_id = u.id WHERE u.id = $1",
-        &[Arg::Int(who.user_id)],
-        |row| {
-            Ok((
-                row.int("code_locked_until")?,
-                row.opt_blob("secret_enc")?,
-                row.int("code_failures")?,
-            ))
-        },
-    )
-    .await?
-    .ok_or_else(|| internal("load authenticator")("no such user"))?;
+    let known = match known {
+        Some(known) => known,
+        // Lock state and secret in one read.
+        None => read::fetch_optional(
+            state,
+            &format!(
+                "SELECT {CODE_STATE_COLUMNS} FROM users u \
+                 LEFT JOIN authenticators a ON a.user_id = u.id WHERE u.id = $1"
+            ),
+            &[Arg::Int(who.user_id)],
+            code_state_from_row,
+        )
+        .await?
+        .ok_or_else(|| internal("load authenticator")("no such user"))?,
+    };
+    let CodeState {
+        locked_until,
+        sealed,
+        failures,
+    } = known;
     check_lock(locked_until, t)?;
     let sealed =
         sealed.ok_or_else(|| AppError::invalid(field, "You have no authenticator set up."))?;
@@ -347,6 +375,7 @@ pub async fn sign_in_with_code(
     state: &AppState,
     who: Who<'_>,
     pending_hash: &[u8],
+    known: Option<CodeState>,
     code: &str,
     t: i64,
 ) -> Result<String, AppError> {
@@ -356,7 +385,7 @@ pub async fn sign_in_with_code(
         let tx = claim_code(state, who, FIELD, code, t).await?;
         return open_session_in(tx, state, who, pending_hash, SIGN_IN_HOW).await;
     }
-    let matched = match_code(state, who, FIELD, code, t).await?;
+    let matched = match_code(state, who, FIELD, code, t, known).await?;
     let token = super::sessions::new_token();
     let claim = Claim {
         user_id: who.user_id,
