@@ -311,26 +311,28 @@ async fn match_code(
     t: i64,
     known: Option<CodeState>,
 ) -> Result<Matched, AppError> {
-    let known = match known {
+    // Lock state and secret in one read, unless the request has them already.
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {CODE_STATE_COLUMNS} FROM users u \
+             LEFT JOIN authenticators a ON a.user_id = u.id WHERE u.id = $1"
+        )
+    });
+    let CodeState {
+        locked_until,
+        sealed,
+        failures,
+    } = match known {
         Some(known) => known,
-        // Lock state and secret in one read.
         None => read::fetch_optional(
             state,
-            &format!(
-                "SELECT {CODE_STATE_COLUMNS} FROM users u \
-                 LEFT JOIN authenticators a ON a.user_id = u.id WHERE u.id = $1"
-            ),
+            QUERY.as_str(),
             &[Arg::Int(who.user_id)],
             code_state_from_row,
         )
         .await?
         .ok_or_else(|| internal("load authenticator")("no such user"))?,
     };
-    let CodeState {
-        locked_until,
-        sealed,
-        failures,
-    } = known;
     check_lock(locked_until, t)?;
     let sealed =
         sealed.ok_or_else(|| AppError::invalid(field, "You have no authenticator set up."))?;
