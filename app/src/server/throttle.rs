@@ -79,53 +79,116 @@ pub fn delay_after(attempts: i64, free: i64) -> i64 {
     }
 }
 
+/// The subject's state, for [`verdict`].
+const STATE: &str =
+    "SELECT attempts, blocked_until FROM sign_in_throttle WHERE scope = $1 AND subject = $2";
+/// Counts an attempt unless the subject must wait or is at its limit: one statement, so that a
+/// parallel success cannot delete the row between a check and the count. Returns the count.
+const COUNT_ATTEMPT: &str =
+    "INSERT INTO sign_in_throttle (scope, subject, attempts, blocked_until) \
+     VALUES ($1, $2, 1, 0) \
+     ON CONFLICT (scope, subject) DO UPDATE SET attempts = sign_in_throttle.attempts + 1 \
+     WHERE sign_in_throttle.blocked_until <= $3 AND sign_in_throttle.attempts < $4 \
+     RETURNING attempts";
+const START_DELAY: &str = "UPDATE sign_in_throttle SET blocked_until = $3 \
+     WHERE scope = $1 AND subject = $2 AND blocked_until < $3";
+
 /// Counts one attempt for every subject, or refuses without counting when one must wait or
 /// has used up its attempts. Call before checking the password.
 pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Result<(), AppError> {
+    if state.writer.is_some() {
+        // SQLite file: the looks and the counts in one hop to the writer, under its write lock
+        // (through the pool: two round trips to a connection thread per subject, and a ping).
+        let subjects: Vec<(Scope, String)> = subjects
+            .iter()
+            .map(|&(scope, s)| (scope, s.to_string()))
+            .collect();
+        return super::sqlite_write::transaction(state, move |tx| claim_sqlite(tx, &subjects, t))
+            .await?;
+    }
     // Look first, so a refused attempt counts against nobody.
     for &(scope, subject) in subjects {
         refuse_if_blocked(state, scope, subject, t).await?;
     }
     for &(scope, subject) in subjects {
-        // One statement: count the attempt unless the subject must wait or is at its limit.
-        // (Two statements would let a parallel success delete the row in between.)
-        let row = sqlx::query(
-            "INSERT INTO sign_in_throttle (scope, subject, attempts, blocked_until) \
-             VALUES ($1, $2, 1, 0) \
-             ON CONFLICT (scope, subject) DO UPDATE SET attempts = sign_in_throttle.attempts + 1 \
-             WHERE sign_in_throttle.blocked_until <= $3 AND sign_in_throttle.attempts < $4 \
-             RETURNING attempts",
-        )
-        .bind(scope.as_str())
-        .bind(subject)
-        .bind(t)
-        .bind(scope.limit())
-        .fetch_optional(&state.pool)
-        .await
-        .map_err(internal("throttle claim"))?;
+        let row = sqlx::query(COUNT_ATTEMPT)
+            .bind(scope.as_str())
+            .bind(subject)
+            .bind(t)
+            .bind(scope.limit())
+            .fetch_optional(&state.pool)
+            .await
+            .map_err(internal("throttle claim"))?;
         let Some(row) = row else {
             // A parallel attempt got there first and started a delay, or reached the limit.
             refuse_if_blocked(state, scope, subject, t).await?;
-            return Err(AppError::TooManyRequests {
-                retry_after_secs: 1,
-            });
+            return Err(refused_by_parallel_attempt());
         };
         let attempts: i64 = row.try_get(0).map_err(internal("throttle row"))?;
         let delay = delay_after(attempts, scope.free_attempts());
         if delay > 0 {
-            sqlx::query(
-                "UPDATE sign_in_throttle SET blocked_until = $3 \
-                 WHERE scope = $1 AND subject = $2 AND blocked_until < $3",
-            )
-            .bind(scope.as_str())
-            .bind(subject)
-            .bind(t + delay)
-            .execute(&state.pool)
-            .await
-            .map_err(internal("throttle delay"))?;
+            sqlx::query(START_DELAY)
+                .bind(scope.as_str())
+                .bind(subject)
+                .bind(t + delay)
+                .execute(&state.pool)
+                .await
+                .map_err(internal("throttle delay"))?;
         }
     }
     Ok(())
+}
+
+/// [`claim`] in one transaction that holds SQLite's write lock from its start, so what it
+/// reads is what it counts. A refusal rolls the transaction back: it counts against nobody.
+fn claim_sqlite(
+    tx: &rusqlite::Transaction<'_>,
+    subjects: &[(Scope, String)],
+    t: i64,
+) -> rusqlite::Result<(bool, Result<(), AppError>)> {
+    use rusqlite::{named_params, OptionalExtension};
+    for (scope, subject) in subjects {
+        let row = tx
+            .prepare_cached(STATE)?
+            .query_row(
+                named_params! { "$1": scope.as_str(), "$2": subject },
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        if let Some((attempts, blocked_until)) = row {
+            if let Err(refusal) = verdict(*scope, attempts, blocked_until, t) {
+                return Ok((false, Err(refusal)));
+            }
+        }
+    }
+    for (scope, subject) in subjects {
+        let attempts: Option<i64> = tx
+            .prepare_cached(COUNT_ATTEMPT)?
+            .query_row(
+                named_params! {
+                    "$1": scope.as_str(), "$2": subject, "$3": t, "$4": scope.limit(),
+                },
+                |row| row.get(0),
+            )
+            .optional()?;
+        // Under the write lock nothing changed since the look; refuse rather than assume.
+        let Some(attempts) = attempts else {
+            return Ok((false, Err(refused_by_parallel_attempt())));
+        };
+        let delay = delay_after(attempts, scope.free_attempts());
+        if delay > 0 {
+            tx.prepare_cached(START_DELAY)?
+                .execute(named_params! { "$1": scope.as_str(), "$2": subject, "$3": t + delay })?;
+        }
+    }
+    Ok((true, Ok(())))
+}
+
+/// The count was refused: a parallel attempt started a delay or reached the limit in between.
+fn refused_by_parallel_attempt() -> AppError {
+    AppError::TooManyRequests {
+        retry_after_secs: 1,
+    }
 }
 
 async fn refuse_if_blocked(
@@ -134,18 +197,22 @@ async fn refuse_if_blocked(
     subject: &str,
     t: i64,
 ) -> Result<(), AppError> {
-    // On SQLite a read on the calling thread (`read`), as the pages' reads: no round trip to a
-    // pool connection's thread, twice per sign-in.
     let row = read::fetch_optional(
         state,
-        "SELECT attempts, blocked_until FROM sign_in_throttle WHERE scope = $1 AND subject = $2",
+        STATE,
         &[Arg::Text(scope.as_str()), Arg::Text(subject)],
         |row| Ok((row.int("attempts")?, row.int("blocked_until")?)),
     )
     .await?;
-    let Some((attempts, blocked_until)) = row else {
-        return Ok(());
-    };
+    match row {
+        Some((attempts, blocked_until)) => verdict(scope, attempts, blocked_until, t),
+        None => Ok(()),
+    }
+}
+
+/// Whether a subject with `attempts` since its last success, waiting until `blocked_until`,
+/// may try now.
+fn verdict(scope: Scope, attempts: i64, blocked_until: i64, t: i64) -> Result<(), AppError> {
     if attempts >= scope.limit() {
         return Err(AppError::Refused(LOCKED_MESSAGE.into()));
     }
@@ -168,6 +235,19 @@ pub async fn succeed(state: &AppState, subjects: &[(Scope, &str)]) -> Result<(),
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!("DELETE FROM sign_in_throttle WHERE (scope, subject) IN (VALUES {rows})");
+    if state.writer.is_some() {
+        // SQLite file: one hop to the writer, as the claim.
+        let binds: Vec<String> = subjects
+            .iter()
+            .flat_map(|&(scope, subject)| [scope.as_str().to_string(), subject.to_string()])
+            .collect();
+        return super::sqlite_write::transaction(state, move |tx| {
+            tx.prepare_cached(&sql)?
+                .execute(rusqlite::params_from_iter(binds))?;
+            Ok((true, ()))
+        })
+        .await;
+    }
     let mut query = sqlx::query(&sql);
     for &(scope, subject) in subjects {
         query = query.bind(scope.as_str()).bind(subject);
