@@ -139,28 +139,15 @@ pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Resu
     Ok(())
 }
 
-/// [`claim`] in one transaction that holds SQLite's write lock from its start, so what it
-/// reads is what it counts. A refusal rolls the transaction back: it counts against nobody.
+/// [`claim`] in one transaction that holds SQLite's write lock from its start. The counts need
+/// no look before them: a refused one rolls the whole transaction back, so it counts against
+/// nobody, and only then is the subject's state read to say why.
 fn claim_sqlite(
     tx: &rusqlite::Transaction<'_>,
     subjects: &[(Scope, String)],
     t: i64,
 ) -> rusqlite::Result<(bool, Result<(), AppError>)> {
     use rusqlite::{named_params, OptionalExtension};
-    for (scope, subject) in subjects {
-        let row = tx
-            .prepare_cached(STATE)?
-            .query_row(
-                named_params! { "$1": scope.as_str(), "$2": subject },
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()?;
-        if let Some((attempts, blocked_until)) = row {
-            if let Err(refusal) = verdict(*scope, attempts, blocked_until, t) {
-                return Ok((false, Err(refusal)));
-            }
-        }
-    }
     for (scope, subject) in subjects {
         let attempts: Option<i64> = tx
             .prepare_cached(COUNT_ATTEMPT)?
@@ -171,9 +158,15 @@ fn claim_sqlite(
                 |row| row.get(0),
             )
             .optional()?;
-        // Under the write lock nothing changed since the look; refuse rather than assume.
         let Some(attempts) = attempts else {
-            return Ok((false, Err(refused_by_parallel_attempt())));
+            let (attempts, blocked_until) = tx.prepare_cached(STATE)?.query_row(
+                named_params! { "$1": scope.as_str(), "$2": subject },
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
+            let refusal = verdict(*scope, attempts, blocked_until, t)
+                .err()
+                .unwrap_or_else(refused_by_parallel_attempt);
+            return Ok((false, Err(refusal)));
         };
         let delay = delay_after(attempts, scope.free_attempts());
         if delay > 0 {
