@@ -217,17 +217,31 @@ fn verdict(scope: Scope, attempts: i64, blocked_until: i64, t: i64) -> Result<()
     Ok(())
 }
 
+/// `DELETE … WHERE (scope, subject) IN (VALUES ($1, $2), ($3, $4), …)` for `n` subjects: one
+/// statement for all of them, its text built once per process (a sign-in has one subject per
+/// scope at most).
+fn reset_sql(n: usize) -> std::borrow::Cow<'static, str> {
+    fn build(n: usize) -> String {
+        let rows = (0..n)
+            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("DELETE FROM sign_in_throttle WHERE (scope, subject) IN (VALUES {rows})")
+    }
+    static BUILT: std::sync::LazyLock<[String; 3]> =
+        std::sync::LazyLock::new(|| std::array::from_fn(|i| build(i + 1)));
+    match BUILT.get(n.wrapping_sub(1)) {
+        Some(sql) => sql.as_str().into(),
+        None => build(n).into(),
+    }
+}
+
 /// The password was right: the subjects start over.
 pub async fn succeed(state: &AppState, subjects: &[(Scope, &str)]) -> Result<(), AppError> {
     if subjects.is_empty() {
         return Ok(());
     }
-    // One statement for all of them: `(scope, subject) IN (VALUES ($1, $2), ($3, $4), …)`.
-    let rows = (0..subjects.len())
-        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!("DELETE FROM sign_in_throttle WHERE (scope, subject) IN (VALUES {rows})");
+    let sql = reset_sql(subjects.len());
     if state.writer.is_some() {
         // SQLite file: one hop to the writer, as the claim.
         let binds: Vec<String> = subjects
@@ -341,5 +355,19 @@ mod tests {
         // to roughly four guesses an hour once the free attempts are spent.
         let waited: i64 = (1..ATTEMPT_LIMIT).map(|n| delay_after(n, 5)).sum();
         assert!(waited > 20 * 3600, "{waited}");
+    }
+
+    #[test]
+    fn one_reset_statement_for_any_number_of_subjects() {
+        assert_eq!(
+            reset_sql(2),
+            "DELETE FROM sign_in_throttle WHERE (scope, subject) IN (VALUES ($1, $2), ($3, $4))"
+        );
+        assert_eq!(
+            reset_sql(4),
+            "DELETE FROM sign_in_throttle WHERE (scope, subject) IN \
+             (VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8))"
+        );
+        assert!(reset_sql(1).ends_with("(VALUES ($1, $2))"));
     }
 }
