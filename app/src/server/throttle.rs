@@ -218,22 +218,13 @@ fn verdict(scope: Scope, attempts: i64, blocked_until: i64, t: i64) -> Result<()
 }
 
 /// `DELETE … WHERE (scope, subject) IN (VALUES ($1, $2), ($3, $4), …)` for `n` subjects: one
-/// statement for all of them, its text built once per process (a sign-in has one subject per
-/// scope at most).
-fn reset_sql(n: usize) -> std::borrow::Cow<'static, str> {
-    fn build(n: usize) -> String {
-        let rows = (0..n)
-            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!("DELETE FROM sign_in_throttle WHERE (scope, subject) IN (VALUES {rows})")
-    }
-    static BUILT: std::sync::LazyLock<[String; 3]> =
-        std::sync::LazyLock::new(|| std::array::from_fn(|i| build(i + 1)));
-    match BUILT.get(n.wrapping_sub(1)) {
-        Some(sql) => sql.as_str().into(),
-        None => build(n).into(),
-    }
+/// statement for all of them.
+fn reset_sql(n: usize) -> String {
+    let rows = (0..n)
+        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("DELETE FROM sign_in_throttle WHERE (scope, subject) IN (VALUES {rows})")
 }
 
 /// The password was right: the subjects start over.
