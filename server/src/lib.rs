@@ -41,22 +41,46 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
         None => db::sqlite_url_in(&settings.data_dir)?,
     };
     let keys = ServerKey::load(settings.secret_key.as_deref(), &settings.data_dir)?;
-    let (pool, backend) = db::connect(&url, settings.max_connections).await?;
+    let on_postgres = db::Backend::of_url(&url) == Some(db::Backend::Postgres);
+    // On PostgreSQL the connections are shared between sqlx's pool and the hot path's own set
+    // (`pg_direct.rs`), so an instance never holds more than `max_connections` in all (with
+    // one, everything uses the pool).
+    let n = settings.max_connections;
+    let (pool_size, direct_size) = if on_postgres && n >= 2 {
+        (n - n / 2, n / 2)
+    } else {
+        (settings.max_connections, 0)
+    };
+    let (pool, backend) = db::connect(&url, pool_size).await?;
     db::migrate(&pool, backend).await?;
     // On SQLite the reads on the hot path go to the file on the calling thread (`read.rs`), and
     // the sign-in's write transaction to a connection of its own (`sqlite_write.rs`).
-    let (reader, writer) = match backend {
+    // On PostgreSQL those reads and that write use connections without sqlx's ping on
+    // release (`pg_direct.rs`).
+    let (reader, writer, pg_direct) = match backend {
         db::Backend::Sqlite => (
             app::server::read::SqliteReader::for_url(&url)?,
             app::server::sqlite_write::SqliteWriter::for_url(&url)?,
+            None,
         ),
-        db::Backend::Postgres => (None, None),
+        db::Backend::Postgres => (
+            None,
+            None,
+            match direct_size {
+                0 => None,
+                n => Some(app::server::pg_direct::PgDirect::new(
+                    std::str::FromStr::from_str(&url)?,
+                    n,
+                )),
+            },
+        ),
     };
     Ok(AppState::new(Shared {
         pool,
         backend,
         reader,
         writer,
+        pg_direct,
         config: settings.config.clone(),
         hasher: Hasher::default(),
         keys,

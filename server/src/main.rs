@@ -19,7 +19,8 @@ struct Cli {
     data_dir: PathBuf,
     /// Database connections in the pool. Default: 4 on SQLite (one writer at a time anyway, the
     /// hot reads and the code sign-in's write have connections of their own, and each pool
-    /// connection keeps its own page cache and thread), 16 on PostgreSQL.
+    /// connection keeps its own page cache and thread), 16 on PostgreSQL (half of them for the
+    /// reads behind every request and the code sign-in, half for everything else).
     #[arg(long, env = "LATCHKEY_DB_CONNECTIONS")]
     db_connections: Option<u32>,
     /// Public URL of the console; https:// makes cookies Secure and __Host- prefixed.

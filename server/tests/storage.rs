@@ -95,7 +95,7 @@ async fn sqlite_read_connections_cannot_write() {
 
 /// PostgreSQL connections are pinged before use only after a second idle (not on every
 /// acquire): one that died while idle (server restart, a proxy's idle timeout) is replaced
-/// before a request gets it.
+/// before a request gets it, in sqlx's pool and in the hot path's own set.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connections_killed_while_idle_are_replaced() {
     use sqlx::Connection;
@@ -116,6 +116,28 @@ async fn postgres_connections_killed_while_idle_are_replaced() {
         );
     }
     drop(held);
+    // And every connection of the hot path's own set (`pg_direct`), given back after use.
+    let direct = app
+        .state
+        .pg_direct
+        .as_ref()
+        .expect("PostgreSQL has the direct set");
+    let mut leases = Vec::new();
+    for _ in 0..direct.idle_count() {
+        leases.push(direct.acquire().await.unwrap());
+    }
+    assert!(!leases.is_empty(), "the page's reads used the direct set");
+    for lease in &mut leases {
+        pids.push(
+            sqlx::query_scalar("SELECT pg_backend_pid()")
+                .fetch_one(lease.conn())
+                .await
+                .unwrap(),
+        );
+    }
+    for lease in leases {
+        lease.release();
+    }
     assert!(!pids.is_empty());
     let mut admin = sqlx::PgConnection::connect(&common::pg_base_url())
         .await
@@ -132,6 +154,44 @@ async fn postgres_connections_killed_while_idle_are_replaced() {
     // Every pooled connection is dead; signed-in pages still open.
     assert_eq!(app.get("/").await.status, StatusCode::OK);
     assert_eq!(app.get("/profile").await.status, StatusCode::OK);
+}
+
+/// A hot-path PostgreSQL connection goes back to its set only when its user says its query
+/// finished: one whose request was dropped half-way (its lease dropped) is closed, so no later
+/// request can get a connection in the middle of someone else's exchange.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_direct_connections_return_only_when_released() {
+    let app = signed_up(Db::Postgres).await;
+    let direct = app
+        .state
+        .pg_direct
+        .as_ref()
+        .expect("PostgreSQL has the direct set");
+    let before = direct.idle_count();
+    let mut lease = direct.acquire().await.unwrap();
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(lease.conn())
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+    lease.release();
+    let after_release = direct.idle_count();
+    assert_eq!(after_release, before.max(1));
+    // A query abandoned mid-way: its lease is dropped, the connection with it.
+    let mut lease = direct.acquire().await.unwrap();
+    assert_eq!(direct.idle_count(), after_release - 1);
+    let abandoned = sqlx::query("SELECT pg_sleep(5)").execute(lease.conn());
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(50), abandoned).await;
+    drop(lease);
+    assert_eq!(direct.idle_count(), after_release - 1);
+    // The next lease works on a connection that is in a clean state.
+    let mut lease = direct.acquire().await.unwrap();
+    let two: i32 = sqlx::query_scalar("SELECT 2")
+        .fetch_one(lease.conn())
+        .await
+        .unwrap();
+    assert_eq!(two, 2);
+    lease.release();
 }
 
 /// The code sign-in's writer does not checkpoint SQLite's WAL on its commits; a thread of its

@@ -37,7 +37,7 @@ pub fn sqlite_url_in(data_dir: &Path) -> std::io::Result<String> {
 /// A PostgreSQL connection idle in the pool this long is pinged before it is handed out; one
 /// in steady use was answered by the server moments ago (and sqlx pings each one as it comes
 /// back to the pool), so a ping per acquire would be a round trip per query for nothing.
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+pub(super) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 pub async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool, Backend), sqlx::Error> {
     sqlx::any::install_default_drivers();

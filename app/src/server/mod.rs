@@ -7,6 +7,7 @@ pub mod db;
 pub mod keys;
 pub mod owner;
 pub mod password;
+pub mod pg_direct;
 pub mod qr;
 pub mod read;
 pub mod sessions;

@@ -7,7 +7,7 @@
 //! samples, the kernel switching threads 22 %, `sqlite3VdbeExec` 1 %). An indexed read from
 //! SQLite's page cache takes microseconds, so on SQLite these reads run on the calling thread,
 //! on a connection of their own that only reads. PostgreSQL is a network round trip either
-//! way: it goes through sqlx.
+//! way: it goes through sqlx, on connections without the ping on release ([`super::pg_direct`]).
 
 use std::{path::PathBuf, sync::Mutex, time::Duration};
 
@@ -192,11 +192,12 @@ async fn fetch<T>(
             Arg::Blob(v) => query.bind(v.to_vec()),
         };
     }
-    let rows = if max_rows == 1 {
-        let row = query.fetch_optional(&state.pool).await;
-        row.map(|row| row.into_iter().collect::<Vec<_>>())
-    } else {
-        query.fetch_all(&state.pool).await
+    // PostgreSQL: on a connection without sqlx's ping on release (`pg_direct`).
+    let rows = match (&state.pg_direct, max_rows) {
+        (Some(direct), 1) => direct.fetch_optional(query).await.map(Vec::from_iter),
+        (Some(direct), _) => direct.fetch_all(query).await,
+        (None, 1) => query.fetch_optional(&state.pool).await.map(Vec::from_iter),
+        (None, _) => query.fetch_all(&state.pool).await,
     }
     .map_err(internal("read"))?;
     rows.iter().map(|row| map(row)).collect()

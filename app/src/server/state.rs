@@ -18,6 +18,9 @@ pub struct Shared {
     pub reader: Option<super::read::SqliteReader>,
     /// SQLite file: the sign-in's write transaction runs in one hop ([`super::sqlite_write`]).
     pub writer: Option<super::sqlite_write::SqliteWriter>,
+    /// PostgreSQL: connections for the hot path without sqlx's ping on release
+    /// ([`super::pg_direct`]).
+    pub pg_direct: Option<super::pg_direct::PgDirect>,
     pub config: Config,
     pub hasher: Hasher,
     pub keys: ServerKey,
