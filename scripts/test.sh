@@ -15,7 +15,7 @@ psql "$LATCHKEY_TEST_PG" -qAt -c "SELECT 'DROP SCHEMA ' || nspname || ' CASCADE;
   | psql "$LATCHKEY_TEST_PG" -q >/dev/null 2>&1 || true
 
 say "unit and integration tests (SQLite and PostgreSQL)"
-cargo test -p app -p server --features app/ssr --no-fail-fast
+cargo test -p app -p server -p bench --features app/ssr --no-fail-fast
 
 say "the wasm build holds no server-only crate"
 cargo check -p frontend --target wasm32-unknown-unknown

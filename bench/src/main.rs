@@ -3,6 +3,8 @@
 //! It seeds a fresh database through the app's own server code (one account, many users, each
 //! with an authenticator whose secret the benchmark keeps), starts the release `server` binary on
 //! it, drives it over HTTP from this process (same machine, same cores) and prints one table.
+//! The load loops use a lean keep-alive HTTP/1.1 client (`http1`), one connection per worker as
+//! `wrk` does; reqwest is kept for the one-off requests (start-up, asset sizes, the QR).
 //! Ratios to a floor measured in the same run matter more than absolute numbers on a shared box;
 //! each scenario with a floor takes turns with it in one-second slices.
 //!
@@ -14,7 +16,7 @@
 //! page under `valgrind --tool=callgrind`, where a load run would measure valgrind).
 
 use std::{
-    future::Future,
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{
@@ -25,6 +27,8 @@ use std::{
 };
 
 use app::server::{now, sessions, totp, two_factor, users, AppState};
+
+mod http1;
 
 const PW: &str = "correct horse battery staple";
 const PAGE_CONNS: usize = 32;
@@ -40,6 +44,9 @@ fn env_or(name: &str, default: &str) -> String {
 struct Server {
     child: Child,
     base: String,
+    /// Where the load loops connect, and their `Host` header.
+    addr: SocketAddr,
+    host: String,
     pid: u32,
 }
 
@@ -86,7 +93,14 @@ async fn start_server(
     let started = Instant::now();
     let child = cmd.spawn().expect("start the server binary");
     let pid = child.id();
-    let server = Server { child, base, pid };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let server = Server {
+        child,
+        base,
+        addr,
+        host: addr.to_string(),
+        pid,
+    };
     loop {
         if let Ok(r) = http.get(format!("{}/healthz", server.base)).send().await {
             if r.status().is_success() {
@@ -294,31 +308,34 @@ impl Run {
     }
 }
 
-/// `conns` connections each sending its next request as soon as the last one answered.
-async fn closed_for<F, Fut>(conns: usize, dur: Duration, f: F) -> Run
-where
-    F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = bool> + Send,
-{
+/// `conns` connections, each sending its next request as soon as the last one answered: worker
+/// `w` sends `reqs[w]`, `reqs[w + conns]`, … (wrapping), and an answer with `ok` counts as one.
+async fn closed_for(
+    addr: SocketAddr,
+    conns: usize,
+    dur: Duration,
+    reqs: Arc<Vec<Vec<u8>>>,
+    ok: u16,
+) -> Run {
     let start = Instant::now();
     let end = start + dur;
     let mut tasks = Vec::new();
     for w in 0..conns {
-        let f = f.clone();
+        let reqs = reqs.clone();
         tasks.push(tokio::spawn(async move {
-            let (mut lat, mut ok, mut err) = (Vec::new(), 0, 0);
+            let mut conn = http1::Conn::new(addr);
+            let (mut lat, mut good, mut err) = (Vec::new(), 0, 0);
             let mut i = w;
             while Instant::now() < end {
                 let t = Instant::now();
-                if f(i).await {
-                    ok += 1
-                } else {
-                    err += 1
+                match conn.send(&reqs[i % reqs.len()]).await {
+                    Ok(a) if a.status == ok => good += 1,
+                    _ => err += 1,
                 }
                 lat.push(t.elapsed());
                 i += conns;
             }
-            (lat, ok, err)
+            (lat, good, err)
         }));
     }
     let mut parts = Vec::new();
@@ -328,26 +345,35 @@ where
     Run::merge(parts, start.elapsed())
 }
 
-/// Runs every job once over `conns` connections. With `rate` (requests/s) the jobs are sent on
-/// a fixed schedule (open loop) and latency counts from the scheduled moment, so a slow answer
-/// cannot hide the queue behind it; without, as fast as the connections allow.
-async fn jobs<J, F, Fut>(conns: usize, rate: Option<f64>, jobs: Vec<J>, f: F) -> Run
+/// Sends every job's request once over `conns` connections; `check` judges each answer's
+/// status (0: no answer). With `rate` (requests/s) the jobs are sent on a fixed schedule (open
+/// loop) and latency counts from the scheduled moment, so a slow answer cannot hide the queue
+/// behind it; without, as fast as the connections allow.
+async fn jobs<M, C>(
+    addr: SocketAddr,
+    conns: usize,
+    rate: Option<f64>,
+    jobs: Vec<(Vec<u8>, M)>,
+    check: C,
+) -> Run
 where
-    J: Send + Sync + 'static,
-    F: Fn(&J) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = bool> + Send,
+    M: Send + Sync + 'static,
+    C: Fn(&M, u16) -> bool + Clone + Send + Sync + 'static,
 {
     let jobs = Arc::new(jobs);
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..conns {
-        let (jobs, next, f) = (jobs.clone(), next.clone(), f.clone());
+        let (jobs, next, check) = (jobs.clone(), next.clone(), check.clone());
         tasks.push(tokio::spawn(async move {
+            let mut conn = http1::Conn::new(addr);
             let (mut lat, mut ok, mut err) = (Vec::new(), 0, 0);
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
+                let Some((req, meta)) = jobs.get(i) else {
+                    break;
+                };
                 let t = match rate {
                     Some(r) => {
                         let at = start + Duration::from_secs_f64(i as f64 / r);
@@ -356,7 +382,8 @@ where
                     }
                     None => Instant::now(),
                 };
-                if f(job).await {
+                let status = conn.send(req).await.map(|a| a.status).unwrap_or(0);
+                if check(meta, status) {
                     ok += 1
                 } else {
                     err += 1
@@ -373,43 +400,10 @@ where
     Run::merge(parts, start.elapsed())
 }
 
-/// Sends `req` with this browser's cookie, reads the whole answer, returns its status (0 when
-/// the request failed).
-async fn status_of(mut req: reqwest::RequestBuilder, cookie: Option<&str>) -> u16 {
-    if let Some(c) = cookie {
-        req = req.header("cookie", c);
-    }
-    match req.send().await {
-        Ok(r) => {
-            let s = r.status().as_u16();
-            let _ = r.bytes().await;
-            s
-        }
-        Err(_) => 0,
-    }
-}
-
-async fn get_status(http: &reqwest::Client, url: &str, cookie: Option<&str>) -> u16 {
-    status_of(http.get(url).header("accept-encoding", "br, gzip"), cookie).await
-}
-
-async fn post_status(http: &reqwest::Client, url: &str, body: String, cookie: Option<&str>) -> u16 {
-    let req = http
-        .post(url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("accept", "application/json")
-        .body(body);
-    status_of(req, cookie).await
-}
-
-/// `GET url` without cookies from `PAGE_CONNS` connections for `secs`.
-async fn anonymous_get(http: &reqwest::Client, url: String, secs: Duration) -> Run {
-    let http = http.clone();
-    closed_for(PAGE_CONNS, secs, move |_| {
-        let (http, url) = (http.clone(), url.clone());
-        async move { get_status(&http, &url, None).await == 200 }
-    })
-    .await
+/// `GET path` without cookies from `PAGE_CONNS` connections for `secs`.
+async fn anonymous_get(server: &Server, path: &str, secs: Duration) -> Run {
+    let req = http1::get(&server.host, path, None);
+    closed_for(server.addr, PAGE_CONNS, secs, Arc::new(vec![req]), 200).await
 }
 
 fn form_code(code: &str) -> String {
@@ -450,30 +444,29 @@ struct CodeResult {
     users: usize,
 }
 
-async fn code_scenarios(
-    http: &reqwest::Client,
-    base: &str,
-    seed: &Seed,
-    label: &str,
-) -> CodeResult {
+async fn code_scenarios(server: &Server, seed: &Seed, label: &str) -> CodeResult {
+    let path = "/api/verify_sign_in";
+    let post = |cookie: &str, code: &str| {
+        http1::post_form(
+            &server.host,
+            path,
+            &form_code(code),
+            Some(&format!("latchkey_pending={cookie}")),
+        )
+    };
     // Wrong codes first, as fast as 64 connections go: the capacity of the code check.
-    let wrong_jobs: Vec<(String, String)> = seed
+    let wrong_jobs: Vec<(Vec<u8>, ())> = seed
         .wrong
         .iter()
         .flat_map(|(m, p)| {
-            let code = wrong_code(&m.secret);
-            (0..4).map(move |_| (format!("latchkey_pending={p}"), code.clone()))
+            let req = post(p, &wrong_code(&m.secret));
+            (0..4).map(move |_| (req.clone(), ()))
         })
         .collect();
-    let url = format!("{base}/api/verify_sign_in");
-    let capacity = {
-        let (http, url) = (http.clone(), url.clone());
-        jobs(CODE_CONNS, None, wrong_jobs, move |(cookie, code): &(String, String)| {
-            let (http, url, cookie, code) = (http.clone(), url.clone(), cookie.clone(), code.clone());
-            async move { post_status(&http, &url, form_code(&code), Some(&cookie)).await == 400 }
-        })
-        .await
-    };
+    let capacity = jobs(server.addr, CODE_CONNS, None, wrong_jobs, |_: &(), s| {
+        s == 400
+    })
+    .await;
     // Valid fresh codes, each user's sent twice at once from its browser, on a schedule at a
     // third of the capacity: exactly one of each pair may pass.
     let rate = (capacity.rps() / 3.0).max(50.0);
@@ -483,40 +476,27 @@ async fn code_scenarios(
     let step = now() as u64 + 30;
     let mut valid_jobs = Vec::new();
     for (u, (m, p)) in seed.valid.iter().enumerate() {
-        let code = totp::code_for(&m.secret, step);
-        for _ in 0..2 {
-            valid_jobs.push((u, format!("latchkey_pending={p}"), code.clone()));
-        }
+        let req = post(p, &totp::code_for(&m.secret, step));
+        valid_jobs.push((req.clone(), u));
+        valid_jobs.push((req, u));
     }
     let valid = {
-        let (http, url, accepted, per_user) = (
-            http.clone(),
-            url.clone(),
-            accepted.clone(),
-            per_user.clone(),
-        );
+        let (accepted, per_user) = (accepted.clone(), per_user.clone());
         jobs(
+            server.addr,
             CODE_CONNS,
             Some(rate),
             valid_jobs,
-            move |(u, cookie, code): &(usize, String, String)| {
-                let (http, url, cookie, code, u) =
-                    (http.clone(), url.clone(), cookie.clone(), code.clone(), *u);
-                let (accepted, per_user) = (accepted.clone(), per_user.clone());
-                async move {
-                    let status = post_status(&http, &url, form_code(&code), Some(&cookie)).await;
-                    match status {
-                        200 => {
-                            accepted.fetch_add(1, Ordering::Relaxed);
-                            per_user[u].fetch_add(1, Ordering::Relaxed);
-                            true
-                        }
-                        // The twin of an accepted code: refused as already used (400), or its
-                        // half-finished sign-in already ended by the twin\'s success (401).
-                        400 | 401 => true,
-                        _ => false,
-                    }
+            move |&u: &usize, status| match status {
+                200 => {
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                    per_user[u].fetch_add(1, Ordering::Relaxed);
+                    true
                 }
+                // The twin of an accepted code: refused as already used (400), or its
+                // half-finished sign-in already ended by the twin's success (401).
+                400 | 401 => true,
+                _ => false,
             },
         )
         .await
@@ -570,7 +550,7 @@ async fn pg_code_scenarios(
     let seed_pg = seed(&state, n).await;
     state.pool.close().await;
     let (server, _) = start_server(bin, &pg_dir, Some(&url), key, http).await;
-    let codes = code_scenarios(http, &server.base, &seed_pg, "PostgreSQL").await;
+    let codes = code_scenarios(&server, &seed_pg, "PostgreSQL").await;
     drop(server);
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
         .execute(&admin)
@@ -795,31 +775,24 @@ async fn main() {
     mem("start", server.pid);
 
     eprintln!("floor and pages…");
-    let cookies: Arc<Vec<String>> = Arc::new(
+    // One Overview request per signed-in member, sent round-robin.
+    let overview_reqs: Arc<Vec<Vec<u8>>> = Arc::new(
         seed_data
             .sessions
             .iter()
-            .map(|s| format!("latchkey_session={s}"))
+            .map(|s| http1::get(&server.host, "/", Some(&format!("latchkey_session={s}"))))
             .collect(),
     );
-    let overview_for = |dur: Duration| {
-        let (http, url, cookies) = (http.clone(), format!("{base}/"), cookies.clone());
-        closed_for(PAGE_CONNS, dur, move |i| {
-            let (http, url, cookies) = (http.clone(), url.clone(), cookies.clone());
-            async move {
-                let c = &cookies[i % cookies.len()];
-                get_status(&http, &url, Some(c)).await == 200
-            }
-        })
-    };
+    let overview_for =
+        |dur: Duration| closed_for(server.addr, PAGE_CONNS, dur, overview_reqs.clone(), 200);
     // The floor and the pages take turns in one-second slices, so a slower stretch of this
     // shared machine falls on all three alike rather than on whichever ran then.
     let slices = secs.as_secs().max(1) as u32;
     let slice = secs / slices;
     let (mut floors, mut logins, mut overviews) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..slices {
-        floors.push(anonymous_get(&http, format!("{base}/healthz"), slice).await);
-        logins.push(anonymous_get(&http, format!("{base}/login"), slice).await);
+        floors.push(anonymous_get(&server, "/healthz", slice).await);
+        logins.push(anonymous_get(&server, "/login", slice).await);
         overviews.push(overview_for(slice).await);
     }
     // Each round's page rates over its own floor: how far one round is from another on this
@@ -841,7 +814,7 @@ async fn main() {
 
     mem("pages", server.pid);
     eprintln!("code checks on SQLite…");
-    let sqlite_codes = code_scenarios(&http, &base, &seed_data, "SQLite").await;
+    let sqlite_codes = code_scenarios(&server, &seed_data, "SQLite").await;
 
     mem("code checks", server.pid);
     if codes_only {
@@ -876,51 +849,32 @@ async fn main() {
         return;
     }
     eprintln!("password sign-in and its floor…");
-    let sign_in_users: Arc<Vec<String>> = Arc::new(
+    let sign_in_reqs: Arc<Vec<Vec<u8>>> = Arc::new(
         seed_data
             .valid
             .iter()
-            .map(|(m, _)| m.email.clone())
+            .map(|(m, _)| {
+                let body = format!(
+                    "email={}&password={}",
+                    m.email.replace('@', "%40"),
+                    PW.replace(' ', "+")
+                );
+                http1::post_form(&server.host, "/api/sign_in", &body, None)
+            })
             .collect(),
     );
     // Overview requests at 50/s while the sign-ins of one slice run.
     let overview_during_for = |dur: Duration| {
-        let (http, url, cookies) = (http.clone(), format!("{base}/"), cookies.clone());
         let per_sec = 50.0;
         let count = (per_sec * dur.as_secs_f64()) as usize;
-        tokio::spawn(jobs(
-            8,
-            Some(per_sec),
-            (0..count).collect::<Vec<usize>>(),
-            move |i: &usize| {
-                let (http, url, c) = (
-                    http.clone(),
-                    url.clone(),
-                    cookies[*i % cookies.len()].clone(),
-                );
-                async move { get_status(&http, &url, Some(&c)).await == 200 }
-            },
-        ))
+        let reqs = (0..count)
+            .map(|i| (overview_reqs[i % overview_reqs.len()].clone(), ()))
+            .collect();
+        tokio::spawn(jobs(server.addr, 8, Some(per_sec), reqs, |_: &(), s| {
+            s == 200
+        }))
     };
-    let sign_ins_for = |dur: Duration| {
-        let (http, url, emails) = (
-            http.clone(),
-            format!("{base}/api/sign_in"),
-            sign_in_users.clone(),
-        );
-        closed_for(4, dur, move |i| {
-            let (http, url) = (http.clone(), url.clone());
-            let email = emails[i % emails.len()].clone();
-            async move {
-                let body = format!(
-                    "email={}&password={}",
-                    email.replace('@', "%40"),
-                    PW.replace(' ', "+")
-                );
-                post_status(&http, &url, body, None).await == 200
-            }
-        })
-    };
+    let sign_ins_for = |dur: Duration| closed_for(server.addr, 4, dur, sign_in_reqs.clone(), 200);
     // Raw Argon2 (1 s) and the sign-in burst (2 s, the Overview beside it) take turns, as the
     // pages and their floor do.
     let (mut argon_rates, mut sign_ins, mut overviews_during) = (0.0, Vec::new(), Vec::new());
