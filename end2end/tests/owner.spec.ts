@@ -18,6 +18,9 @@ async function requireTwoFactor(page: Page): Promise<void> {
 }
 
 test('owner requires 2FA: completes it via the QR; Add user then starts ON; admin must enroll and cannot turn it off', async ({ page, browser }, info) => {
+  // Three or four people, each signing in (Argon2) in a browser of their own: 20–32 s on a
+  // shared 2-core machine, so these two get three times the default 30 s.
+  test.slow();
   const owner = uniqueEmail('req-owner');
   await signUp(page, info, { account: 'Required Co', name: 'Olive Owner', email: owner });
   await expect(page.getByTestId('role')).toHaveText('Owner');
@@ -77,6 +80,9 @@ test('abandoning the QR leaves the requirement off', async ({ page }, info) => {
 });
 
 test('exceptions: an exempted admin signs in without a token; an admin turned on must enroll; reset needs the setup link', async ({ page, browser }, info) => {
+  // Three or four people, each signing in (Argon2) in a browser of their own: 20–32 s on a
+  // shared 2-core machine, so these two get three times the default 30 s.
+  test.slow();
   const owner = uniqueEmail('exc-owner');
   await signUp(page, info, { account: 'Exceptions Co', name: 'Ora', email: owner });
 
