@@ -70,6 +70,16 @@ impl Conn {
         }
     }
 
+    /// Opens the connection now, so that a timed run does not count its TCP handshake.
+    pub async fn open(&mut self) -> io::Result<()> {
+        if self.stream.is_none() {
+            let s = TcpStream::connect(self.addr).await?;
+            s.set_nodelay(true)?;
+            self.stream = Some(s);
+        }
+        Ok(())
+    }
+
     /// Sends `req` and reads its whole answer. On any error the connection is dropped, so the
     /// next request opens a new one.
     pub async fn send(&mut self, req: &[u8]) -> io::Result<Answer> {
@@ -82,11 +92,7 @@ impl Conn {
 
     /// The answer and whether the connection may be used again.
     async fn exchange(&mut self, req: &[u8]) -> io::Result<(Answer, bool)> {
-        if self.stream.is_none() {
-            let s = TcpStream::connect(self.addr).await?;
-            s.set_nodelay(true)?;
-            self.stream = Some(s);
-        }
+        self.open().await?;
         let stream = self.stream.as_mut().expect("connected above");
         stream.write_all(req).await?;
         self.buf.clear();

@@ -308,6 +308,18 @@ impl Run {
     }
 }
 
+/// `n` connections, opened before a run's clock starts (as `wrk` does); one that fails to open
+/// tries again at its first request, which then counts the handshake (or the error).
+async fn open_conns(addr: SocketAddr, n: usize) -> Vec<http1::Conn> {
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut c = http1::Conn::new(addr);
+        let _ = c.open().await;
+        conns.push(c);
+    }
+    conns
+}
+
 /// `conns` connections, each sending its next request as soon as the last one answered: worker
 /// `w` sends `reqs[w]`, `reqs[w + conns]`, … (wrapping), and an answer with `ok` counts as one.
 async fn closed_for(
@@ -317,13 +329,13 @@ async fn closed_for(
     reqs: Arc<Vec<Vec<u8>>>,
     ok: u16,
 ) -> Run {
+    let opened = open_conns(addr, conns).await;
     let start = Instant::now();
     let end = start + dur;
     let mut tasks = Vec::new();
-    for w in 0..conns {
+    for (w, mut conn) in opened.into_iter().enumerate() {
         let reqs = reqs.clone();
         tasks.push(tokio::spawn(async move {
-            let mut conn = http1::Conn::new(addr);
             let (mut lat, mut good, mut err) = (Vec::new(), 0, 0);
             let mut i = w;
             while Instant::now() < end {
@@ -362,12 +374,12 @@ where
 {
     let jobs = Arc::new(jobs);
     let next = Arc::new(AtomicUsize::new(0));
+    let opened = open_conns(addr, conns).await;
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..conns {
+    for mut conn in opened {
         let (jobs, next, check) = (jobs.clone(), next.clone(), check.clone());
         tasks.push(tokio::spawn(async move {
-            let mut conn = http1::Conn::new(addr);
             let (mut lat, mut ok, mut err) = (Vec::new(), 0, 0);
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -704,9 +716,28 @@ fn verdict(ok: bool) -> &'static str {
     }
 }
 
+/// All CPU time and the part of it the hypervisor gave to other guests ("steal"), in ticks
+/// since boot, from the first line of /proc/stat.
+fn cpu_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    (
+        ticks.iter().take(8).sum(),
+        ticks.get(7).copied().unwrap_or(0),
+    )
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     sqlx::any::install_default_drivers();
+    let ticks_at_start = cpu_ticks();
     // `--codes-only`: seed, run the code-check scenarios on both databases, print, stop.
     let codes_only = std::env::args().any(|a| a == "--codes-only");
     let write_to = std::env::args()
@@ -977,7 +1008,14 @@ async fn main() {
         spread(&sign_in_rounds)
     ));
     out.push_str(&format!(
-        "\nSecond floor: raw Argon2id (m=19 MiB, t=2, p=1) on every core in this process: {argon_floor:.1} verifications/s.\n\n"
+        "\nSecond floor: raw Argon2id (m=19 MiB, t=2, p=1) on every core in this process: {argon_floor:.1} verifications/s.\n"
+    ));
+    // How much of the cores the host's other guests took meanwhile (a shared machine's noise).
+    let ticks = cpu_ticks();
+    let (all, stolen) = (ticks.0 - ticks_at_start.0, ticks.1 - ticks_at_start.1);
+    out.push_str(&format!(
+        "\nCPU time stolen by the hypervisor during the run (/proc/stat): {:.1} %.\n\n",
+        100.0 * stolen as f64 / all.max(1) as f64
     ));
     let (mut br, mut gz, mut id) = (0, 0, 0);
     out.push_str("| first-load asset | brotli | gzip | identity | Cache-Control |\n|---|---:|---:|---:|---|\n");
