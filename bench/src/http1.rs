@@ -12,8 +12,8 @@ use tokio::{
     net::TcpStream,
 };
 
-/// A request as it goes on the wire.
-pub fn get(host: &str, path: &str, cookie: Option<&str>) -> Vec<u8> {
+/// A request to the server at `host` as it goes on the wire.
+pub fn get(host: SocketAddr, path: &str, cookie: Option<&str>) -> Vec<u8> {
     request(
         "GET",
         host,
@@ -25,7 +25,7 @@ pub fn get(host: &str, path: &str, cookie: Option<&str>) -> Vec<u8> {
 }
 
 /// A form POST to a server function, asking for its JSON answer.
-pub fn post_form(host: &str, path: &str, body: &str, cookie: Option<&str>) -> Vec<u8> {
+pub fn post_form(host: SocketAddr, path: &str, body: &str, cookie: Option<&str>) -> Vec<u8> {
     let headers = format!(
         "content-type: application/x-www-form-urlencoded\r\naccept: application/json\r\ncontent-length: {}\r\n",
         body.len()
@@ -35,7 +35,7 @@ pub fn post_form(host: &str, path: &str, body: &str, cookie: Option<&str>) -> Ve
 
 fn request(
     method: &str,
-    host: &str,
+    host: SocketAddr,
     path: &str,
     cookie: Option<&str>,
     headers: &str,
@@ -287,7 +287,7 @@ mod tests {
         ])
         .await;
         let mut c = Conn::new(addr);
-        let req = get("x", "/", None);
+        let req = get(addr, "/", None);
         let a = c.send(&req).await.unwrap();
         assert_eq!((a.status, a.body_len), (200, 5));
         let a = c.send(&req).await.unwrap();
@@ -302,13 +302,14 @@ mod tests {
     async fn a_short_body_is_an_error() {
         let addr = canned(vec![b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nshort"]).await;
         let mut c = Conn::new(addr);
-        assert!(c.send(&get("x", "/", None)).await.is_err());
+        assert!(c.send(&get(addr, "/", None)).await.is_err());
     }
 
     #[test]
     fn requests_carry_their_cookie_and_body() {
-        let r = String::from_utf8(post_form("h:1", "/api/x", "code=123456", Some("a=b"))).unwrap();
-        assert!(r.starts_with("POST /api/x HTTP/1.1\r\nhost: h:1\r\ncookie: a=b\r\n"));
+        let host = SocketAddr::from(([127, 0, 0, 1], 1));
+        let r = String::from_utf8(post_form(host, "/api/x", "code=123456", Some("a=b"))).unwrap();
+        assert!(r.starts_with("POST /api/x HTTP/1.1\r\nhost: 127.0.0.1:1\r\ncookie: a=b\r\n"));
         assert!(r.contains("content-length: 11\r\n"));
         assert!(r.ends_with("\r\n\r\ncode=123456"));
     }

@@ -44,9 +44,8 @@ fn env_or(name: &str, default: &str) -> String {
 struct Server {
     child: Child,
     base: String,
-    /// Where the load loops connect, and their `Host` header.
+    /// Where the load loops connect (and their `Host` header).
     addr: SocketAddr,
-    host: String,
     pid: u32,
 }
 
@@ -98,7 +97,6 @@ async fn start_server(
         child,
         base,
         addr,
-        host: addr.to_string(),
         pid,
     };
     loop {
@@ -414,7 +412,7 @@ where
 
 /// `GET path` without cookies from `PAGE_CONNS` connections for `secs`.
 async fn anonymous_get(server: &Server, path: &str, secs: Duration) -> Run {
-    let req = http1::get(&server.host, path, None);
+    let req = http1::get(server.addr, path, None);
     closed_for(server.addr, PAGE_CONNS, secs, Arc::new(vec![req]), 200).await
 }
 
@@ -460,7 +458,7 @@ async fn code_scenarios(server: &Server, seed: &Seed, label: &str) -> CodeResult
     let path = "/api/verify_sign_in";
     let post = |cookie: &str, code: &str| {
         http1::post_form(
-            &server.host,
+            server.addr,
             path,
             &form_code(code),
             Some(&format!("latchkey_pending={cookie}")),
@@ -811,7 +809,7 @@ async fn main() {
         seed_data
             .sessions
             .iter()
-            .map(|s| http1::get(&server.host, "/", Some(&format!("latchkey_session={s}"))))
+            .map(|s| http1::get(server.addr, "/", Some(&format!("latchkey_session={s}"))))
             .collect(),
     );
     let overview_for =
@@ -890,7 +888,7 @@ async fn main() {
                     m.email.replace('@', "%40"),
                     PW.replace(' ', "+")
                 );
-                http1::post_form(&server.host, "/api/sign_in", &body, None)
+                http1::post_form(server.addr, "/api/sign_in", &body, None)
             })
             .collect(),
     );

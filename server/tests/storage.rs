@@ -93,6 +93,14 @@ async fn sqlite_read_connections_cannot_write() {
     assert_eq!(app.get("/").await.status, StatusCode::OK);
 }
 
+/// The PostgreSQL server process behind a connection.
+async fn backend_pid(conn: &mut sqlx::AnyConnection) -> i32 {
+    sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
 /// PostgreSQL connections are pinged before use only after a second idle (not on every
 /// acquire): one that died while idle (server restart, a proxy's idle timeout) is replaced
 /// before a request gets it, in sqlx's pool and in the hot path's own set.
@@ -108,12 +116,7 @@ async fn postgres_connections_killed_while_idle_are_replaced() {
     }
     let mut pids: Vec<i32> = Vec::new();
     for conn in &mut held {
-        pids.push(
-            sqlx::query_scalar("SELECT pg_backend_pid()")
-                .fetch_one(&mut **conn)
-                .await
-                .unwrap(),
-        );
+        pids.push(backend_pid(conn).await);
     }
     drop(held);
     // And every connection of the hot path's own set (`pg_direct`), given back after use.
@@ -128,12 +131,7 @@ async fn postgres_connections_killed_while_idle_are_replaced() {
     }
     assert!(!leases.is_empty(), "the page's reads used the direct set");
     for lease in &mut leases {
-        pids.push(
-            sqlx::query_scalar("SELECT pg_backend_pid()")
-                .fetch_one(lease.conn())
-                .await
-                .unwrap(),
-        );
+        pids.push(backend_pid(lease.conn()).await);
     }
     for lease in leases {
         lease.release();
