@@ -819,9 +819,13 @@ async fn main() {
     let slices = secs.as_secs().max(1) as u32;
     let slice = secs / slices;
     let (mut floors, mut logins, mut overviews) = (Vec::new(), Vec::new(), Vec::new());
+    let mut logins_rendered = Vec::new();
     for _ in 0..slices {
         floors.push(anonymous_get(&server, "/healthz", slice).await);
         logins.push(anonymous_get(&server, "/login", slice).await);
+        // With a query string the server renders the sign-in page anew (as it does to show a
+        // plain form post's error) instead of copying its first render: leptos' full cost.
+        logins_rendered.push(anonymous_get(&server, "/login?from=bench", slice).await);
         overviews.push(overview_for(slice).await);
     }
     // Each round's page rates over its own floor: how far one round is from another on this
@@ -834,9 +838,10 @@ async fn main() {
             .collect()
     };
     let (login_rounds, overview_rounds) = (round_ratios(&logins), round_ratios(&overviews));
-    let (floor, login, overview) = (
+    let (floor, login, login_rendered, overview) = (
         Run::combine(floors),
         Run::combine(logins),
+        Run::combine(logins_rendered),
         Run::combine(overviews),
     );
     let floor_rps = floor.rps();
@@ -961,9 +966,15 @@ async fn main() {
     let sign_in_ratio = sign_in.rps() / argon_floor;
     let floor_row = row("floor: `GET /healthz`", PAGE_CONNS, floor, None);
     let login_row = row(
-        "sign-in page, SSR, anonymous",
+        "sign-in page, anonymous (SSR once, then copied with a fresh nonce)",
         PAGE_CONNS,
         login,
+        Some(floor_rps),
+    );
+    let login_rendered_row = row(
+        "sign-in page with a query string, rendered anew each time",
+        PAGE_CONNS,
+        login_rendered,
         Some(floor_rps),
     );
     let overview_row = row(
@@ -979,7 +990,7 @@ async fn main() {
         overview_during,
         None,
     );
-    let mut rows: Vec<&Row> = vec![&floor_row, &login_row, &overview_row];
+    let mut rows: Vec<&Row> = vec![&floor_row, &login_row, &login_rendered_row, &overview_row];
     rows.push(&sqlite_codes.capacity);
     rows.push(&sqlite_codes.valid);
     if let Some(p) = &pg_codes {

@@ -4,6 +4,7 @@ mod compress;
 pub mod fixed_deflate;
 mod guard;
 mod middleware;
+mod page_template;
 
 pub use guard::MAX_BODY_BYTES;
 
@@ -129,6 +130,11 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
+        ))
+        // The signed-out sign-in page: rendered once, then copied with a fresh nonce.
+        .layer(axum::middleware::from_fn_with_state(
+            page_template::SignInPage::default(),
+            page_template::serve,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

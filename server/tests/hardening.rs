@@ -281,6 +281,96 @@ on_both!(
     }
 );
 
+/// The `'nonce-…'` of a page's Content-Security-Policy.
+fn csp_nonce(r: &common::Resp) -> String {
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    let start = csp.find("'nonce-").expect("script nonce in CSP") + 7;
+    let end = start + csp[start..].find('\'').unwrap();
+    csp[start..end].to_string()
+}
+
+on_both!(
+    the_sign_in_page_is_its_first_render_with_a_fresh_nonce_each_time,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        // The first is rendered by leptos and kept; the next two are copies of it; a query
+        // string makes leptos render it again.
+        let pages = [
+            app.get("/login").await,
+            app.get("/login").await,
+            app.get("/login").await,
+            app.get("/login?utm=x").await,
+        ];
+        let nonces: Vec<String> = pages.iter().map(csp_nonce).collect();
+        for (i, (page, nonce)) in pages.iter().zip(&nonces).enumerate() {
+            assert_eq!(page.status, StatusCode::OK, "page {i}");
+            assert!(nonce.len() >= 16, "page {i}: {nonce}");
+            assert!(page.body.contains("Sign in to Latchkey"), "page {i}");
+            let scripts = page.body.matches("<script").count();
+            assert!(scripts >= 1, "page {i}");
+            assert_eq!(
+                page.body.matches(&format!("nonce=\"{nonce}\"")).count(),
+                scripts,
+                "page {i}: every script carries this page's nonce"
+            );
+            assert_common_headers(page, "sign-in page");
+            assert_eq!(page.headers["cache-control"], "no-store", "page {i}");
+            assert_eq!(
+                page.headers["content-type"],
+                pages[0].headers["content-type"]
+            );
+            assert_eq!(
+                page.body.replace(nonce.as_str(), "N"),
+                pages[0].body.replace(nonces[0].as_str(), "N"),
+                "page {i} is the first render but for its nonce"
+            );
+            assert_eq!(
+                page.headers["content-security-policy"]
+                    .to_str()
+                    .unwrap()
+                    .replace(nonce.as_str(), "N"),
+                pages[0].headers["content-security-policy"]
+                    .to_str()
+                    .unwrap()
+                    .replace(nonces[0].as_str(), "N"),
+            );
+        }
+        let distinct: std::collections::HashSet<_> = nonces.iter().collect();
+        assert_eq!(distinct.len(), nonces.len(), "a fresh nonce every time");
+    }
+);
+
+on_both!(
+    a_failed_plain_form_sign_in_shows_its_error_on_the_sign_in_page,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.sign_up("ann@example.com", PW).await;
+        let mut visitor = app.other_browser();
+        let kept = visitor.get("/login").await;
+        assert!(!kept.body.contains("Incorrect email or password."));
+        let req = visitor
+            .request(Method::POST, "/api/sign_in")
+            .header(header::HOST, "console.test")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "text/html")
+            .body(Body::from(
+                "__return=%2Flogin&email=ann%40example.com&password=wrong",
+            ))
+            .unwrap();
+        let r = visitor.send(req).await;
+        assert_eq!(r.status, StatusCode::FOUND);
+        let back = r.location().unwrap().replace("http://console.test", "");
+        assert!(back.starts_with("/login?"), "{back}");
+        let page = visitor.get(&back).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            page.body.contains("Incorrect email or password."),
+            "{}",
+            page.body
+        );
+    }
+);
+
 on_both!(
     pages_go_out_gzipped_to_browsers_that_accept_it,
     |db: Db| async move {
