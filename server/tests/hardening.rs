@@ -17,6 +17,14 @@ fn assert_common_headers(r: &common::Resp, what: &str) {
     assert!(!csp.contains("unsafe-inline"), "{what}: {csp}");
 }
 
+/// The `'nonce-…'` of a page's Content-Security-Policy.
+fn csp_nonce(r: &common::Resp) -> String {
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    let start = csp.find("'nonce-").expect("script nonce in CSP") + 7;
+    let end = start + csp[start..].find('\'').unwrap();
+    csp[start..end].to_string()
+}
+
 on_both!(
     pages_allow_only_their_own_nonced_scripts,
     |db: Db| async move {
@@ -25,19 +33,11 @@ on_both!(
         let first = app.get("/").await;
         let second = app.get("/").await;
         assert_eq!(first.status, StatusCode::OK);
-        let nonce_of = |r: &common::Resp| {
-            let csp = r.headers["content-security-policy"]
-                .to_str()
-                .unwrap()
-                .to_string();
-            let start = csp.find("'nonce-").expect("script nonce in CSP") + 7;
-            let end = start + csp[start..].find('\'').unwrap();
-            assert!(csp.contains("script-src 'self' 'nonce-"), "{csp}");
-            csp[start..end].to_string()
-        };
-        let nonce = nonce_of(&first);
+        let csp = first.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("script-src 'self' 'nonce-"), "{csp}");
+        let nonce = csp_nonce(&first);
         assert!(nonce.len() >= 16, "{nonce}");
-        assert_ne!(nonce, nonce_of(&second), "a fresh nonce for every page");
+        assert_ne!(nonce, csp_nonce(&second), "a fresh nonce for every page");
         // Every script on the page carries the nonce; none would run without it.
         let scripts = first.body.matches("<script").count();
         assert!(scripts >= 1);
@@ -280,14 +280,6 @@ on_both!(
         assert!(!to.contains("evil") && !to.contains("elsewhere"), "{to}");
     }
 );
-
-/// The `'nonce-…'` of a page's Content-Security-Policy.
-fn csp_nonce(r: &common::Resp) -> String {
-    let csp = r.headers["content-security-policy"].to_str().unwrap();
-    let start = csp.find("'nonce-").expect("script nonce in CSP") + 7;
-    let end = start + csp[start..].find('\'').unwrap();
-    csp[start..end].to_string()
-}
 
 on_both!(
     the_sign_in_page_is_its_first_render_with_a_fresh_nonce_each_time,

@@ -94,12 +94,18 @@ fn known_user() -> Option<Result<Me, AppError>> {
 
 /// In the browser, from the server-rendered page being hydrated: its `data-me` is read once and
 /// removed, so a page rendered later in the browser loads the user afresh.
-#[cfg(not(feature = "ssr"))]
+#[cfg(all(feature = "hydrate", not(feature = "ssr")))]
 fn known_user() -> Option<Result<Me, AppError>> {
     let main = document().query_selector("main[data-me]").ok()??;
     let json = main.get_attribute("data-me")?;
     let _ = main.remove_attribute("data-me");
     serde_json::from_str::<Me>(&json).ok().map(Ok)
+}
+
+/// Built for neither side (a plain `cargo check`): always load the user.
+#[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+fn known_user() -> Option<Result<Me, AppError>> {
+    None
 }
 
 #[component]
