@@ -165,14 +165,18 @@ async fn postgres_direct_connections_return_only_when_released() {
         .pg_direct
         .as_ref()
         .expect("PostgreSQL has the direct set");
+    // A query on a leased connection, which then goes back.
+    let select = |n: i32| async move {
+        let mut lease = direct.acquire().await.unwrap();
+        let got: i32 = sqlx::query_scalar(&format!("SELECT {n}"))
+            .fetch_one(lease.conn())
+            .await
+            .unwrap();
+        lease.release();
+        got
+    };
     let before = direct.idle_count();
-    let mut lease = direct.acquire().await.unwrap();
-    let one: i32 = sqlx::query_scalar("SELECT 1")
-        .fetch_one(lease.conn())
-        .await
-        .unwrap();
-    assert_eq!(one, 1);
-    lease.release();
+    assert_eq!(select(1).await, 1);
     let after_release = direct.idle_count();
     assert_eq!(after_release, before.max(1));
     // A query abandoned mid-way: its lease is dropped, the connection with it.
@@ -183,13 +187,7 @@ async fn postgres_direct_connections_return_only_when_released() {
     drop(lease);
     assert_eq!(direct.idle_count(), after_release - 1);
     // The next lease works on a connection that is in a clean state.
-    let mut lease = direct.acquire().await.unwrap();
-    let two: i32 = sqlx::query_scalar("SELECT 2")
-        .fetch_one(lease.conn())
-        .await
-        .unwrap();
-    assert_eq!(two, 2);
-    lease.release();
+    assert_eq!(select(2).await, 2);
 }
 
 /// The code sign-in's writer does not checkpoint SQLite's WAL on its commits; a thread of its

@@ -122,3 +122,24 @@ impl Lease<'_> {
         }
     }
 }
+
+/// The hot path's PostgreSQL queries (the reads behind every request, the code sign-in) take the
+/// direct set where there is one, and sqlx's pool otherwise (`--db-connections 1`).
+impl super::Shared {
+    pub(super) async fn hot_fetch_all(&self, query: Query<'_>) -> Result<Vec<AnyRow>, sqlx::Error> {
+        match &self.pg_direct {
+            Some(direct) => direct.fetch_all(query).await,
+            None => query.fetch_all(&self.pool).await,
+        }
+    }
+
+    pub(super) async fn hot_fetch_optional(
+        &self,
+        query: Query<'_>,
+    ) -> Result<Option<AnyRow>, sqlx::Error> {
+        match &self.pg_direct {
+            Some(direct) => direct.fetch_optional(query).await,
+            None => query.fetch_optional(&self.pool).await,
+        }
+    }
+}

@@ -193,11 +193,10 @@ async fn fetch<T>(
         };
     }
     // PostgreSQL: on a connection without sqlx's ping on release (`pg_direct`).
-    let rows = match (&state.pg_direct, max_rows) {
-        (Some(direct), 1) => direct.fetch_optional(query).await.map(Vec::from_iter),
-        (Some(direct), _) => direct.fetch_all(query).await,
-        (None, 1) => query.fetch_optional(&state.pool).await.map(Vec::from_iter),
-        (None, _) => query.fetch_all(&state.pool).await,
+    let rows = if max_rows == 1 {
+        state.hot_fetch_optional(query).await.map(Vec::from_iter)
+    } else {
+        state.hot_fetch_all(query).await
     }
     .map_err(internal("read"))?;
     rows.iter().map(|row| map(row)).collect()

@@ -488,14 +488,11 @@ async fn sign_in_postgres(state: &AppState, c: &Claim) -> Result<SignIn, AppErro
         .bind(CODE_DETAIL)
         .bind(Event::SignInSuccess.as_str())
         .bind(SIGN_IN_HOW);
-    let row = match &state.pg_direct {
-        Some(direct) => direct
-            .fetch_optional(row)
-            .await
-            .and_then(|r| r.ok_or(sqlx::Error::RowNotFound)),
-        None => row.fetch_one(&state.pool).await,
-    }
-    .map_err(internal("sign in with code"))?;
+    let row = state
+        .hot_fetch_optional(row)
+        .await
+        .and_then(|r| r.ok_or(sqlx::Error::RowNotFound))
+        .map_err(internal("sign in with code"))?;
     let pending: i64 = row.try_get("pending").map_err(internal("sign-in row"))?;
     let signed_in: i64 = row.try_get("signed_in").map_err(internal("sign-in row"))?;
     Ok(match (pending, signed_in) {
