@@ -12,8 +12,9 @@
 //! LATCHKEY_BENCH_PG (PostgreSQL URL, `none` to skip), LATCHKEY_BENCH_USERS (users per code
 //! scenario, default 1000), LATCHKEY_BENCH_SECS (seconds per timed scenario, default 5).
 //! `--write FILE` also writes the report as Markdown. `--seed-only` seeds a database, prints
-//! how to start the server on it and a member's session cookie, and stops (for profiling one
-//! page under `valgrind --tool=callgrind`, where a load run would measure valgrind).
+//! how to start the server on it and every member's session cookie (one a line), and stops
+//! (for profiling a page under `valgrind --tool=callgrind`, or loading it with `wrk`, one
+//! cookie per connection as the bench sends them).
 
 use std::{
     net::SocketAddr,
@@ -680,16 +681,26 @@ fn table(rows: &[&Row]) -> String {
     s
 }
 
+/// The machine, with the CPU's family, model and caches: machines of one kind differ in CPU
+/// generation (an EPYC of family 25 or 26 both say "AMD EPYC"), and a page's rate follows its
+/// code's fit in the caches as much as its instruction count.
 fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        cpuinfo
+            .lines()
+            .find(|l| l.split(':').next().map(str::trim) == Some(name))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|s| s.trim().to_string())
+    };
+    let mut cpu = field("model name").unwrap_or_else(|| "unknown CPU".into());
+    if let (Some(family), Some(model)) = (field("cpu family"), field("model")) {
+        cpu.push_str(&format!(", family {family} model {model}"));
+    }
+    let caches = cpu0_caches();
+    if !caches.is_empty() {
+        cpu.push_str(&format!("; caches per core {caches}"));
+    }
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(0);
@@ -704,6 +715,35 @@ fn machine() -> String {
         .map(|kb| format!("{:.0} GiB", kb / 1024.0 / 1024.0))
         .unwrap_or_default();
     format!("{cores} cores ({cpu}), {mem} RAM; load generator on the same machine")
+}
+
+/// CPU 0's caches from sysfs, as "L1d 48K, L1i 32K, L2 1024K, L3 32768K (shared by 2)".
+fn cpu0_caches() -> String {
+    let read = |dir: &Path, file: &str| {
+        std::fs::read_to_string(dir.join(file))
+            .map(|s| s.trim().to_string())
+            .ok()
+    };
+    let mut out = Vec::new();
+    for i in 0.. {
+        let dir = PathBuf::from(format!("/sys/devices/system/cpu/cpu0/cache/index{i}"));
+        let (Some(level), Some(kind), Some(size)) =
+            (read(&dir, "level"), read(&dir, "type"), read(&dir, "size"))
+        else {
+            break;
+        };
+        let name = match kind.as_str() {
+            "Data" => format!("L{level}d"),
+            "Instruction" => format!("L{level}i"),
+            _ => format!("L{level}"),
+        };
+        let shared = read(&dir, "shared_cpu_list")
+            .filter(|l| l.contains(['-', ',']))
+            .map(|l| format!(" (shared by cpus {l})"))
+            .unwrap_or_default();
+        out.push(format!("{name} {size}{shared}"));
+    }
+    out.join(", ")
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -787,7 +827,10 @@ async fn main() {
             "LATCHKEY_SECRET_KEY={key} server --data-dir {}",
             dir.display()
         );
-        println!("latchkey_session={}", seed_data.sessions[0]);
+        // One line per signed-in member, for a load tool that sends them in turn as the bench does.
+        for s in &seed_data.sessions {
+            println!("latchkey_session={s}");
+        }
         return;
     }
     let (server, ready) = start_server(&bin, &dir, None, &key, &http).await;
