@@ -117,9 +117,8 @@ async fn forged(
     headers: &[(&str, &str)],
 ) -> common::Resp {
     let mut b = app
-        .request(Method::POST, &format!("/api/{name}"))
-        .header(header::HOST, "console.test")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        .form_post(&format!("/api/{name}"))
+        .header(header::HOST, "console.test");
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
@@ -217,8 +216,7 @@ on_both!(
         let big = format!("name=Eve&email={}", "e".repeat(1024 * 1024));
         for accept in ["application/json", "text/html"] {
             let req = app
-                .request(Method::POST, "/api/add_user")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .form_post("/api/add_user")
                 .header(header::ACCEPT, accept)
                 .header(header::CONTENT_LENGTH, big.len())
                 .body(Body::from(big.clone()))
@@ -229,8 +227,7 @@ on_both!(
         // Streamed without a length, too.
         let chunks = futures_stream(big);
         let req = app
-            .request(Method::POST, "/api/add_user")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .form_post("/api/add_user")
             .body(Body::from_stream(chunks))
             .unwrap();
         let r = app.send(req).await;
@@ -254,9 +251,8 @@ on_both!(
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
         let send = |app: &TestApp, body: &'static str| {
-            app.request(Method::POST, "/api/sign_in")
+            app.form_post("/api/sign_in")
                 .header(header::HOST, "console.test")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .header(header::ACCEPT, "text/html")
                 .header(header::REFERER, "http://elsewhere.example/leak")
                 .body(Body::from(body))
@@ -341,9 +337,8 @@ on_both!(
         let kept = visitor.get("/login").await;
         assert!(!kept.body.contains("Incorrect email or password."));
         let req = visitor
-            .request(Method::POST, "/api/sign_in")
+            .form_post("/api/sign_in")
             .header(header::HOST, "console.test")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(header::ACCEPT, "text/html")
             .body(Body::from(
                 "__return=%2Flogin&email=ann%40example.com&password=wrong",

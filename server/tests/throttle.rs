@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Db, TestApp};
-use http::{header, Method, StatusCode};
+use http::StatusCode;
 
 const PW: &str = "correct horse battery";
 
@@ -210,8 +210,7 @@ on_both!(
         let sign_in_from = |addr: &'static str, email: String, password: &'static str| {
             let body = common::encode_form(&[("email", &email), ("password", password)]);
             app.other_browser()
-                .request(Method::POST, "/api/sign_in")
-                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .form_post("/api/sign_in")
                 .header("x-forwarded-for", addr)
                 .body(axum::body::Body::from(body))
                 .unwrap()

@@ -193,6 +193,12 @@ impl TestApp {
         self.with_cookie(Request::builder().method(method).uri(path))
     }
 
+    /// A form-encoded POST carrying this browser's cookies, as a browser's form sends it.
+    pub fn form_post(&self, path: &str) -> http::request::Builder {
+        self.request(http::Method::POST, path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+    }
+
     fn with_cookie(&self, b: http::request::Builder) -> http::request::Builder {
         let mut jar = Vec::new();
         if let Some(c) = &self.cookie {
@@ -215,8 +221,7 @@ impl TestApp {
     pub async fn call(&mut self, name: &str, fields: &[(&str, &str)]) -> Resp {
         let body = encode_form(fields);
         let req = self
-            .with_cookie(Request::post(format!("/api/{name}")))
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .form_post(&format!("/api/{name}"))
             .header(header::ACCEPT, "application/json")
             .body(Body::from(body))
             .unwrap();
