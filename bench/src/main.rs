@@ -154,7 +154,7 @@ async fn open(url: &str, data_dir: &Path, key: &str) -> AppState {
     let settings = server::Settings {
         database_url: Some(url.to_string()),
         data_dir: data_dir.to_path_buf(),
-        max_connections: 8,
+        max_connections: Some(8),
         secret_key: Some(key.to_string()),
         issuer: "Latchkey".into(),
         config: Default::default(),

@@ -27,7 +27,9 @@ pub struct Settings {
     /// `sqlite:` or `postgres:` URL; `None` means a SQLite file inside `data_dir`.
     pub database_url: Option<String>,
     pub data_dir: PathBuf,
-    pub max_connections: u32,
+    /// Database connections the instance holds; `None` means
+    /// [`db::Backend::default_connections`].
+    pub max_connections: Option<u32>,
     /// Base64 server key shared by all instances; `None` means `secret.key` in `data_dir`.
     pub secret_key: Option<String>,
     pub issuer: String,
@@ -41,18 +43,23 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
         Some(url) => url.clone(),
         None => db::sqlite_url_in(&settings.data_dir)?,
     };
-    let keys = ServerKey::load(settings.secret_key.as_deref(), &settings.data_dir)?;
-    let on_postgres = db::Backend::of_url(&url) == Some(db::Backend::Postgres);
+    let backend = db::Backend::of_url(&url)?;
     // On PostgreSQL the connections are shared between sqlx's pool and the hot path's own set
     // (`pg_direct.rs`), so an instance never holds more than `max_connections` in all (with
     // one, everything uses the pool).
-    let n = settings.max_connections;
-    let (pool_size, direct_size) = if on_postgres && n >= 2 {
-        (n - n / 2, n / 2)
-    } else {
-        (settings.max_connections, 0)
+    let n = settings
+        .max_connections
+        .unwrap_or(backend.default_connections());
+    if n == 0 {
+        return Err("the database needs at least 1 connection".into());
+    }
+    let (pool_size, direct_size) = match backend {
+        db::Backend::Postgres if n >= 2 => (n - n / 2, n / 2),
+        _ => (n, 0),
     };
-    let (pool, backend) = db::connect(&url, pool_size).await?;
+    // Settings are checked before anything is written (the key file, the database).
+    let keys = ServerKey::load(settings.secret_key.as_deref(), &settings.data_dir)?;
+    let pool = db::connect(&url, backend, pool_size).await?;
     db::migrate(&pool, backend).await?;
     // On SQLite the reads on the hot path go to the file on the calling thread (`read.rs`), and
     // the sign-in's write transaction to a connection of its own (`sqlite_write.rs`).

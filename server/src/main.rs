@@ -2,7 +2,6 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use app::server::db;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -17,11 +16,11 @@ struct Cli {
     /// Folder for the SQLite database and server keys.
     #[arg(long, env = "LATCHKEY_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
-    /// Database connections in the pool. Default: 4 on SQLite (one writer at a time anyway, the
-    /// hot reads and the code sign-in's write have connections of their own, and each pool
-    /// connection keeps its own page cache and thread), 16 on PostgreSQL (half of them for the
-    /// reads behind every request and the code sign-in, half for everything else).
-    #[arg(long, env = "LATCHKEY_DB_CONNECTIONS")]
+    /// Database connections the instance holds (at least 1). Default: 4 on SQLite (one writer
+    /// at a time anyway, the hot reads and the code sign-in's write have connections of their
+    /// own, and each pool connection keeps its own page cache and thread), 16 on PostgreSQL
+    /// (half of them for the reads behind every request and the code sign-in, half for the rest).
+    #[arg(long, env = "LATCHKEY_DB_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
     db_connections: Option<u32>,
     /// Public URL of the console; https:// makes cookies Secure and __Host- prefixed.
     #[arg(
@@ -104,15 +103,10 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
         trust_proxy: cli.trust_proxy,
         ..Default::default()
     };
-    let on_postgres =
-        cli.database_url.as_deref().and_then(db::Backend::of_url) == Some(db::Backend::Postgres);
-    let max_connections = cli
-        .db_connections
-        .unwrap_or(if on_postgres { 16 } else { 4 });
     let settings = server::Settings {
         database_url: cli.database_url,
         data_dir: cli.data_dir,
-        max_connections,
+        max_connections: cli.db_connections,
         secret_key: cli.secret_key,
         issuer: cli.totp_issuer,
         config,

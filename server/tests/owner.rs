@@ -204,13 +204,7 @@ on_both!(reset_needs_the_setup_link, |db: Db| async move {
     owner_with_2fa(&mut app, "owner@example.com").await;
     let (mut adam, adam_id) = admin(&mut app, "adam@example.com", true).await;
     // Adam enrolls during sign-in.
-    let start = adam.call("start_enrollment", &[]).await.json();
-    let secret = totp::decode_setup_key(start["setup_key"].as_str().unwrap()).unwrap();
-    adam.call(
-        "confirm_enrollment",
-        &[("code", &totp::code_for(&secret, now() as u64))],
-    )
-    .await;
+    adam.enroll().await;
     assert_eq!(
         adam.call("finish_enrollment", &[]).await.status,
         StatusCode::OK
@@ -255,14 +249,7 @@ on_both!(reset_needs_the_setup_link, |db: Db| async move {
         .call("continue_setup", &[("token", &token), ("password", PW)])
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let start = b.call("start_enrollment", &[]).await;
-    assert_eq!(start.status, StatusCode::OK, "{}", start.body);
-    let secret = totp::decode_setup_key(start.json()["setup_key"].as_str().unwrap()).unwrap();
-    b.call(
-        "confirm_enrollment",
-        &[("code", &totp::code_for(&secret, now() as u64))],
-    )
-    .await;
+    b.enroll().await;
     assert_eq!(
         b.call("finish_enrollment", &[]).await.status,
         StatusCode::OK

@@ -1,6 +1,7 @@
 //! Storage plumbing: the hot-path read helper (`app::server::read`: SQLite reads on the calling
 //! thread, PostgreSQL through sqlx — the same answers either way) and PostgreSQL connections
-//! that die while idle in the pool; routers built while pages render.
+//! that die while idle in the pool; routers built while pages render; database settings the
+//! server refuses.
 
 mod common;
 
@@ -300,4 +301,38 @@ async fn clearing_half_sign_ins_reads_no_whole_table() {
         !steps.iter().any(|s| s.starts_with("SCAN")),
         "a step reads the whole table: {steps:?}"
     );
+}
+
+/// Database settings the server cannot run with stop it before it listens, with a message that
+/// names the setting, and leave nothing behind: no data folder, no key file.
+#[test]
+fn unusable_database_settings_stop_the_server_with_a_clear_error() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--database-url", "mysql://127.0.0.1/test"],
+            "DATABASE_URL must start with sqlite: or postgres:",
+        ),
+        (&["--db-connections", "0"], "--db-connections"),
+        (&["--db-connections", "many"], "--db-connections"),
+    ];
+    for (args, says) in cases {
+        let dir = std::env::temp_dir().join("latchkey-tests").join(format!(
+            "refused-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&dir)
+            .args(*args)
+            .env_remove("DATABASE_URL")
+            .env_remove("LATCHKEY_DB_CONNECTIONS")
+            .env_remove("LATCHKEY_SECRET_KEY")
+            .output()
+            .expect("run the server binary");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} was accepted:\n{stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!dir.exists(), "{args:?} created {}", dir.display());
+    }
 }

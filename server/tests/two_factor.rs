@@ -448,15 +448,7 @@ on_both!(
             laptop.call("current_user", &[]).await.status,
             StatusCode::OK
         );
-        let start = app.call("start_enrollment", &[]).await.json();
-        let secret = totp::decode_setup_key(start["setup_key"].as_str().unwrap()).unwrap();
-        let code = totp::code_for(&secret, now() as u64);
-        assert_eq!(
-            app.call("confirm_enrollment", &[("code", &code)])
-                .await
-                .status,
-            StatusCode::OK
-        );
+        app.enroll().await;
         assert_eq!(
             laptop.call("current_user", &[]).await.status,
             StatusCode::UNAUTHORIZED

@@ -14,13 +14,27 @@ pub enum Backend {
 }
 
 impl Backend {
-    pub fn of_url(url: &str) -> Option<Backend> {
+    /// The database a URL names, from its scheme.
+    pub fn of_url(url: &str) -> Result<Backend, sqlx::Error> {
         if url.starts_with("sqlite:") {
-            Some(Backend::Sqlite)
+            Ok(Backend::Sqlite)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Some(Backend::Postgres)
+            Ok(Backend::Postgres)
         } else {
-            None
+            Err(sqlx::Error::Configuration(
+                "DATABASE_URL must start with sqlite: or postgres:".into(),
+            ))
+        }
+    }
+
+    /// Connections an instance holds when none are configured: 4 on SQLite (one writer at a
+    /// time anyway, the hot reads and the code sign-in's write have connections of their own,
+    /// and each pool connection keeps its own page cache and thread), 16 on PostgreSQL (half
+    /// of them for the reads behind every request and the code sign-in, half for the rest).
+    pub fn default_connections(self) -> u32 {
+        match self {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 16,
         }
     }
 }
@@ -39,11 +53,13 @@ pub fn sqlite_url_in(data_dir: &Path) -> std::io::Result<String> {
 /// back to the pool), so a ping per acquire would be a round trip per query for nothing.
 pub(super) const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
-pub async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool, Backend), sqlx::Error> {
+/// sqlx's pool for `url`, which names `backend` (see [`Backend::of_url`]).
+pub async fn connect(
+    url: &str,
+    backend: Backend,
+    max_connections: u32,
+) -> Result<AnyPool, sqlx::Error> {
     sqlx::any::install_default_drivers();
-    let backend = Backend::of_url(url).ok_or_else(|| {
-        sqlx::Error::Configuration("DATABASE_URL must start with sqlite: or postgres:".into())
-    })?;
     let options = AnyConnectOptions::from_str(url)?;
     let pool = AnyPoolOptions::new()
         .max_connections(max_connections)
@@ -86,7 +102,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<(AnyPool, Backen
             .execute(&pool)
             .await?;
     }
-    Ok((pool, backend))
+    Ok(pool)
 }
 
 pub async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), sqlx::migrate::MigrateError> {

@@ -113,7 +113,7 @@ impl TestApp {
             data_dir: std::env::temp_dir()
                 .join("latchkey-tests")
                 .join(unique("data")),
-            max_connections: 8,
+            max_connections: Some(8),
             secret_key: None,
             issuer: "Latchkey".into(),
             config,
