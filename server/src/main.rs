@@ -16,10 +16,8 @@ struct Cli {
     /// Folder for the SQLite database and server keys.
     #[arg(long, env = "LATCHKEY_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
-    /// Database connections the instance holds (at least 1). Default: 4 on SQLite (one writer
-    /// at a time anyway, the hot reads and the code sign-in's write have connections of their
-    /// own, and each pool connection keeps its own page cache and thread), 16 on PostgreSQL
-    /// (half of them for the reads behind every request and the code sign-in, half for the rest).
+    /// Database connections the instance holds (at least 1). Default: 4 on SQLite, 16 on
+    /// PostgreSQL (half of them for the reads behind every request and the code sign-in).
     #[arg(long, env = "LATCHKEY_DB_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
     db_connections: Option<u32>,
     /// Public URL of the console; https:// makes cookies Secure and __Host- prefixed.

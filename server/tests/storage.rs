@@ -316,22 +316,33 @@ fn unusable_database_settings_stop_the_server_with_a_clear_error() {
         (&["--db-connections", "many"], "--db-connections"),
     ];
     for (args, says) in cases {
-        let dir = std::env::temp_dir().join("latchkey-tests").join(format!(
-            "refused-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
+        let dir = common::process::scratch_dir("refused").join("data");
+        let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_server"))
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&dir)
             .args(*args)
             .env_remove("DATABASE_URL")
             .env_remove("LATCHKEY_DB_CONNECTIONS")
             .env_remove("LATCHKEY_SECRET_KEY")
-            .output()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("run the server binary");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} was accepted:\n{stderr}");
+        // A server that accepted the settings would serve until killed: give it 30 s to stop.
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = server.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(30) {
+                server.kill().unwrap();
+                panic!("{args:?} was accepted: the server is still running after 30 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(!status.success(), "{args:?} was accepted:\n{stderr}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert!(!dir.exists(), "{args:?} created {}", dir.display());
     }
