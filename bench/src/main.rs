@@ -321,6 +321,7 @@ async fn open_conns(addr: SocketAddr, n: usize) -> Vec<http1::Conn> {
 
 /// `conns` connections, each sending its next request as soon as the last one answered: worker
 /// `w` sends `reqs[w]`, `reqs[w + conns]`, … (wrapping), and an answer with `ok` counts as one.
+/// An answer with `ok` and an empty body (a page or health check that sent nothing) is an error.
 async fn closed_for(
     addr: SocketAddr,
     conns: usize,
@@ -340,7 +341,7 @@ async fn closed_for(
             while Instant::now() < end {
                 let t = Instant::now();
                 match conn.send(&reqs[i % reqs.len()]).await {
-                    Ok(a) if a.status == ok => good += 1,
+                    Ok(a) if a.status == ok && a.body_len > 0 => good += 1,
                     _ => err += 1,
                 }
                 lat.push(t.elapsed());
