@@ -328,6 +328,12 @@ fn unusable_database_settings_stop_the_server_with_a_clear_error() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("run the server binary");
+        // Read stderr while waiting: a child that wrote more than the pipe holds would block.
+        let mut pipe = server.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut pipe, &mut text).map(|_| text)
+        });
         // A server that accepted the settings would serve until killed: give it 30 s to stop.
         let started = std::time::Instant::now();
         let status = loop {
@@ -340,8 +346,7 @@ fn unusable_database_settings_stop_the_server_with_a_clear_error() {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         };
-        let mut stderr = String::new();
-        std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut stderr).unwrap();
+        let stderr = reader.join().unwrap().unwrap();
         assert!(!status.success(), "{args:?} was accepted:\n{stderr}");
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert!(!dir.exists(), "{args:?} created {}", dir.display());
