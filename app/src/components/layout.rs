@@ -1,12 +1,15 @@
 //! Page frames: the card of the signed-out pages and the header of the signed-in ones.
 
+#[cfg(not(feature = "ssr"))]
 use std::sync::Arc;
 
 use leptos::prelude::*;
 use leptos_router::{components::Redirect, hooks::use_location};
 
 use super::ReturnHere;
-use crate::api::auth::{current_user, SignOut};
+#[cfg(not(feature = "ssr"))]
+use crate::api::auth::current_user;
+use crate::api::auth::SignOut;
 use crate::domain::{AppError, Me};
 
 #[component]
@@ -38,23 +41,31 @@ where
     F: Fn(Me) -> V + Send + Sync + 'static,
     V: IntoView + 'static,
 {
-    if let Some(known) = known_user() {
-        return signed_in_view(known, &page);
+    // The server always knows: the user comes with this request's session.
+    #[cfg(feature = "ssr")]
+    {
+        signed_in_view(server_user(), &page)
     }
-    let me = Resource::new(|| (), |_| current_user());
-    let page = Arc::new(page);
-    view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {
-                let page = page.clone();
-                move || {
+    #[cfg(not(feature = "ssr"))]
+    {
+        if let Some(known) = hydrating_user() {
+            return signed_in_view(Ok(known), &page);
+        }
+        let me = Resource::new(|| (), |_| current_user());
+        let page = Arc::new(page);
+        view! {
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {
                     let page = page.clone();
-                    Suspend::new(async move { signed_in_view(me.await, &*page) })
+                    move || {
+                        let page = page.clone();
+                        Suspend::new(async move { signed_in_view(me.await, &*page) })
+                    }
                 }
-            }
-        </Suspense>
+            </Suspense>
+        }
+        .into_any()
     }
-    .into_any()
 }
 
 /// The header and the page for `me`, or where a visitor without a session belongs.
@@ -80,31 +91,28 @@ where
     }
 }
 
-/// The signed-in user, where no request is needed to know them: on the server, from this
-/// request's session.
+/// On the server, the signed-in user of this request's session (`Unauthorized` without one).
 #[cfg(feature = "ssr")]
-fn known_user() -> Option<Result<Me, AppError>> {
+fn server_user() -> Result<Me, AppError> {
     use crate::server::context;
-    Some(
-        context::ctx()
-            .and_then(|cx| cx.require_auth())
-            .map(|auth| auth.me),
-    )
+    context::ctx()
+        .and_then(|cx| cx.require_auth())
+        .map(|auth| auth.me)
 }
 
 /// In the browser, from the server-rendered page being hydrated: its `data-me` is read once and
 /// removed, so a page rendered later in the browser loads the user afresh.
 #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
-fn known_user() -> Option<Result<Me, AppError>> {
+fn hydrating_user() -> Option<Me> {
     let main = document().query_selector("main[data-me]").ok()??;
     let json = main.get_attribute("data-me")?;
     let _ = main.remove_attribute("data-me");
-    serde_json::from_str::<Me>(&json).ok().map(Ok)
+    serde_json::from_str::<Me>(&json).ok()
 }
 
 /// Built for neither side (a plain `cargo check`): always load the user.
 #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
-fn known_user() -> Option<Result<Me, AppError>> {
+fn hydrating_user() -> Option<Me> {
     None
 }
 

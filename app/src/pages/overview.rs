@@ -34,11 +34,11 @@ fn Overview(me: Me) -> impl IntoView {
             </dl>
         </section>
         {is_owner.then(|| view! { <AccountProtection/> })}
-        <Show when=move || low>
+        {low.then(|| view! {
             <p class="notice" role="status">
                 {format!("You have {left} unused recovery codes left. Regenerate them in your Profile.")}
             </p>
-        </Show>
+        })}
     }
 }
 
