@@ -219,42 +219,25 @@ pub async fn create_pending(
     let via = i64::from(via_setup_link);
     // One pending sign-in per user at a time: the user's older half-finished one and every
     // expired one end in the same commit as the new one starts.
-    if state.writer.is_some() {
-        // SQLite file: both statements in one hop to the writer's connection (through the
-        // pool, four round trips to a connection thread and a ping).
-        use rusqlite::named_params;
-        super::sqlite_write::transaction(state, move |tx| {
-            tx.prepare_cached(CLEAR_PENDING)?
-                .execute(named_params! { "$1": user_id, "$2": t })?;
-            tx.prepare_cached(INSERT_PENDING)?.execute(named_params! {
-                "$1": id_hash,
-                "$2": user_id,
-                "$3": t,
-                "$4": t + PENDING_TTL_SECS,
-                "$5": via,
-            })?;
-            Ok((true, ()))
-        })
-        .await?;
-        return Ok(token);
-    }
-    let mut tx = super::begin(state).await?;
-    sqlx::query(CLEAR_PENDING)
-        .bind(user_id)
-        .bind(t)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal("clear pending"))?;
-    sqlx::query(INSERT_PENDING)
-        .bind(id_hash)
-        .bind(user_id)
-        .bind(t)
-        .bind(t + PENDING_TTL_SECS)
-        .bind(via)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal("create pending"))?;
-    tx.commit().await.map_err(internal("commit pending"))?;
+    use super::sqlite_write::{execute_all, Value::*};
+    execute_all(
+        state,
+        "create pending",
+        vec![
+            (CLEAR_PENDING.into(), vec![Int(user_id), Int(t)]),
+            (
+                INSERT_PENDING.into(),
+                vec![
+                    Blob(id_hash),
+                    Int(user_id),
+                    Int(t),
+                    Int(t + PENDING_TTL_SECS),
+                    Int(via),
+                ],
+            ),
+        ],
+    )
+    .await?;
     Ok(token)
 }
 

@@ -128,3 +128,135 @@ where
     .await
     .unwrap_or_else(|e| Err(internal("write task")(e)))
 }
+
+/// A value bound to `$1`, `$2`, … of a statement of [`execute_all`].
+#[derive(Clone, Debug)]
+pub enum Value {
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+/// Runs `statements` (SQL and its values for `$1`, `$2`, …) in one transaction, on either
+/// database: on a SQLite file in one hop to the writer's connection ([`transaction`]), elsewhere
+/// through sqlx's pool (a single statement without `BEGIN`/`COMMIT` around it). `what` names the
+/// write in errors.
+pub async fn execute_all(
+    state: &AppState,
+    what: &'static str,
+    statements: Vec<(String, Vec<Value>)>,
+) -> Result<(), AppError> {
+    if state.writer.is_some() {
+        return transaction(state, move |tx| {
+            for (sql, values) in &statements {
+                let mut stmt = tx.prepare_cached(sql)?;
+                bind_numbered(&mut stmt, values)?;
+                stmt.raw_execute()?;
+            }
+            Ok((true, ()))
+        })
+        .await;
+    }
+    fn bound<'q>(
+        sql: &'q str,
+        values: &'q [Value],
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        values.iter().fold(sqlx::query(sql), |q, v| match v {
+            Value::Int(i) => q.bind(*i),
+            Value::Text(t) => q.bind(t.as_str()),
+            Value::Blob(b) => q.bind(b.as_slice()),
+        })
+    }
+    if let [(sql, values)] = statements.as_slice() {
+        bound(sql, values)
+            .execute(&state.pool)
+            .await
+            .map_err(internal(what))?;
+        return Ok(());
+    }
+    let mut tx = super::begin(state).await?;
+    for (sql, values) in &statements {
+        bound(sql, values)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal(what))?;
+    }
+    tx.commit().await.map_err(internal(what))
+}
+
+/// Binds `values` to the parameters named `$1`, `$2`, … by name: SQLite numbers `$N` parameters
+/// in their order of first appearance, which need not be N.
+fn bind_numbered(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    values: &[Value],
+) -> rusqlite::Result<()> {
+    if stmt.parameter_count() != values.len() {
+        return Err(rusqlite::Error::InvalidParameterCount(
+            values.len(),
+            stmt.parameter_count(),
+        ));
+    }
+    for (i, value) in values.iter().enumerate() {
+        let name = format!("${}", i + 1);
+        let index = stmt
+            .parameter_index(&name)?
+            .ok_or_else(|| rusqlite::Error::InvalidParameterName(name))?;
+        match value {
+            Value::Int(v) => stmt.raw_bind_parameter(index, v)?,
+            Value::Text(v) => stmt.raw_bind_parameter(index, v)?,
+            Value::Blob(v) => stmt.raw_bind_parameter(index, v)?,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (a INTEGER, b TEXT, c BLOB)")
+            .unwrap();
+        conn
+    }
+
+    #[test]
+    fn values_go_to_their_numbered_parameter_whatever_the_order_in_the_sql() {
+        let conn = conn();
+        // SQLite numbers $3 first here: a positional bind would put the blob into `a`.
+        let mut stmt = conn
+            .prepare_cached("INSERT INTO t (c, b, a) VALUES ($3, $2, $1)")
+            .unwrap();
+        let values = [
+            Value::Int(7),
+            Value::Text("seven".into()),
+            Value::Blob(vec![7, 7]),
+        ];
+        bind_numbered(&mut stmt, &values).unwrap();
+        assert_eq!(stmt.raw_execute().unwrap(), 1);
+        drop(stmt);
+        let row: (i64, String, Vec<u8>) = conn
+            .query_row("SELECT a, b, c FROM t", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(row, (7, "seven".into(), vec![7, 7]));
+    }
+
+    #[test]
+    fn too_few_or_too_many_values_are_refused() {
+        let conn = conn();
+        let mut stmt = conn
+            .prepare_cached("INSERT INTO t (a, b) VALUES ($1, $2)")
+            .unwrap();
+        assert!(bind_numbered(&mut stmt, &[Value::Int(1)]).is_err());
+        let three = [Value::Int(1), Value::Int(2), Value::Int(3)];
+        assert!(bind_numbered(&mut stmt, &three).is_err());
+        // Parameters not named `$N` are refused rather than bound by position.
+        let mut named = conn
+            .prepare_cached("INSERT INTO t (a) VALUES (:a)")
+            .unwrap();
+        assert!(bind_numbered(&mut named, &[Value::Int(1)]).is_err());
+    }
+}

@@ -232,29 +232,17 @@ pub async fn succeed(state: &AppState, subjects: &[(Scope, &str)]) -> Result<(),
     if subjects.is_empty() {
         return Ok(());
     }
-    let sql = reset_sql(subjects.len());
-    if state.writer.is_some() {
-        // SQLite file: one hop to the writer, as the claim.
-        let binds: Vec<String> = subjects
-            .iter()
-            .flat_map(|&(scope, subject)| [scope.as_str().to_string(), subject.to_string()])
-            .collect();
-        return super::sqlite_write::transaction(state, move |tx| {
-            tx.prepare_cached(&sql)?
-                .execute(rusqlite::params_from_iter(binds))?;
-            Ok((true, ()))
-        })
-        .await;
-    }
-    let mut query = sqlx::query(&sql);
-    for &(scope, subject) in subjects {
-        query = query.bind(scope.as_str()).bind(subject);
-    }
-    query
-        .execute(&state.pool)
-        .await
-        .map_err(internal("throttle reset"))?;
-    Ok(())
+    use super::sqlite_write::{execute_all, Value::Text};
+    let values = subjects
+        .iter()
+        .flat_map(|&(scope, subject)| [Text(scope.as_str().into()), Text(subject.into())])
+        .collect();
+    execute_all(
+        state,
+        "throttle reset",
+        vec![(reset_sql(subjects.len()), values)],
+    )
+    .await
 }
 
 /// Operator unlock: clears the account's count (the `unlock-sign-in` command).
