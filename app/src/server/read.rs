@@ -189,21 +189,7 @@ async fn fetch<T>(
     if let Some(reader) = &state.reader {
         return reader.with(|conn| {
             let mut stmt = conn.prepare_cached(sql).map_err(internal("prepare read"))?;
-            for i in 1..=stmt.parameter_count() {
-                // `$N` binds args[N - 1], wherever and however often it appears.
-                let n: usize = stmt
-                    .parameter_name(i)
-                    .and_then(|name| name.strip_prefix('$'))
-                    .and_then(|n| n.parse().ok())
-                    .filter(|n| (1..=args.len()).contains(n))
-                    .ok_or_else(|| internal("bind read")(format!("parameter {i} of {sql}")))?;
-                match args[n - 1] {
-                    Arg::Int(v) => stmt.raw_bind_parameter(i, v),
-                    Arg::Text(v) => stmt.raw_bind_parameter(i, v),
-                    Arg::Blob(v) => stmt.raw_bind_parameter(i, v),
-                }
-                .map_err(internal("bind read"))?;
-            }
+            bind_sqlite(&mut stmt, args).map_err(internal("bind read"))?;
             let mut rows = stmt.raw_query();
             let mut out = Vec::new();
             while out.len() < max_rows {
@@ -215,14 +201,7 @@ async fn fetch<T>(
             Ok(out)
         });
     }
-    let mut query = sqlx::query(sql);
-    for arg in args {
-        query = match *arg {
-            Arg::Int(v) => query.bind(v),
-            Arg::Text(v) => query.bind(v.to_string()),
-            Arg::Blob(v) => query.bind(v.to_vec()),
-        };
-    }
+    let query = sqlx_query(sql, args);
     // PostgreSQL: on a connection without sqlx's ping on release (`pg_direct`).
     let rows = if max_rows == 1 {
         state.hot_fetch_optional(query).await.map(Vec::from_iter)
@@ -231,6 +210,47 @@ async fn fetch<T>(
     }
     .map_err(internal("read"))?;
     rows.iter().map(|row| map(row)).collect()
+}
+
+/// Binds `args` to a rusqlite statement's parameters: `$N` takes `args[N - 1]`, wherever and
+/// however often it appears (SQLite numbers parameters in their order of first appearance, which
+/// need not be N). Every arg must be used, as PostgreSQL requires of the same statement.
+pub(super) fn bind_sqlite(
+    stmt: &mut rusqlite::Statement<'_>,
+    args: &[Arg<'_>],
+) -> rusqlite::Result<()> {
+    if stmt.parameter_count() != args.len() {
+        return Err(rusqlite::Error::InvalidParameterCount(
+            args.len(),
+            stmt.parameter_count(),
+        ));
+    }
+    for i in 1..=stmt.parameter_count() {
+        let name = stmt.parameter_name(i).unwrap_or_default();
+        let n: usize = name
+            .strip_prefix('$')
+            .and_then(|n| n.parse().ok())
+            .filter(|n| (1..=args.len()).contains(n))
+            .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.to_string()))?;
+        match args[n - 1] {
+            Arg::Int(v) => stmt.raw_bind_parameter(i, v),
+            Arg::Text(v) => stmt.raw_bind_parameter(i, v),
+            Arg::Blob(v) => stmt.raw_bind_parameter(i, v),
+        }?;
+    }
+    Ok(())
+}
+
+/// `sql` for sqlx with `$1`, `$2`, … bound to `args`.
+pub(super) fn sqlx_query<'q>(
+    sql: &'q str,
+    args: &[Arg<'_>],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    args.iter().fold(sqlx::query(sql), |query, arg| match *arg {
+        Arg::Int(v) => query.bind(v),
+        Arg::Text(v) => query.bind(v.to_string()),
+        Arg::Blob(v) => query.bind(v.to_vec()),
+    })
 }
 
 #[cfg(test)]

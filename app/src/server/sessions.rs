@@ -219,20 +219,19 @@ pub async fn create_pending(
     let via = i64::from(via_setup_link);
     // One pending sign-in per user at a time: the user's older half-finished one and every
     // expired one end in the same commit as the new one starts.
-    use super::sqlite_write::{execute_all, Value::*};
-    execute_all(
+    super::sqlite_write::execute_all(
         state,
         "create pending",
-        vec![
-            (CLEAR_PENDING.into(), vec![Int(user_id), Int(t)]),
+        &[
+            (CLEAR_PENDING, &[Arg::Int(user_id), Arg::Int(t)]),
             (
-                INSERT_PENDING.into(),
-                vec![
-                    Blob(id_hash),
-                    Int(user_id),
-                    Int(t),
-                    Int(t + PENDING_TTL_SECS),
-                    Int(via),
+                INSERT_PENDING,
+                &[
+                    Arg::Blob(&id_hash),
+                    Arg::Int(user_id),
+                    Arg::Int(t),
+                    Arg::Int(t + PENDING_TTL_SECS),
+                    Arg::Int(via),
                 ],
             ),
         ],

@@ -14,6 +14,7 @@
 
 use std::{path::PathBuf, sync::Mutex, time::Duration};
 
+use super::read::{self, Arg};
 use super::{internal, AppState};
 use crate::domain::AppError;
 
@@ -129,54 +130,42 @@ where
     .unwrap_or_else(|e| Err(internal("write task")(e)))
 }
 
-/// A value bound to `$1`, `$2`, … of a statement of [`execute_all`].
-#[derive(Clone, Debug)]
-pub enum Value {
-    Int(i64),
-    Text(String),
-    Blob(Vec<u8>),
-}
-
-/// Runs `statements` (SQL and its values for `$1`, `$2`, …) in one transaction, on either
-/// database: on a SQLite file in one hop to the writer's connection ([`transaction`]), elsewhere
-/// through sqlx's pool (a single statement without `BEGIN`/`COMMIT` around it). `what` names the
-/// write in errors.
+/// Runs `statements` (SQL and its args for `$1`, `$2`, …, as [`read::fetch_all`] takes them) in
+/// one transaction, on either database: on a SQLite file in one hop to the writer's connection
+/// ([`transaction`]), elsewhere through sqlx's pool (a single statement without
+/// `BEGIN`/`COMMIT` around it). `what` names the write in errors.
 pub async fn execute_all(
     state: &AppState,
     what: &'static str,
-    statements: Vec<(String, Vec<Value>)>,
+    statements: &[(&str, &[Arg<'_>])],
 ) -> Result<(), AppError> {
     if state.writer.is_some() {
+        // The writer runs on the blocking pool: it gets its own copy of the statements.
+        let owned: Vec<(String, Vec<OwnedArg>)> = statements
+            .iter()
+            .map(|(sql, args)| (sql.to_string(), args.iter().map(OwnedArg::of).collect()))
+            .collect();
         return transaction(state, move |tx| {
-            for (sql, values) in &statements {
+            for (sql, args) in &owned {
+                let args: Vec<Arg<'_>> = args.iter().map(OwnedArg::arg).collect();
                 let mut stmt = tx.prepare_cached(sql)?;
-                bind_numbered(&mut stmt, values)?;
+                read::bind_sqlite(&mut stmt, &args)?;
                 stmt.raw_execute()?;
             }
             Ok((true, ()))
         })
         .await;
     }
-    fn bound<'q>(
-        sql: &'q str,
-        values: &'q [Value],
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-        values.iter().fold(sqlx::query(sql), |q, v| match v {
-            Value::Int(i) => q.bind(*i),
-            Value::Text(t) => q.bind(t.as_str()),
-            Value::Blob(b) => q.bind(b.as_slice()),
-        })
-    }
-    if let [(sql, values)] = statements.as_slice() {
-        bound(sql, values)
+    if let [(sql, args)] = statements {
+        read::sqlx_query(sql, args)
             .execute(&state.pool)
             .await
             .map_err(internal(what))?;
         return Ok(());
     }
     let mut tx = super::begin(state).await?;
-    for (sql, values) in &statements {
-        bound(sql, values)
+    for (sql, args) in statements {
+        read::sqlx_query(sql, args)
             .execute(&mut *tx)
             .await
             .map_err(internal(what))?;
@@ -184,30 +173,29 @@ pub async fn execute_all(
     tx.commit().await.map_err(internal(what))
 }
 
-/// Binds `values` to the parameters named `$1`, `$2`, … by name: SQLite numbers `$N` parameters
-/// in their order of first appearance, which need not be N.
-fn bind_numbered(
-    stmt: &mut rusqlite::CachedStatement<'_>,
-    values: &[Value],
-) -> rusqlite::Result<()> {
-    if stmt.parameter_count() != values.len() {
-        return Err(rusqlite::Error::InvalidParameterCount(
-            values.len(),
-            stmt.parameter_count(),
-        ));
-    }
-    for (i, value) in values.iter().enumerate() {
-        let name = format!("${}", i + 1);
-        let index = stmt
-            .parameter_index(&name)?
-            .ok_or_else(|| rusqlite::Error::InvalidParameterName(name))?;
-        match value {
-            Value::Int(v) => stmt.raw_bind_parameter(index, v)?,
-            Value::Text(v) => stmt.raw_bind_parameter(index, v)?,
-            Value::Blob(v) => stmt.raw_bind_parameter(index, v)?,
+/// An [`Arg`] that owns its value, to cross to the blocking pool.
+enum OwnedArg {
+    Int(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl OwnedArg {
+    fn of(arg: &Arg<'_>) -> OwnedArg {
+        match *arg {
+            Arg::Int(v) => OwnedArg::Int(v),
+            Arg::Text(v) => OwnedArg::Text(v.to_string()),
+            Arg::Blob(v) => OwnedArg::Blob(v.to_vec()),
         }
     }
-    Ok(())
+
+    fn arg(&self) -> Arg<'_> {
+        match self {
+            OwnedArg::Int(v) => Arg::Int(*v),
+            OwnedArg::Text(v) => Arg::Text(v),
+            OwnedArg::Blob(v) => Arg::Blob(v),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -228,12 +216,13 @@ mod tests {
         let mut stmt = conn
             .prepare_cached("INSERT INTO t (c, b, a) VALUES ($3, $2, $1)")
             .unwrap();
-        let values = [
-            Value::Int(7),
-            Value::Text("seven".into()),
-            Value::Blob(vec![7, 7]),
+        let owned = [
+            OwnedArg::Int(7),
+            OwnedArg::Text("seven".into()),
+            OwnedArg::Blob(vec![7, 7]),
         ];
-        bind_numbered(&mut stmt, &values).unwrap();
+        let values: Vec<Arg<'_>> = owned.iter().map(OwnedArg::arg).collect();
+        read::bind_sqlite(&mut stmt, &values).unwrap();
         assert_eq!(stmt.raw_execute().unwrap(), 1);
         drop(stmt);
         let row: (i64, String, Vec<u8>) = conn
@@ -250,13 +239,13 @@ mod tests {
         let mut stmt = conn
             .prepare_cached("INSERT INTO t (a, b) VALUES ($1, $2)")
             .unwrap();
-        assert!(bind_numbered(&mut stmt, &[Value::Int(1)]).is_err());
-        let three = [Value::Int(1), Value::Int(2), Value::Int(3)];
-        assert!(bind_numbered(&mut stmt, &three).is_err());
+        assert!(read::bind_sqlite(&mut stmt, &[Arg::Int(1)]).is_err());
+        let three = [Arg::Int(1), Arg::Int(2), Arg::Int(3)];
+        assert!(read::bind_sqlite(&mut stmt, &three).is_err());
         // Parameters not named `$N` are refused rather than bound by position.
         let mut named = conn
             .prepare_cached("INSERT INTO t (a) VALUES (:a)")
             .unwrap();
-        assert!(bind_numbered(&mut named, &[Value::Int(1)]).is_err());
+        assert!(read::bind_sqlite(&mut named, &[Arg::Int(1)]).is_err());
     }
 }

@@ -232,17 +232,12 @@ pub async fn succeed(state: &AppState, subjects: &[(Scope, &str)]) -> Result<(),
     if subjects.is_empty() {
         return Ok(());
     }
-    use super::sqlite_write::{execute_all, Value::Text};
-    let values = subjects
+    let args: Vec<Arg<'_>> = subjects
         .iter()
-        .flat_map(|&(scope, subject)| [Text(scope.as_str().into()), Text(subject.into())])
+        .flat_map(|&(scope, subject)| [Arg::Text(scope.as_str()), Arg::Text(subject)])
         .collect();
-    execute_all(
-        state,
-        "throttle reset",
-        vec![(reset_sql(subjects.len()), values)],
-    )
-    .await
+    let sql = reset_sql(subjects.len());
+    super::sqlite_write::execute_all(state, "throttle reset", &[(&sql, &args)]).await
 }
 
 /// Operator unlock: clears the account's count (the `unlock-sign-in` command).
