@@ -179,6 +179,8 @@ pub fn AssetTags(options: LeptosOptions) -> impl IntoView {
 /// is decided once per route; a request copies it.
 #[cfg(feature = "ssr")]
 pub fn preload_route(route: &str) {
+    // Only the process's own build manifest is read here, never the database (which would go
+    // through `context::ctx()`, so that the server's page cache sees the read).
     let Some(state) = use_context::<crate::server::AppState>() else {
         return;
     };

@@ -138,9 +138,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
         ))
-        // The signed-out sign-in page: rendered once, then copied with a fresh nonce.
+        // The signed-out sign-in page, and signed-in pages made from their user alone: rendered
+        // once, then copied with a fresh nonce.
         .layer(axum::middleware::from_fn_with_state(
-            page_template::SignInPage::default(),
+            page_template::Pages::default(),
             page_template::serve,
         ))
         .layer(axum::middleware::from_fn_with_state(

@@ -17,7 +17,7 @@ fn is_public_page(path: &str) -> bool {
 }
 
 /// Paths that are not pages: assets, server functions, health.
-fn is_page(path: &str) -> bool {
+pub(crate) fn is_page(path: &str) -> bool {
     !(path.starts_with("/api/")
         || path.starts_with("/pkg/")
         || path == "/healthz"

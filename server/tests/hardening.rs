@@ -328,6 +328,102 @@ on_both!(
     }
 );
 
+/// The text of the element with `data-testid="{id}"`.
+fn test_id_text<'a>(page: &'a common::Resp, id: &str) -> &'a str {
+    let at = page
+        .body
+        .find(&format!("data-testid=\"{id}\""))
+        .unwrap_or_else(|| panic!("{id} on the page: {}", page.body));
+    let rest = &page.body[at..];
+    let start = rest.find('>').unwrap() + 1;
+    &rest[start..start + rest[start..].find('<').unwrap()]
+}
+
+on_both!(
+    a_signed_in_page_made_from_its_user_alone_is_kept_for_them_and_follows_them,
+    |db: Db| async move {
+        let mut owner = TestApp::spawn(db).await;
+        owner.sign_up("ann@example.com", PW).await;
+        let r = owner
+            .call(
+                "add_user",
+                &[
+                    ("name", "Adam"),
+                    ("email", "adam@example.com"),
+                    ("two_factor", "false"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let link: String = serde_json::from_str(&r.body).unwrap();
+        let mut adam = owner.other_browser();
+        let r = adam
+            .call(
+                "accept_invitation",
+                &[
+                    ("token", link.strip_prefix("/invite/").unwrap()),
+                    ("password", PW),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+        // An admin's Overview shows only who they are: rendered once, then copies of that
+        // render, each with its own nonce.
+        let pages = [
+            adam.get("/").await,
+            adam.get("/").await,
+            adam.get("/").await,
+        ];
+        let nonces: Vec<String> = pages.iter().map(csp_nonce).collect();
+        for (i, (page, nonce)) in pages.iter().zip(&nonces).enumerate() {
+            assert_eq!(page.status, StatusCode::OK, "page {i}");
+            assert_eq!(test_id_text(page, "two-factor-state"), "Off", "page {i}");
+            assert!(page.body.contains("adam@example.com"), "page {i}");
+            assert_eq!(
+                page.body.matches(&format!("nonce=\"{nonce}\"")).count(),
+                page.body.matches("<script").count(),
+                "page {i}: every script carries this page's nonce"
+            );
+            assert_eq!(
+                page.body.replace(nonce.as_str(), "N"),
+                pages[0].body.replace(nonces[0].as_str(), "N"),
+                "page {i} is the first render but for its nonce"
+            );
+            assert_common_headers(page, "kept signed-in page");
+            assert_eq!(page.headers["cache-control"], "no-store", "page {i}");
+        }
+        let distinct: std::collections::HashSet<_> = nonces.iter().collect();
+        assert_eq!(distinct.len(), nonces.len(), "a fresh nonce every time");
+
+        // The owner's own Overview loads the account's
+        // protection, so it is rendered every time and follows the account.
+        let before = owner.get("/").await;
+        assert_eq!(
+            test_id_text(&before, "protected-count"),
+            "0 of 2 users are protected by two-factor authentication."
+        );
+        assert!(before.body.contains("ann@example.com"));
+
+        // Adam sets up an authenticator: his next Overview is rendered for who he is now, and
+        // the owner's shows the account as it is now, though the owner is unchanged.
+        adam.enroll().await;
+        let after = adam.get("/").await;
+        assert_eq!(test_id_text(&after, "two-factor-state"), "On");
+        assert_eq!(test_id_text(&adam.get("/").await, "two-factor-state"), "On");
+        assert_eq!(
+            test_id_text(&owner.get("/").await, "protected-count"),
+            "1 of 2 users are protected by two-factor authentication."
+        );
+
+        // Signed out, the kept page is not his any more: the sign-in page it is.
+        assert_eq!(adam.call("sign_out", &[]).await.status, StatusCode::OK);
+        let out = adam.get("/").await;
+        assert_eq!(out.status, StatusCode::SEE_OTHER);
+        assert_eq!(out.location(), Some("/login"));
+    }
+);
+
 on_both!(
     a_failed_plain_form_sign_in_shows_its_error_on_the_sign_in_page,
     |db: Db| async move {

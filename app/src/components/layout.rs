@@ -44,7 +44,7 @@ where
     // The server always knows: the user comes with this request's session.
     #[cfg(feature = "ssr")]
     {
-        signed_in_view(server_user(), &page)
+        signed_in_view(crate::server::context::signed_in_user(), &page)
     }
     #[cfg(not(feature = "ssr"))]
     {
@@ -89,15 +89,6 @@ where
         Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
         Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
     }
-}
-
-/// On the server, the signed-in user of this request's session (`Unauthorized` without one).
-#[cfg(feature = "ssr")]
-fn server_user() -> Result<Me, AppError> {
-    use crate::server::context;
-    context::ctx()
-        .and_then(|cx| cx.require_auth())
-        .map(|auth| auth.me)
 }
 
 /// In the browser, from the server-rendered page being hydrated: its `data-me` is read once and

@@ -1,6 +1,11 @@
 //! What a server function needs from its request: state, session, client address, response.
 
-use leptos::prelude::{expect_context, use_context};
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
+
+use leptos::prelude::{expect_context, use_context, with_context};
 use leptos_axum::ResponseOptions;
 
 use super::{
@@ -8,7 +13,7 @@ use super::{
     two_factor::Who,
     AppState,
 };
-use crate::domain::AppError;
+use crate::domain::{AppError, Me};
 
 /// The client address as the session middleware determined it.
 #[derive(Clone, Debug)]
@@ -19,10 +24,49 @@ pub struct Ctx {
     pub parts: http::request::Parts,
 }
 
+/// Whether a page's render read anything but the signed-in user: set by [`ctx`], which every
+/// server function calls before it touches the database, so also by every resource a page loads
+/// while it renders.
+///
+/// The server's page cache (`server/src/page_template.rs`) puts one in a signed-in page's
+/// request. A page whose render left it unset was made from the session's user, the path and
+/// the nonce alone, so it can be kept for that user and sent again, with a new nonce, for as long
+/// as the user reads the same.
+#[derive(Clone, Debug, Default)]
+pub struct RenderReads(Arc<AtomicBool>);
+
+impl RenderReads {
+    pub fn mark(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn any(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything that reads the database goes through here, so that a render that did is marked
+/// ([`RenderReads`]).
 pub fn ctx() -> Result<Ctx, AppError> {
     let state = use_context::<AppState>().ok_or(AppError::Internal)?;
     let parts = use_context::<http::request::Parts>().ok_or(AppError::Internal)?;
+    if let Some(reads) = parts.extensions.get::<RenderReads>() {
+        reads.mark();
+    }
     Ok(Ctx { state, parts })
+}
+
+/// The signed-in user of this request, as the session middleware read them with the session
+/// (`Unauthorized` without one). Not a read of data: it is what a kept page is kept by.
+pub fn signed_in_user() -> Result<Me, AppError> {
+    with_context::<http::request::Parts, _>(|parts| {
+        parts
+            .extensions
+            .get::<AuthUser>()
+            .map(|auth| auth.me.clone())
+            .ok_or(AppError::Unauthorized)
+    })
+    .unwrap_or(Err(AppError::Internal))
 }
 
 impl Ctx {
