@@ -37,11 +37,12 @@ pub struct RenderReads(Arc<AtomicBool>);
 
 impl RenderReads {
     pub fn mark(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.store(true, Ordering::Release);
     }
 
+    /// Read once the page's body has ended: the render may have run on another thread.
     pub fn any(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.load(Ordering::Acquire)
     }
 }
 
