@@ -1,6 +1,6 @@
 // A user's own second factor, with codes computed here from the setup key shown on the page.
 import { expect, test, type Page } from '@playwright/test';
-import { acceptInvite, addUser, signIn, signUp, uniqueEmail } from './helpers';
+import { acceptInvite, addUser, open, signIn, signUp, uniqueEmail } from './helpers';
 import { codeAt, enrollFromPanel, signOut } from './two-factor-helpers';
 
 /** Turns 2FA on in Profile through the enrollment panel; returns the setup key and recovery codes. */
@@ -102,7 +102,16 @@ test('an admin turns 2FA on in Profile (seed rule 7) and off again with a curren
   const admin = await acceptInvite(browser, invite, info);
   await expect(admin).toHaveURL(/\/$/);
   await expect(admin.getByTestId('role')).toHaveText('Admin');
+  // The admin's Overview is made from who they are alone: loaded again, it is the server's kept
+  // copy of its first render with a fresh nonce, and it hydrates like a render.
+  await open(admin, '/', info);
+  await expect(admin.getByTestId('two-factor-state')).toHaveText('Off');
   const { key } = await enrollInProfile(admin);
+  // Who they are now, not the copy kept of them before.
+  await open(admin, '/', info);
+  await expect(admin.getByTestId('two-factor-state')).toHaveText('On');
+  await admin.getByRole('link', { name: 'Profile' }).click();
+  await expect(admin.getByRole('heading', { name: 'Profile' })).toBeVisible();
   // Off again: needs a current code.
   await admin.getByRole('switch', { name: 'Two-factor authentication' }).click();
   await admin.getByLabel('Authentication code').fill(codeAt(key, 30));
