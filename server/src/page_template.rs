@@ -193,6 +193,13 @@ struct KeptPage {
     template: Arc<Template>,
 }
 
+impl KeptPage {
+    /// What it counts against [`MAX_SIGNED_IN_BYTES`].
+    fn size(&self) -> usize {
+        self.template.size() + self.path.len()
+    }
+}
+
 impl SignedInPages {
     fn get(&self, me: &Me, path: &str) -> Option<Arc<Template>> {
         self.by_user
@@ -205,25 +212,26 @@ impl SignedInPages {
     /// Keeps `template` as `path` for `me`, dropping what was kept of this path and of any
     /// older state of the user; then drops other users' pages until all fit the budget.
     fn keep(&mut self, me: Me, path: &str, template: Template, budget: usize) {
-        let size = template.size() + path.len();
-        if size > budget {
-            return;
-        }
-        let user_id = me.user_id;
-        let pages = self.by_user.entry(user_id).or_default();
-        let mut freed = 0;
-        pages.retain(|k| {
-            let keep = &*k.path != path && k.me == me;
-            if !keep {
-                freed += k.template.size() + k.path.len();
-            }
-            keep
-        });
-        pages.push(KeptPage {
+        let page = KeptPage {
             path: path.into(),
             me,
             template: Arc::new(template),
+        };
+        let size = page.size();
+        if size > budget {
+            return;
+        }
+        let user_id = page.me.user_id;
+        let pages = self.by_user.entry(user_id).or_default();
+        let mut freed = 0;
+        pages.retain(|k| {
+            let keep = k.path != page.path && k.me == page.me;
+            if !keep {
+                freed += k.size();
+            }
+            keep
         });
+        pages.push(page);
         self.bytes = self.bytes - freed + size;
         while self.bytes > budget {
             // Another user's pages, any: their next request renders them again.
@@ -236,10 +244,7 @@ impl SignedInPages {
 
     fn drop_user(&mut self, user_id: i64) {
         if let Some(pages) = self.by_user.remove(&user_id) {
-            self.bytes -= pages
-                .iter()
-                .map(|k| k.template.size() + k.path.len())
-                .sum::<usize>();
+            self.bytes -= pages.iter().map(KeptPage::size).sum::<usize>();
         }
     }
 }
@@ -503,7 +508,7 @@ mod tests {
         assert_eq!(kept.by_user[&1].len(), 1);
         assert_eq!(
             kept.bytes,
-            kept.by_user[&1][0].template.size() + 1,
+            kept.by_user[&1][0].size(),
             "the bytes count what is kept"
         );
     }
@@ -522,12 +527,7 @@ mod tests {
             );
         }
         assert_eq!(kept.by_user.len(), 3);
-        let counted: usize = kept
-            .by_user
-            .values()
-            .flatten()
-            .map(|k| k.template.size() + k.path.len())
-            .sum();
+        let counted: usize = kept.by_user.values().flatten().map(KeptPage::size).sum();
         assert_eq!(kept.bytes, counted);
         // A page larger than the whole budget is not kept, and drops nothing.
         kept.keep(me(11, "u"), "/", page("x", budget), budget);
