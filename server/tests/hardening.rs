@@ -344,29 +344,7 @@ on_both!(
     |db: Db| async move {
         let mut owner = TestApp::spawn(db).await;
         owner.sign_up("ann@example.com", PW).await;
-        let r = owner
-            .call(
-                "add_user",
-                &[
-                    ("name", "Adam"),
-                    ("email", "adam@example.com"),
-                    ("two_factor", "false"),
-                ],
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        let link: String = serde_json::from_str(&r.body).unwrap();
-        let mut adam = owner.other_browser();
-        let r = adam
-            .call(
-                "accept_invitation",
-                &[
-                    ("token", link.strip_prefix("/invite/").unwrap()),
-                    ("password", PW),
-                ],
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let (mut adam, _) = owner.add_member("adam@example.com", PW, false).await;
 
         // An admin's Overview shows only who they are: rendered once, then copies of that
         // render, each with its own nonce.

@@ -16,24 +16,7 @@ async fn owner_with_2fa(app: &mut TestApp, email: &str) -> Vec<u8> {
 
 /// Adds an admin and accepts the invitation in a new browser; returns (browser, user id).
 async fn admin(owner: &mut TestApp, email: &str, two_factor: bool) -> (TestApp, i64) {
-    let r = owner
-        .call(
-            "add_user",
-            &[
-                ("name", "Adam"),
-                ("email", email),
-                ("two_factor", if two_factor { "true" } else { "false" }),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let link: String = serde_json::from_str(&r.body).unwrap();
-    let token = link.strip_prefix("/invite/").unwrap().to_string();
-    let mut b = owner.other_browser();
-    let r = b
-        .call("accept_invitation", &[("token", &token), ("password", PW)])
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (b, token) = owner.add_member(email, PW, two_factor).await;
     // A used invitation is refused.
     let mut c = owner.other_browser();
     assert_eq!(

@@ -255,6 +255,42 @@ impl TestApp {
             .await
     }
 
+    /// The owner (or an admin) adds `email` as an admin named Adam, and the invitation is
+    /// accepted with `password` in a new browser, which is returned signed in; also returns the
+    /// invitation's token.
+    pub async fn add_member(
+        &mut self,
+        email: &str,
+        password: &str,
+        two_factor: bool,
+    ) -> (TestApp, String) {
+        let r = self
+            .call(
+                "add_user",
+                &[
+                    ("name", "Adam"),
+                    ("email", email),
+                    ("two_factor", if two_factor { "true" } else { "false" }),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let link: String = serde_json::from_str(&r.body).unwrap();
+        let token = link
+            .strip_prefix("/invite/")
+            .unwrap_or_else(|| panic!("an invitation link: {link}"))
+            .to_string();
+        let mut b = self.other_browser();
+        let r = b
+            .call(
+                "accept_invitation",
+                &[("token", &token), ("password", password)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        (b, token)
+    }
+
     /// Sets up an authenticator for the signed-in (or half-signed-in) user with a code at
     /// `now()`; returns the secret behind the setup key and the recovery codes.
     pub async fn enroll(&mut self) -> (Vec<u8>, Vec<String>) {
