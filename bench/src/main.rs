@@ -261,7 +261,23 @@ struct Run {
     ok: usize,
     errors: usize,
     wall: Duration,
+    /// Scheduled runs only: the answers slower than [`SLOW`], in the order they were scheduled.
+    slow: Vec<Slow>,
 }
+
+/// One answer slower than [`SLOW`] in a scheduled run.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Slow {
+    /// Its scheduled moment, from the start of the run.
+    at: Duration,
+    /// The job's index: odd for the second request of a pair.
+    job: usize,
+    /// The first request on its connection.
+    first_on_conn: bool,
+}
+
+/// The code check's p99 budget: an answer slower than this is listed in [`Run::slow`].
+const SLOW: Duration = Duration::from_millis(5);
 
 impl Run {
     fn merge(parts: Vec<(Vec<Duration>, usize, usize)>, wall: Duration) -> Run {
@@ -381,6 +397,8 @@ where
         let (jobs, next, check) = (jobs.clone(), next.clone(), check.clone());
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut ok, mut err) = (Vec::new(), 0, 0);
+            let mut slow = Vec::new();
+            let mut first_on_conn = true;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some((req, meta)) = jobs.get(i) else {
@@ -400,16 +418,64 @@ where
                 } else {
                     err += 1
                 }
-                lat.push(t.elapsed());
+                let took = t.elapsed();
+                if rate.is_some() && took > SLOW {
+                    slow.push(Slow {
+                        at: t - start,
+                        job: i,
+                        first_on_conn,
+                    });
+                }
+                first_on_conn = false;
+                lat.push(took);
             }
-            (lat, ok, err)
+            ((lat, ok, err), slow)
         }));
     }
-    let mut parts = Vec::new();
+    let (mut parts, mut slow) = (Vec::new(), Vec::new());
     for t in tasks {
-        parts.push(t.await.unwrap());
+        let (part, s) = t.await.unwrap();
+        parts.push(part);
+        slow.extend(s);
     }
-    Run::merge(parts, start.elapsed())
+    let mut run = Run::merge(parts, start.elapsed());
+    slow.sort();
+    run.slow = slow;
+    run
+}
+
+/// When the answers over [`SLOW`] of a scheduled run were sent: "none", or each 100 ms window
+/// of the run that holds any, as "+1.3 s: 4 (2nd of a pair 2, first on their connection 1)".
+/// Answers slow all at once point at a stall of the machine or the database; spread ones at
+/// load; first ones at what a new connection costs.
+fn slow_windows(run: &Run) -> String {
+    if run.slow.is_empty() {
+        return "none".into();
+    }
+    // (window, answers, second of a pair, first on their connection)
+    let mut windows: Vec<(u128, usize, usize, usize)> = Vec::new();
+    for slow in &run.slow {
+        let w = slow.at.as_millis() / 100;
+        let (twin, first) = (slow.job % 2, usize::from(slow.first_on_conn));
+        match windows.last_mut() {
+            Some((last, n, twins, firsts)) if *last == w => {
+                *n += 1;
+                *twins += twin;
+                *firsts += first;
+            }
+            _ => windows.push((w, 1, twin, first)),
+        }
+    }
+    windows
+        .iter()
+        .map(|(w, n, twins, firsts)| {
+            format!(
+                "+{:.1} s: {n} (2nd of a pair {twins}, first on their connection {firsts})",
+                *w as f64 / 10.0
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `GET path` without cookies from `PAGE_CONNS` connections for `secs`.
@@ -451,6 +517,9 @@ struct Row {
 struct CodeResult {
     capacity: Row,
     valid: Row,
+    /// Where the CPU went during each of the two phases.
+    capacity_cpu: CpuUse,
+    valid_cpu: CpuUse,
     double_accepts: usize,
     accepted: usize,
     users: usize,
@@ -475,13 +544,16 @@ async fn code_scenarios(server: &Server, seed: &Seed, label: &str) -> CodeResult
             (0..4).map(move |_| (req.clone(), ()))
         })
         .collect();
+    let mark = CpuMark::now(server.pid);
     let capacity = jobs(server.addr, CODE_CONNS, None, wrong_jobs, |_: &(), s| {
         s == 400
     })
     .await;
+    let capacity_cpu = mark.used();
     // Valid fresh codes, each user's sent twice at once from its browser, on a schedule at a
     // third of the capacity: exactly one of each pair may pass.
     let rate = (capacity.rps() / 3.0).max(50.0);
+
     let accepted = Arc::new(AtomicUsize::new(0));
     let per_user: Arc<Vec<AtomicUsize>> =
         Arc::new((0..seed.valid.len()).map(|_| AtomicUsize::new(0)).collect());
@@ -492,6 +564,7 @@ async fn code_scenarios(server: &Server, seed: &Seed, label: &str) -> CodeResult
         valid_jobs.push((req.clone(), u));
         valid_jobs.push((req, u));
     }
+    let mark = CpuMark::now(server.pid);
     let valid = {
         let (accepted, per_user) = (accepted.clone(), per_user.clone());
         jobs(
@@ -513,6 +586,7 @@ async fn code_scenarios(server: &Server, seed: &Seed, label: &str) -> CodeResult
         )
         .await
     };
+    let valid_cpu = mark.used();
     let double_accepts = per_user
         .iter()
         .filter(|n| n.load(Ordering::Relaxed) > 1)
@@ -530,6 +604,8 @@ async fn code_scenarios(server: &Server, seed: &Seed, label: &str) -> CodeResult
             run: valid,
             floor_rps: None,
         },
+        capacity_cpu,
+        valid_cpu,
         double_accepts,
         accepted: accepted.load(Ordering::Relaxed),
         users: seed.valid.len(),
@@ -758,19 +834,131 @@ fn verdict(ok: bool) -> &'static str {
 /// All CPU time and the part of it the hypervisor gave to other guests ("steal"), in ticks
 /// since boot, from the first line of /proc/stat.
 fn cpu_ticks() -> (u64, u64) {
+    let ticks = machine_ticks();
+    (ticks.iter().sum(), ticks.get(7).copied().unwrap_or(0))
+}
+
+/// User + system CPU ticks of one process, from /proc/PID/stat (0 once it is gone).
+fn process_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces:
+    // state is the first, utime the 12th and stime the 13th.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    tick(11) + tick(12)
+}
+
+/// The CPU ticks of every PostgreSQL process on this machine, by pid.
+fn postgres_ticks() -> Vec<(u32, u64)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim_end() == "postgres")
+        })
+        .map(|pid| (pid, process_ticks(pid)))
+        .collect()
+}
+
+/// Where the machine's CPU time went over one phase, by process, in ticks.
+struct CpuUse {
+    server: u64,
+    postgres: u64,
+    bench: u64,
+    /// All busy time of the machine (not idle, not I/O wait), every process included.
+    busy: u64,
+    /// All time of every core, busy or not.
+    all: u64,
+}
+
+/// Counts CPU ticks from now until [`CpuMark::used`].
+struct CpuMark {
+    server_pid: u32,
+    server: u64,
+    postgres: Vec<(u32, u64)>,
+    bench: u64,
+    machine: Vec<u64>,
+}
+
+/// The machine's CPU ticks since boot by kind (user, nice, system, idle, iowait, irq, softirq,
+/// steal), from the first line of /proc/stat.
+fn machine_ticks() -> Vec<u64> {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let ticks: Vec<u64> = stat
-        .lines()
+    stat.lines()
         .next()
         .unwrap_or_default()
         .split_whitespace()
         .skip(1)
         .filter_map(|t| t.parse().ok())
-        .collect();
-    (
-        ticks.iter().take(8).sum(),
-        ticks.get(7).copied().unwrap_or(0),
-    )
+        .take(8)
+        .collect()
+}
+
+impl CpuMark {
+    fn now(server_pid: u32) -> CpuMark {
+        CpuMark {
+            server_pid,
+            server: process_ticks(server_pid),
+            postgres: postgres_ticks(),
+            bench: process_ticks(std::process::id()),
+            machine: machine_ticks(),
+        }
+    }
+
+    fn used(&self) -> CpuUse {
+        let before = |pid: u32| {
+            self.postgres
+                .iter()
+                .find(|(p, _)| *p == pid)
+                .map_or(0, |(_, t)| *t)
+        };
+        let postgres = postgres_ticks()
+            .into_iter()
+            .map(|(pid, t)| t.saturating_sub(before(pid)))
+            .sum();
+        let machine: Vec<u64> = machine_ticks()
+            .iter()
+            .zip(&self.machine)
+            .map(|(a, b)| a.saturating_sub(*b))
+            .collect();
+        // user nice system idle iowait irq softirq steal
+        let all: u64 = machine.iter().sum();
+        let idle = machine.get(3).copied().unwrap_or(0) + machine.get(4).copied().unwrap_or(0);
+        CpuUse {
+            server: process_ticks(self.server_pid).saturating_sub(self.server),
+            postgres,
+            bench: process_ticks(std::process::id()).saturating_sub(self.bench),
+            busy: all.saturating_sub(idle),
+            all,
+        }
+    }
+}
+
+impl CpuUse {
+    /// "server 0.41, PostgreSQL 0.95, load generator 0.12, the rest 0.05 ms of CPU per request;
+    /// cores 80 % busy", with ticks of 10 ms (`CLK_TCK` is 100 on Linux).
+    fn per_request(&self, requests: usize) -> String {
+        let ms = |ticks: u64| ticks as f64 * 10.0 / requests.max(1) as f64;
+        let rest = self
+            .busy
+            .saturating_sub(self.server + self.postgres + self.bench);
+        format!(
+            "server {:.2}, PostgreSQL {:.2}, load generator {:.2}, the rest {:.2} ms of CPU per request; cores {:.0} % busy",
+            ms(self.server),
+            ms(self.postgres),
+            ms(self.bench),
+            ms(rest),
+            100.0 * self.busy as f64 / self.all.max(1) as f64
+        )
+    }
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -949,6 +1137,15 @@ async fn main() {
                 r.pct_ms(0.999),
                 r.pct_ms(1.0)
             );
+            println!(
+                "  wrong codes: {}",
+                c.capacity_cpu.per_request(c.capacity.run.requests())
+            );
+            println!("  valid codes: {}", c.valid_cpu.per_request(r.requests()));
+            println!(
+                "  answers over 5 ms, by when they were sent: {}",
+                slow_windows(r)
+            );
         }
         let _ = std::fs::remove_dir_all(&dir);
         return;
@@ -1110,6 +1307,19 @@ async fn main() {
         "\nCPU time stolen by the hypervisor during the run (/proc/stat): {:.1} %.\n\n",
         100.0 * stolen as f64 / all.max(1) as f64
     ));
+    // Where the cores went in the code checks: the server, PostgreSQL and this load generator
+    // share them, so a tail that grows with the cores' load shows here.
+    out.push_str("CPU per code check (/proc, 10 ms ticks):\n");
+    for c in std::iter::once(&sqlite_codes).chain(pg_codes.as_ref()) {
+        out.push_str(&format!(
+            "- {}: {}.\n- {}: {}.\n",
+            c.capacity.scenario,
+            c.capacity_cpu.per_request(c.capacity.run.requests()),
+            c.valid.scenario,
+            c.valid_cpu.per_request(c.valid.run.requests())
+        ));
+    }
+    out.push('\n');
     let (mut br, mut gz, mut id) = (0, 0, 0);
     out.push_str("| first-load asset | brotli | gzip | identity | Cache-Control |\n|---|---:|---:|---:|---|\n");
     for (a, s, cache) in &assets {

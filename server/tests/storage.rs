@@ -191,6 +191,51 @@ async fn postgres_direct_connections_return_only_when_released() {
     assert_eq!(select(2).await, 2);
 }
 
+/// A new hot-path PostgreSQL connection comes with the code sign-in's statement parsed and
+/// planned once, so the first sign-in on it does not pay for that; and a sign-in then runs on
+/// that statement (its parameters' types are the ones it is bound with).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_direct_connections_come_with_the_sign_in_statement_prepared() {
+    let mut app = signed_up(Db::Postgres).await;
+    let direct = app
+        .state
+        .pg_direct
+        .as_ref()
+        .expect("PostgreSQL has the direct set");
+    // Every idle connection taken, so the next lease opens a new one.
+    let mut leases = Vec::new();
+    for _ in 0..direct.idle_count() {
+        leases.push(direct.acquire().await.unwrap());
+    }
+    let mut fresh = direct.acquire().await.unwrap();
+    let prepared: Vec<String> = sqlx::query_scalar(
+        "SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'WITH pend AS%'",
+    )
+    .fetch_all(fresh.conn())
+    .await
+    .unwrap();
+    assert_eq!(prepared.len(), 1, "{prepared:?}");
+    assert!(
+        prepared[0].contains("INSERT INTO sessions"),
+        "{}",
+        prepared[0]
+    );
+    fresh.release();
+    for lease in leases {
+        lease.release();
+    }
+    // A sign-in with a code on those connections.
+    let (secret, _) = app.enroll().await;
+    assert_eq!(app.call("sign_out", &[]).await.status, StatusCode::OK);
+    let mut b = app.other_browser();
+    let r = b.sign_in("ann@example.com", "correct horse battery").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let code = app::server::totp::code_for(&secret, app::server::now() as u64 + 30);
+    let r = b.call("verify_sign_in", &[("code", &code)]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(b.get("/").await.status, StatusCode::OK);
+}
+
 /// The code sign-in's writer does not checkpoint SQLite's WAL on its commits; a thread of its
 /// own does. Its work shows in the database file alone, without the WAL, within moments.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

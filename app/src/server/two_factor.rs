@@ -447,17 +447,15 @@ enum SignIn {
     },
 }
 
-/// PostgreSQL: one statement, so one round trip and one commit, and the twin of a winning code
-/// waits on the authenticator's row for one statement rather than a transaction's seven round
-/// trips. The half sign-in is locked first, so the claim, the end of the half sign-in, the
-/// session and the audit rows happen all or none; a code whose half sign-in is gone stays unspent.
-async fn sign_in_postgres(state: &AppState, c: &Claim) -> Result<SignIn, AppError> {
-    const SQL: &str = "\
+/// [`sign_in_postgres`]'s statement. Each parameter is cast to the type it is bound as, so the
+/// statement prepared ahead on a new connection (`pg_direct`, with no types given) is the one
+/// these binds fit.
+pub(crate) const SIGN_IN_POSTGRES: &str = "\
         WITH pend AS ( \
             SELECT user_id FROM pending_logins \
-            WHERE id_hash = $3 AND user_id = $2 AND expires_at > $5 FOR UPDATE \
+            WHERE id_hash = $3::BYTEA AND user_id = $2::BIGINT AND expires_at > $5::BIGINT FOR UPDATE \
         ), claim AS ( \
-            UPDATE authenticators SET last_step = $1 \
+            UPDATE authenticators SET last_step = $1::BIGINT \
             WHERE user_id IN (SELECT user_id FROM pend) AND (last_step IS NULL OR last_step < $1) \
             RETURNING user_id \
         ), took AS ( \
@@ -468,14 +466,20 @@ async fn sign_in_postgres(state: &AppState, c: &Claim) -> Result<SignIn, AppErro
             WHERE id IN (SELECT user_id FROM took) AND code_failures <> 0 \
         ), opened AS ( \
             INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, client_addr, second_factor) \
-            SELECT $4, user_id, $5, $5, $6, $7, 1 FROM took \
+            SELECT $4::BYTEA, user_id, $5, $5, $6::BIGINT, $7::TEXT, 1 FROM took \
         ), logged AS ( \
             INSERT INTO audit_events (account_id, actor_user_id, target_user_id, event, detail, client_addr, created_at) \
-            SELECT $8, user_id, user_id, e.event, e.detail, $7, $5 FROM took \
-            CROSS JOIN (VALUES ($9, $10), ($11, $12)) AS e(event, detail) \
+            SELECT $8::BIGINT, user_id, user_id, e.event, e.detail, $7, $5 FROM took \
+            CROSS JOIN (VALUES ($9::TEXT, $10::TEXT), ($11::TEXT, $12::TEXT)) AS e(event, detail) \
         ) \
         SELECT (SELECT COUNT(*) FROM pend) AS pending, (SELECT COUNT(*) FROM took) AS signed_in";
-    let row = sqlx::query(SQL)
+
+/// PostgreSQL: one statement, so one round trip and one commit, and the twin of a winning code
+/// waits on the authenticator's row for one statement rather than a transaction's seven round
+/// trips. The half sign-in is locked first, so the claim, the end of the half sign-in, the
+/// session and the audit rows happen all or none; a code whose half sign-in is gone stays unspent.
+async fn sign_in_postgres(state: &AppState, c: &Claim) -> Result<SignIn, AppError> {
+    let row = sqlx::query(SIGN_IN_POSTGRES)
         .bind(c.step)
         .bind(c.user_id)
         .bind(c.pending_hash.clone())
