@@ -21,7 +21,7 @@ use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc,
     },
     time::{Duration, Instant},
@@ -261,6 +261,8 @@ struct Run {
     ok: usize,
     errors: usize,
     wall: Duration,
+    /// When the run's clock started (scheduled runs).
+    start: Option<Instant>,
     /// Scheduled runs only: the answers slower than [`SLOW`], in the order they were scheduled.
     slow: Vec<Slow>,
 }
@@ -272,8 +274,6 @@ struct Slow {
     at: Duration,
     /// The job's index: odd for the second request of a pair.
     job: usize,
-    /// The first request on its connection.
-    first_on_conn: bool,
 }
 
 /// The code check's p99 budget: an answer slower than this is listed in [`Run::slow`].
@@ -398,7 +398,6 @@ where
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut ok, mut err) = (Vec::new(), 0, 0);
             let mut slow = Vec::new();
-            let mut first_on_conn = true;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some((req, meta)) = jobs.get(i) else {
@@ -423,10 +422,8 @@ where
                     slow.push(Slow {
                         at: t - start,
                         job: i,
-                        first_on_conn,
                     });
                 }
-                first_on_conn = false;
                 lat.push(took);
             }
             ((lat, ok, err), slow)
@@ -441,44 +438,100 @@ where
     let mut run = Run::merge(parts, start.elapsed());
     slow.sort();
     run.slow = slow;
+    run.start = Some(start);
     run
 }
 
 /// When the answers over [`SLOW`] of a scheduled run were sent: "none", or each 100 ms window
-/// of the run that holds any, as "+1.3 s: 4 (2nd of a pair 2, first on their connection 1)".
-/// Answers slow all at once point at a stall of the machine or the database; spread ones at
-/// load; first ones at what a new connection costs.
-fn slow_windows(run: &Run) -> String {
+/// of the run that holds any, as "+1.3 s: 4 (2nd of a pair 2, 20 ms stolen)", where the stolen
+/// time is what the hypervisor gave other guests over that window, on all cores. Answers slow all
+/// at once point at a stall of the machine or the database; with time stolen, at the host.
+fn slow_windows(run: &Run, steal: &StealSamples) -> String {
     if run.slow.is_empty() {
         return "none".into();
     }
-    // (window, answers, second of a pair, first on their connection)
-    let mut windows: Vec<(u128, usize, usize, usize)> = Vec::new();
+    const WINDOW: Duration = Duration::from_millis(100);
+    // (window, answers, second of a pair)
+    let mut windows: Vec<(u32, usize, usize)> = Vec::new();
     for slow in &run.slow {
-        let w = slow.at.as_millis() / 100;
-        let (twin, first) = (slow.job % 2, usize::from(slow.first_on_conn));
+        let w = (slow.at.as_millis() / WINDOW.as_millis()) as u32;
+        let twin = slow.job % 2;
         match windows.last_mut() {
-            Some((last, n, twins, firsts)) if *last == w => {
+            Some((last, n, twins)) if *last == w => {
                 *n += 1;
                 *twins += twin;
-                *firsts += first;
             }
-            _ => windows.push((w, 1, twin, first)),
+            _ => windows.push((w, 1, twin)),
         }
     }
     windows
         .iter()
-        .map(|(w, n, twins, firsts)| {
+        .map(|&(w, n, twins)| {
+            let stolen = run.start.map_or(0, |start| {
+                let from = start + WINDOW * w;
+                steal.between(from, from + WINDOW)
+            });
             format!(
-                "+{:.1} s: {n} (2nd of a pair {twins}, first on their connection {firsts})",
-                *w as f64 / 10.0
+                "+{:.1} s: {n} (2nd of a pair {twins}, {} ms stolen)",
+                w as f64 / 10.0,
+                stolen * 10
             )
         })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// `GET path` without cookies from `PAGE_CONNS` connections for `secs`.
+/// The machine's stolen CPU ticks (/proc/stat), read every 10 ms by a thread of its own.
+struct StealSampler {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<StealSamples>,
+}
+
+/// (when, stolen ticks since boot), in time order.
+#[derive(Default)]
+struct StealSamples(Vec<(Instant, u64)>);
+
+impl StealSampler {
+    fn start() -> StealSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                let mut samples = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    samples.push((Instant::now(), steal_ticks()));
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                samples.push((Instant::now(), steal_ticks()));
+                StealSamples(samples)
+            }
+        });
+        StealSampler { stop, thread }
+    }
+
+    fn finish(self) -> StealSamples {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+impl StealSamples {
+    /// Ticks stolen from the last sample at or before `from` to the first at or after `to`:
+    /// at least what was stolen over that span (0 outside the samples).
+    fn between(&self, from: Instant, to: Instant) -> u64 {
+        let first = self.0.iter().rev().find(|(t, _)| *t <= from);
+        let last = self.0.iter().find(|(t, _)| *t >= to);
+        match (first, last) {
+            (Some((_, a)), Some((_, b))) => b.saturating_sub(*a),
+            _ => 0,
+        }
+    }
+}
+
+fn steal_ticks() -> u64 {
+    machine_ticks().get(7).copied().unwrap_or(0)
+}
+
 async fn anonymous_get(server: &Server, path: &str, secs: Duration) -> Run {
     let req = http1::get(server.addr, path, None);
     closed_for(server.addr, PAGE_CONNS, secs, Arc::new(vec![req]), 200).await
@@ -520,6 +573,8 @@ struct CodeResult {
     /// Where the CPU went during each of the two phases.
     capacity_cpu: CpuUse,
     valid_cpu: CpuUse,
+    /// Stolen time over the valid phase, for [`slow_windows`].
+    valid_steal: StealSamples,
     double_accepts: usize,
     accepted: usize,
     users: usize,
@@ -565,6 +620,7 @@ async fn code_scenarios(server: &Server, seed: &Seed, label: &str) -> CodeResult
         valid_jobs.push((req, u));
     }
     let mark = CpuMark::now(server.pid);
+    let sampler = StealSampler::start();
     let valid = {
         let (accepted, per_user) = (accepted.clone(), per_user.clone());
         jobs(
@@ -587,6 +643,7 @@ async fn code_scenarios(server: &Server, seed: &Seed, label: &str) -> CodeResult
         .await
     };
     let valid_cpu = mark.used();
+    let valid_steal = sampler.finish();
     let double_accepts = per_user
         .iter()
         .filter(|n| n.load(Ordering::Relaxed) > 1)
@@ -606,6 +663,7 @@ async fn code_scenarios(server: &Server, seed: &Seed, label: &str) -> CodeResult
         },
         capacity_cpu,
         valid_cpu,
+        valid_steal,
         double_accepts,
         accepted: accepted.load(Ordering::Relaxed),
         users: seed.valid.len(),
@@ -873,8 +931,11 @@ struct CpuUse {
     server: u64,
     postgres: u64,
     bench: u64,
-    /// All busy time of the machine (not idle, not I/O wait), every process included.
+    /// All busy time of the machine (not idle, not I/O wait, not stolen), every process
+    /// included.
     busy: u64,
+    /// Time the hypervisor gave to other guests.
+    steal: u64,
     /// All time of every core, busy or not.
     all: u64,
 }
@@ -932,11 +993,13 @@ impl CpuMark {
         // user nice system idle iowait irq softirq steal
         let all: u64 = machine.iter().sum();
         let idle = machine.get(3).copied().unwrap_or(0) + machine.get(4).copied().unwrap_or(0);
+        let steal = machine.get(7).copied().unwrap_or(0);
         CpuUse {
             server: process_ticks(self.server_pid).saturating_sub(self.server),
             postgres,
             bench: process_ticks(std::process::id()).saturating_sub(self.bench),
-            busy: all.saturating_sub(idle),
+            busy: all.saturating_sub(idle + steal),
+            steal,
             all,
         }
     }
@@ -944,19 +1007,20 @@ impl CpuMark {
 
 impl CpuUse {
     /// "server 0.41, PostgreSQL 0.95, load generator 0.12, the rest 0.05 ms of CPU per request;
-    /// cores 80 % busy", with ticks of 10 ms (`CLK_TCK` is 100 on Linux).
+    /// cores 80 % busy, 120 ms stolen", with ticks of 10 ms (`CLK_TCK` is 100 on Linux).
     fn per_request(&self, requests: usize) -> String {
         let ms = |ticks: u64| ticks as f64 * 10.0 / requests.max(1) as f64;
         let rest = self
             .busy
             .saturating_sub(self.server + self.postgres + self.bench);
         format!(
-            "server {:.2}, PostgreSQL {:.2}, load generator {:.2}, the rest {:.2} ms of CPU per request; cores {:.0} % busy",
+            "server {:.2}, PostgreSQL {:.2}, load generator {:.2}, the rest {:.2} ms of CPU per request; cores {:.0} % busy, {} ms stolen",
             ms(self.server),
             ms(self.postgres),
             ms(self.bench),
             ms(rest),
-            100.0 * self.busy as f64 / self.all.max(1) as f64
+            100.0 * self.busy as f64 / self.all.max(1) as f64,
+            self.steal * 10
         )
     }
 }
@@ -1144,7 +1208,7 @@ async fn main() {
             println!("  valid codes: {}", c.valid_cpu.per_request(r.requests()));
             println!(
                 "  answers over 5 ms, by when they were sent: {}",
-                slow_windows(r)
+                slow_windows(r, &c.valid_steal)
             );
         }
         let _ = std::fs::remove_dir_all(&dir);
@@ -1451,4 +1515,62 @@ fn chrono_like_now() -> String {
         rem / 3600,
         (rem % 3600) / 60
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_answers_are_grouped_by_100_ms_window_with_the_time_stolen_over_it() {
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        let run = Run {
+            start: Some(start),
+            slow: vec![
+                Slow {
+                    at: ms(120),
+                    job: 4,
+                },
+                Slow {
+                    at: ms(150),
+                    job: 5,
+                },
+                Slow {
+                    at: ms(1310),
+                    job: 40,
+                },
+            ],
+            ..Default::default()
+        };
+        // 3 ticks stolen between 100 and 200 ms, none later.
+        let steal = StealSamples(vec![
+            (start, 10),
+            (start + ms(100), 10),
+            (start + ms(200), 13),
+            (start + ms(1300), 13),
+            (start + ms(1400), 13),
+        ]);
+        assert_eq!(
+            slow_windows(&run, &steal),
+            "+0.1 s: 2 (2nd of a pair 1, 30 ms stolen), +1.3 s: 1 (2nd of a pair 0, 0 ms stolen)"
+        );
+        assert_eq!(slow_windows(&Run::default(), &steal), "none");
+    }
+
+    #[test]
+    fn cpu_per_request_leaves_stolen_time_out_of_busy() {
+        let used = CpuUse {
+            server: 10,
+            postgres: 20,
+            bench: 5,
+            busy: 40,
+            steal: 12,
+            all: 100,
+        };
+        assert_eq!(
+            used.per_request(100),
+            "server 1.00, PostgreSQL 2.00, load generator 0.50, the rest 0.50 ms of CPU per request; cores 40 % busy, 120 ms stolen"
+        );
+    }
 }

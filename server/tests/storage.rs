@@ -7,7 +7,10 @@ mod common;
 
 use app::{
     domain::AppError,
-    server::read::{fetch_all, fetch_optional, Arg},
+    server::{
+        pg_direct::{Lease, PgDirect},
+        read::{fetch_all, fetch_optional, Arg},
+    },
 };
 use common::{Db, TestApp};
 use http::StatusCode;
@@ -126,10 +129,7 @@ async fn postgres_connections_killed_while_idle_are_replaced() {
         .pg_direct
         .as_ref()
         .expect("PostgreSQL has the direct set");
-    let mut leases = Vec::new();
-    for _ in 0..direct.idle_count() {
-        leases.push(direct.acquire().await.unwrap());
-    }
+    let mut leases = lease_all_idle(direct).await;
     assert!(!leases.is_empty(), "the page's reads used the direct set");
     for lease in &mut leases {
         pids.push(backend_pid(lease.conn()).await);
@@ -191,39 +191,60 @@ async fn postgres_direct_connections_return_only_when_released() {
     assert_eq!(select(2).await, 2);
 }
 
-/// A new hot-path PostgreSQL connection comes with the code sign-in's statement parsed and
-/// planned once, so the first sign-in on it does not pay for that; and a sign-in then runs on
-/// that statement (its parameters' types are the ones it is bound with).
+/// Every idle connection of the direct set, leased, so that the next lease opens a new one.
+async fn lease_all_idle(direct: &PgDirect) -> Vec<Lease<'_>> {
+    let mut leases = Vec::new();
+    for _ in 0..direct.idle_count() {
+        leases.push(direct.acquire().await.unwrap());
+    }
+    leases
+}
+
+/// A new hot-path PostgreSQL connection comes with the code sign-in's statement prepared and
+/// planned for good (PostgreSQL's generic plan), so the first sign-ins on it do not pay for
+/// planning it; opening it writes nothing; and a sign-in then runs on that statement.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_direct_connections_come_with_the_sign_in_statement_prepared() {
+async fn postgres_direct_connections_come_with_the_sign_in_statement_planned() {
     let mut app = signed_up(Db::Postgres).await;
     let direct = app
         .state
         .pg_direct
         .as_ref()
         .expect("PostgreSQL has the direct set");
-    // Every idle connection taken, so the next lease opens a new one.
-    let mut leases = Vec::new();
-    for _ in 0..direct.idle_count() {
-        leases.push(direct.acquire().await.unwrap());
-    }
+    let counts =
+        "SELECT (SELECT COUNT(*) FROM sessions) AS s, (SELECT COUNT(*) FROM audit_events) AS a";
+    let before: (i64, i64) = sqlx::query_as(counts)
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap();
+    let leases = lease_all_idle(direct).await;
     let mut fresh = direct.acquire().await.unwrap();
-    let prepared: Vec<String> = sqlx::query_scalar(
-        "SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'WITH pend AS%'",
+    let plans: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT statement, generic_plans FROM pg_prepared_statements \
+         WHERE statement LIKE 'WITH pend AS%'",
     )
     .fetch_all(fresh.conn())
     .await
     .unwrap();
-    assert_eq!(prepared.len(), 1, "{prepared:?}");
+    assert_eq!(plans.len(), 1, "{plans:?}");
     assert!(
-        prepared[0].contains("INSERT INTO sessions"),
+        plans[0].0.contains("INSERT INTO sessions"),
         "{}",
-        prepared[0]
+        plans[0].0
     );
+    assert!(plans[0].1 >= 1, "no generic plan yet: {plans:?}");
     fresh.release();
     for lease in leases {
         lease.release();
     }
+    let after: (i64, i64) = sqlx::query_as(counts)
+        .fetch_one(&app.state.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        after, before,
+        "opening a connection wrote sessions or audit rows"
+    );
     // A sign-in with a code on those connections.
     let (secret, _) = app.enroll().await;
     assert_eq!(app.call("sign_out", &[]).await.status, StatusCode::OK);

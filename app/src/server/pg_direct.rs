@@ -10,7 +10,9 @@
 //! closed it meanwhile.
 //!
 //! Used by the reads behind every request ([`super::read`]) and the code sign-in's one
-//! statement; everything else stays on sqlx's pool.
+//! statement; everything else stays on sqlx's pool. A new connection runs the sign-in statement
+//! until PostgreSQL has planned it for good ([`super::two_factor::warm_sign_in_postgres`]),
+//! before its first use; the reads behind every request are simple and warm at their first.
 
 use std::{
     sync::Mutex,
@@ -19,7 +21,7 @@ use std::{
 
 use sqlx::{
     any::{AnyArguments, AnyConnectOptions, AnyRow},
-    Any, AnyConnection, ConnectOptions, Connection, Executor,
+    Any, AnyConnection, ConnectOptions, Connection,
 };
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -41,12 +43,6 @@ pub struct Lease<'a> {
 }
 
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Prepared on each new connection before its first use, into its statement cache, where the
-/// query with the same text finds it. The code sign-in's statement touches five tables: the
-/// first time one PostgreSQL backend parses and plans it, loading their catalog entries, costs
-/// it about 2 ms (0.4 ms to run it), which fell on the first sign-ins of a burst that opened
-/// connections. The reads behind every request are simple and warm at their first request.
-const PREPARE_ON_CONNECT: &[&str] = &[super::two_factor::SIGN_IN_POSTGRES];
 /// sqlx's default `idle_timeout`.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -76,9 +72,7 @@ impl PgDirect {
                 }
                 None => {
                     let mut conn = self.options.connect().await?;
-                    for sql in PREPARE_ON_CONNECT {
-                        (&mut conn).prepare(sql).await?;
-                    }
+                    super::two_factor::warm_sign_in_postgres(&mut conn).await?;
                     conn
                 }
             };
