@@ -499,10 +499,10 @@ impl StealSampler {
             move || {
                 let mut samples = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    samples.push((Instant::now(), steal_ticks()));
+                    samples.push((Instant::now(), machine_ticks()[STEAL]));
                     std::thread::sleep(Duration::from_millis(10));
                 }
-                samples.push((Instant::now(), steal_ticks()));
+                samples.push((Instant::now(), machine_ticks()[STEAL]));
                 StealSamples(samples)
             }
         });
@@ -526,10 +526,6 @@ impl StealSamples {
             _ => 0,
         }
     }
-}
-
-fn steal_ticks() -> u64 {
-    machine_ticks().get(7).copied().unwrap_or(0)
 }
 
 async fn anonymous_get(server: &Server, path: &str, secs: Duration) -> Run {
@@ -893,7 +889,7 @@ fn verdict(ok: bool) -> &'static str {
 /// since boot, from the first line of /proc/stat.
 fn cpu_ticks() -> (u64, u64) {
     let ticks = machine_ticks();
-    (ticks.iter().sum(), ticks.get(7).copied().unwrap_or(0))
+    (ticks.iter().sum(), ticks[STEAL])
 }
 
 /// User + system CPU ticks of one process, from /proc/PID/stat (0 once it is gone).
@@ -946,22 +942,25 @@ struct CpuMark {
     server: u64,
     postgres: Vec<(u32, u64)>,
     bench: u64,
-    machine: Vec<u64>,
+    machine: [u64; 8],
 }
 
 /// The machine's CPU ticks since boot by kind (user, nice, system, idle, iowait, irq, softirq,
-/// steal), from the first line of /proc/stat.
-fn machine_ticks() -> Vec<u64> {
+/// steal), from the first line of /proc/stat; 0 for a kind it does not show.
+fn machine_ticks() -> [u64; 8] {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    stat.lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|t| t.parse().ok())
-        .take(8)
-        .collect()
+    let mut ticks = [0; 8];
+    let fields = stat.lines().next().unwrap_or_default().split_whitespace();
+    for (tick, field) in ticks.iter_mut().zip(fields.skip(1)) {
+        *tick = field.parse().unwrap_or(0);
+    }
+    ticks
 }
+
+/// Kinds of [`machine_ticks`] by index.
+const IDLE: usize = 3;
+const IOWAIT: usize = 4;
+const STEAL: usize = 7;
 
 impl CpuMark {
     fn now(server_pid: u32) -> CpuMark {
@@ -985,15 +984,10 @@ impl CpuMark {
             .into_iter()
             .map(|(pid, t)| t.saturating_sub(before(pid)))
             .sum();
-        let machine: Vec<u64> = machine_ticks()
-            .iter()
-            .zip(&self.machine)
-            .map(|(a, b)| a.saturating_sub(*b))
-            .collect();
-        // user nice system idle iowait irq softirq steal
+        let now = machine_ticks();
+        let machine: [u64; 8] = std::array::from_fn(|i| now[i].saturating_sub(self.machine[i]));
         let all: u64 = machine.iter().sum();
-        let idle = machine.get(3).copied().unwrap_or(0) + machine.get(4).copied().unwrap_or(0);
-        let steal = machine.get(7).copied().unwrap_or(0);
+        let (idle, steal) = (machine[IDLE] + machine[IOWAIT], machine[STEAL]);
         CpuUse {
             server: process_ticks(self.server_pid).saturating_sub(self.server),
             postgres,
