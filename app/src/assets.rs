@@ -181,13 +181,13 @@ pub fn AssetTags(options: LeptosOptions) -> impl IntoView {
 pub fn preload_route(route: &str) {
     // Only the process's own build manifest is read here, never the database (which would go
     // through `context::ctx()`, so that the server's page cache sees the read).
-    let Some(state) = use_context::<crate::server::AppState>() else {
+    let Some(state) = use_context::<crate::server::context::Provided>() else {
         return;
     };
     let Some(res) = use_context::<leptos_axum::ResponseOptions>() else {
         return;
     };
-    if let Some((_, link)) = names::get(&state.leptos_options)
+    if let Some((_, link)) = names::get(state.leptos_options())
         .preloads
         .iter()
         .find(|(name, _)| is_snake_case_of(name, route))

@@ -201,17 +201,18 @@ async fn seed(state: &AppState, n: usize) -> Seed {
         .await
         .unwrap();
         let user_id: i64 = row.try_get(0).unwrap();
-        let start = two_factor::start_enrollment_for(state, user_id, false)
-            .await
-            .unwrap();
-        let secret = totp::decode_setup_key(&start.setup_key).unwrap();
         let who = two_factor::Who {
             account_id,
             user_id,
             client_addr: "bench",
+            holder: &[],
         };
+        let start = two_factor::start_enrollment_for(state, who, false)
+            .await
+            .unwrap();
+        let secret = totp::decode_setup_key(&start.setup_key).unwrap();
         let code = totp::code_for(&secret, now() as u64);
-        two_factor::confirm_enrollment(state, who, &code, now(), None)
+        two_factor::confirm_enrollment(state, who, &code, now(), false)
             .await
             .unwrap();
         members.push((user_id, Member { email, secret }));
@@ -219,6 +220,11 @@ async fn seed(state: &AppState, n: usize) -> Seed {
     let mut valid = Vec::new();
     let mut wrong = Vec::new();
     let mut sessions_out = Vec::new();
+    let checked = |user_id| sessions::Checked {
+        user_id,
+        account_id,
+        password_hash: &hash,
+    };
     for (i, (user_id, m)) in members.into_iter().enumerate() {
         if i < n {
             if sessions_out.len() < PAGE_CONNS {
@@ -228,21 +234,31 @@ async fn seed(state: &AppState, n: usize) -> Seed {
                         .unwrap(),
                 );
             }
-            let p = sessions::create_pending(state, user_id, false)
+            let p = sessions::create_pending(state, checked(user_id), false)
                 .await
-                .unwrap();
+                .unwrap()
+                .expect("the member exists");
             valid.push((m, p));
         } else {
-            let p = sessions::create_pending(state, user_id, false)
+            let p = sessions::create_pending(state, checked(user_id), false)
                 .await
-                .unwrap();
+                .unwrap()
+                .expect("the member exists");
             wrong.push((m, p));
         }
     }
-    two_factor::start_enrollment_for(state, owner_id, false)
+    let owner_session = sessions::create(&state.pool, &state.config, owner_id, "bench", false)
         .await
         .unwrap();
-    let owner_session = sessions::create(&state.pool, &state.config, owner_id, "bench", false)
+    // The owner's pending enrollment, for the QR scenario: it belongs to that session.
+    let holder = sessions::hash_token(&owner_session);
+    let owner = two_factor::Who {
+        account_id,
+        user_id: owner_id,
+        client_addr: "bench",
+        holder: &holder,
+    };
+    two_factor::start_enrollment_for(state, owner, false)
         .await
         .unwrap();
     Seed {

@@ -104,15 +104,119 @@ pub async fn api_guard(State(state): State<AppState>, req: Request<Body>, next: 
             AppError::Request("the request body is too large.".into()),
         );
     };
-    let origin = request_origin(&state, &parts.headers);
+    // leptos sends a plain form back to its `Referer`, which must be an absolute URL. The
+    // origin is a placeholder taken off again below: a redirect never names a host a request
+    // chose (`Host`, `X-Forwarded-Host`).
     parts.headers.remove(header::REFERER);
-    if let (Some(path), Some(origin)) = (return_path(&bytes), origin) {
-        if let Ok(v) = HeaderValue::from_str(&format!("{origin}{path}")) {
+    if let Some(path) = return_path(&bytes) {
+        if let Ok(v) = HeaderValue::from_str(&format!("{FORM_ORIGIN}{path}")) {
             parts.headers.insert(header::REFERER, v);
         }
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    let mut res = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let location = res
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix(FORM_ORIGIN))
+        .map(|relative| sign_form_error(&state, relative));
+    if let Some(v) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// Stands for this console in the `Referer` a plain form post is given; never sent out.
+const FORM_ORIGIN: &str = "http://form.invalid";
+
+/// The query parameters leptos puts a failed plain form's error in, and ours that signs them.
+const ERROR_PARAMS: [&str; 3] = ["__path", "__err", "__sig"];
+
+/// What the signature of a form error covers: the server function and its error.
+fn form_error_data(path: &str, err: &str) -> Vec<u8> {
+    let mut data = b"latchkey-form-error:".to_vec();
+    data.extend_from_slice(path.as_bytes());
+    data.push(0);
+    data.extend_from_slice(err.as_bytes());
+    data
+}
+
+/// The error leptos wrote into a redirect (`__path`, `__err`), signed with the server key, so
+/// a page shows only errors this server produced.
+fn sign_form_error(state: &AppState, location: &str) -> String {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let Some((path, query)) = location.split_once('?') else {
+        return location.to_string();
+    };
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .filter(|(k, _)| k != "__sig")
+        .collect();
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    out.extend_pairs(&pairs);
+    if let Some(err) = get("__err") {
+        let tag = state
+            .keys
+            .mac(&form_error_data(get("__path").unwrap_or(""), err));
+        out.append_pair("__sig", &URL_SAFE_NO_PAD.encode(&tag[..16]));
+    }
+    format!("{path}?{}", out.finish())
+}
+
+/// Pages: an error in the query string (`__err`) is shown only when this server signed it
+/// ([`sign_form_error`]); otherwise the browser goes to the same page without it. Anyone can
+/// make a link with `__err`, and the page would show its text in the error box.
+pub async fn signed_form_errors(
+    State(state): State<AppState>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
+    use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+    let query = req.uri().query().filter(|q| q.contains("__"));
+    let Some(query) = query.filter(|_| req.method() == Method::GET) else {
+        return next.run(req).await;
+    };
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let has_error = pairs
+        .iter()
+        .any(|(k, _)| ERROR_PARAMS.contains(&k.as_str()));
+    let signed = match (get("__err"), get("__sig")) {
+        (Some(err), Some(sig)) => URL_SAFE_NO_PAD.decode(sig).is_ok_and(|tag| {
+            let data = form_error_data(get("__path").unwrap_or(""), err);
+            tag.len() == 16 && state.keys.mac_starts_with(&data, &tag)
+        }),
+        _ => false,
+    };
+    if !has_error || signed {
+        return next.run(req).await;
+    }
+    let rest: Vec<&(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| !ERROR_PARAMS.contains(&k.as_str()))
+        .collect();
+    let mut target = req.uri().path().to_string();
+    if !rest.is_empty() {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.extend_pairs(rest);
+        target = format!("{target}?{}", q.finish());
+    }
+    axum::response::Redirect::to(&target).into_response()
 }
 
 fn cross_origin(req: &Request<Body>) -> Response {

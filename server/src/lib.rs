@@ -117,7 +117,7 @@ pub fn router(state: AppState) -> Router {
             routes,
             {
                 let state = state.clone();
-                move || provide_context(state.clone())
+                move || provide_context(app::server::context::Provided::new(state.clone()))
             },
             {
                 let leptos_options = leptos_options.clone();
@@ -148,6 +148,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             middleware::session,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::signed_form_errors,
+        ))
         .layer(axum::middleware::from_fn(server_fn_status))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -167,20 +171,27 @@ pub fn router(state: AppState) -> Router {
 async fn qr_svg(State(state): State<AppState>, req: Request<Body>) -> axum::response::Response {
     use app::server::sessions::{AuthUser, PendingLogin};
     use axum::http::{header, StatusCode};
-    let user_id = match (
+    // The enrollment belongs to this browser's session or half sign-in, not just to its user.
+    let who = match (
         req.extensions().get::<AuthUser>(),
         req.extensions().get::<PendingLogin>(),
     ) {
-        (Some(a), _) => Some(a.user_id),
-        (None, Some(p)) => Some(p.user_id),
+        (Some(a), _) => Some((a.user_id, a.account_id, a.session_hash.as_slice())),
+        (None, Some(p)) => Some((p.user_id, p.account_id, p.id_hash.as_slice())),
         _ => None,
     };
     let no_store = [(header::CACHE_CONTROL, "no-store")];
-    let Some(user_id) = user_id else {
+    let Some((user_id, account_id, holder)) = who else {
         return (StatusCode::NOT_FOUND, no_store, "Not found").into_response();
     };
+    let who = app::server::two_factor::Who {
+        account_id,
+        user_id,
+        client_addr: "",
+        holder,
+    };
     let svg = match app::server::users::email_of(&state, user_id).await {
-        Ok(email) => app::server::two_factor::enrollment_qr(&state, user_id, &email).await,
+        Ok(email) => app::server::two_factor::enrollment_qr(&state, who, &email).await,
         Err(e) => Err(e),
     };
     match svg {
@@ -199,14 +210,21 @@ async fn qr_svg(State(state): State<AppState>, req: Request<Body>) -> axum::resp
 }
 
 /// Server functions answer errors raised before their body ran (undecodable arguments) with
-/// 500: give every typed error its own status, so bad input is a 4xx.
+/// 500: give every typed error its own status, so bad input is a 4xx. A refusal to try again
+/// later carries `Retry-After`.
 async fn server_fn_status(
     req: Request<Body>,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    use http::StatusCode;
     let is_api = req.uri().path().starts_with("/api/");
     let res = next.run(req).await;
-    if !is_api || res.status() != http::StatusCode::INTERNAL_SERVER_ERROR {
+    let read = [
+        StatusCode::INTERNAL_SERVER_ERROR,
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+    if !is_api || !read.contains(&res.status()) {
         return res;
     }
     let (mut parts, body) = res.into_parts();
@@ -215,6 +233,9 @@ async fn server_fn_status(
     };
     if let Ok(err) = serde_json::from_slice::<app::domain::AppError>(&bytes) {
         parts.status = http::StatusCode::from_u16(err.status_code()).unwrap_or(parts.status);
+        if let Some(secs) = err.retry_after() {
+            parts.headers.insert(http::header::RETRY_AFTER, secs.into());
+        }
     }
     axum::response::Response::from_parts(parts, Body::from(bytes))
 }

@@ -11,7 +11,7 @@ struct Cli {
     #[arg(long, env = "LATCHKEY_LISTEN", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
     /// Database URL (sqlite:… or postgres:…). Default: a SQLite file in the data folder.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Folder for the SQLite database and server keys.
     #[arg(long, env = "LATCHKEY_DATA_DIR", default_value = "data")]
@@ -136,6 +136,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
     tracing::info!(backend = ?state.backend, "database ready");
     let listener = tokio::net::TcpListener::bind(cli.listen).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
+    app::server::purge::spawn(state.clone());
     server::serve(listener, server::router(state)).await?;
     Ok(())
 }

@@ -54,6 +54,9 @@ const MAX_PAGE: usize = 256 * 1024;
 /// What all users' kept signed-in pages may take, their text counted (about 1,500 Overviews).
 pub const MAX_SIGNED_IN_BYTES: usize = 4 * 1024 * 1024;
 
+/// The signed-in pages that may be kept: the console's fixed paths (`app/src/routes.rs`).
+const KEPT_PATHS: &[&str] = &["/", "/profile", "/users", "/settings/security", "/audit"];
+
 /// Text cut at each occurrence of the nonce it was rendered with.
 #[derive(Debug)]
 struct Pieces(Vec<Box<str>>);
@@ -234,11 +237,19 @@ impl SignedInPages {
         pages.push(page);
         self.bytes = self.bytes - freed + size;
         while self.bytes > budget {
-            // Another user's pages, any: their next request renders them again.
-            let Some(victim) = self.by_user.keys().copied().find(|u| *u != user_id) else {
-                break;
-            };
-            self.drop_user(victim);
+            // Another user's pages, any: their next request renders them again. With none
+            // left, this user's own older pages: the budget binds everyone.
+            match self.by_user.keys().copied().find(|u| *u != user_id) {
+                Some(victim) => self.drop_user(victim),
+                None => {
+                    let pages = self.by_user.entry(user_id).or_default();
+                    if pages.len() <= 1 {
+                        break;
+                    }
+                    let oldest = pages.remove(0);
+                    self.bytes -= oldest.size();
+                }
+            }
         }
     }
 
@@ -269,7 +280,9 @@ pub async fn serve(State(pages): State<Pages>, mut req: Request, next: Next) -> 
     }
     let path = req.uri().path();
     if let Some(auth) = req.extensions().get::<AuthUser>() {
-        if !crate::middleware::is_page(path) {
+        // Only the console's own fixed pages: never a path the visitor makes up (a link's
+        // token, an unknown path), of which one user could send millions.
+        if !KEPT_PATHS.contains(&path) {
             return next.run(req).await;
         }
         let kept = pages.signed_in().get(&auth.me, path);
@@ -514,6 +527,19 @@ mod tests {
     }
 
     #[test]
+    fn one_user_alone_stays_within_the_budget() {
+        let mut kept = SignedInPages::default();
+        let budget = (page("x", 1000).size() + 8) * 3;
+        let ann = me(1, "u");
+        for i in 0..100 {
+            kept.keep(ann.clone(), &format!("/p{i}"), page("x", 1000), budget);
+            assert!(kept.bytes <= budget, "page {i}: {}", kept.bytes);
+        }
+        assert!(kept.get(&ann, "/p99").is_some(), "the newest page is kept");
+        assert!(kept.get(&ann, "/p0").is_none(), "the oldest went first");
+    }
+
+    #[test]
     fn signed_in_pages_stay_within_their_budget() {
         let mut kept = SignedInPages::default();
         let one = page("x", 1000).size() + 1;
@@ -579,15 +605,15 @@ mod tests {
         assert_eq!(kept, None);
     }
 
-    /// The layer over a page that counts its renders and reads the database when its path
-    /// says so; the user comes from an `x-user` header (id and name).
+    /// The layer over a page that counts its renders and reads the database on `/users`; the
+    /// user comes from an `x-user` header (id and name).
     fn counting_app(renders: Arc<std::sync::atomic::AtomicUsize>) -> axum::Router {
         use std::sync::atomic::Ordering;
         let page = move |req: Request| {
             let renders = renders.clone();
             async move {
                 let n = renders.fetch_add(1, Ordering::SeqCst);
-                if req.uri().path() == "/reads" {
+                if req.uri().path() == "/users" {
                     req.extensions().get::<RenderReads>().unwrap().mark();
                 }
                 let csp = format!("script-src 'nonce-{NONCE}'");
@@ -660,8 +686,16 @@ mod tests {
             ("/", Some("1 anne"), "the user reads otherwise"),
             ("/?x=1", Some("1 ann"), "a query string"),
             ("/?x=1", Some("1 ann"), "a query string, again"),
-            ("/reads", Some("1 ann"), "a render that read the database"),
-            ("/reads", Some("1 ann"), "it read the database again"),
+            ("/users", Some("1 ann"), "a render that read the database"),
+            ("/users", Some("1 ann"), "it read the database again"),
+            (
+                "/invite/abc",
+                Some("1 ann"),
+                "a path that is not the console's own",
+            ),
+            ("/invite/abc", Some("1 ann"), "that path again"),
+            ("/no-such-page", Some("1 ann"), "an unknown path"),
+            ("/no-such-page", Some("1 ann"), "an unknown path, again"),
             ("/profile", None, "nobody signed in"),
             ("/profile", None, "nobody signed in, again"),
             ("/api/x", Some("1 ann"), "not a page"),

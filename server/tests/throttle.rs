@@ -92,16 +92,18 @@ on_both!(
         assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
         // After the wait the right password works and the count starts over.
         wait_out_delays(&app).await;
-        let by_addr = "SELECT COUNT(*) FROM sign_in_throttle WHERE scope = 'addr'";
-        assert_eq!(
-            app.count(by_addr).await,
-            1,
-            "the address's attempts are counted"
-        );
+        const SIGN_IN_ADDR: &str = "SELECT COALESCE(MAX(attempts), 0) FROM sign_in_throttle \
+             WHERE scope = 'addr' AND subject NOT LIKE 'sign-up %'";
+        let by_addr = app.count(SIGN_IN_ADDR).await;
+        assert!(by_addr > 0, "the address's attempts are counted");
         let r = stranger.sign_in("ann@example.com", PW).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(attempts(&app, "account", "ann@example.com").await, 0);
-        assert_eq!(app.count(by_addr).await, 0, "both subjects start over");
+        assert_eq!(
+            app.count(SIGN_IN_ADDR).await,
+            by_addr + 1,
+            "the account starts over, the address does not"
+        );
     }
 );
 
@@ -137,7 +139,9 @@ on_both!(
         let r = app.sign_in("ann@example.com", PW).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(app.call("current_user", &[]).await.status, StatusCode::OK);
-        // A forged device cookie is just an unknown browser.
+        // A forged device cookie is just an unknown browser. (The shared address keeps its
+        // count through the success above: its delay is waited out first.)
+        wait_out_delays(&app).await;
         let mut forger = app.other_browser();
         forger.device = Some("A".repeat(43));
         assert_eq!(
@@ -148,6 +152,7 @@ on_both!(
         let mut bob = app.other_browser();
         bob.sign_up("bob@example.com", PW).await;
         bob.call("sign_out", &[]).await;
+        wait_out_delays(&app).await;
         assert_eq!(
             bob.sign_in("ann@example.com", PW).await.status,
             StatusCode::FORBIDDEN

@@ -13,7 +13,7 @@ pub async fn sign_up(
     password: String,
 ) -> Result<(), AppError> {
     use crate::domain::{normalize_email, validate_email, validate_name, validate_password};
-    use crate::server::{context, users};
+    use crate::server::{context, now, throttle, users};
 
     let cx = context::ctx()?;
     validate_name("account_name", "the account name", &account_name)?;
@@ -21,11 +21,14 @@ pub async fn sign_up(
     let email = normalize_email(&email);
     validate_email("email", &email)?;
     validate_password("password", &password)?;
+    let addr = cx.client_addr();
+    // Each sign-up costs a password hash: an address gets the sign-in's allowance of them.
+    let subject = format!("sign-up {addr}");
+    throttle::claim(&cx.state, &[(throttle::Scope::Addr, &subject)], now()).await?;
     if users::email_taken(&cx.state, &email).await? {
         return Err(users::email_taken_error());
     }
     let password_hash = cx.state.hasher.hash(password).await?;
-    let addr = cx.client_addr();
     let (_, user_id) = users::create_account(
         &cx.state,
         users::NewOwner {
@@ -63,6 +66,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
         return Err(AppError::BadCredentials);
     }
     let addr = cx.client_addr();
+    let t = now();
     let login = users::find_login(&cx.state, &email).await?;
     // A browser this user completed a sign-in with counts its attempts on its own, so a
     // stranger who used up the account's attempts does not lock the user out of it.
@@ -71,7 +75,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
             &cx.parts.headers,
             throttle::device_cookie_name(&cx.state.config),
         )
-        .and_then(|token| throttle::device_of(&cx.state, token, l.user_id))
+        .and_then(|token| throttle::device_of(&cx.state, token, l.device_user(), t))
     });
     let subjects = [
         (throttle::Scope::Addr, addr.as_str()),
@@ -80,28 +84,42 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
             None => (throttle::Scope::Account, email.as_str()),
         },
     ];
-    throttle::claim(&cx.state, &subjects, now()).await?;
+    throttle::claim(&cx.state, &subjects, t).await?;
     let stored = login.as_ref().and_then(|l| l.password_hash.clone());
     let ok = cx.state.hasher.verify(password, stored).await?;
-    if ok {
-        throttle::succeed(&cx.state, &subjects).await?;
+    let checked = login.as_ref().filter(|_| ok).and_then(|l| {
+        Some(sessions::Checked {
+            user_id: l.user_id,
+            account_id: l.account_id,
+            password_hash: l.password_hash.as_deref()?,
+        })
+    });
+    let Some((l, checked)) = login.as_ref().zip(checked) else {
+        audit::log(
+            &cx.state,
+            audit::Entry {
+                event: audit::Event::SignInFailure,
+                account_id: login.as_ref().map(|l| l.account_id),
+                actor_user_id: None,
+                target_user_id: login.as_ref().map(|l| l.user_id),
+                detail: if login.is_some() {
+                    "wrong password"
+                } else {
+                    "unknown email"
+                },
+                client_addr: &addr,
+            },
+        )
+        .await?;
+        return Err(AppError::BadCredentials);
+    };
+    throttle::succeed(&cx.state, &subjects).await?;
+    // A password alone never enrolls a user whose 2FA the owner reset.
+    if l.two_factor_on && users::reset_pending(&cx.state, l.user_id).await? {
+        return Err(AppError::Refused(users::RESET_MESSAGE.into()));
     }
-    match login {
-        Some(l) if ok && l.two_factor_on => {
-            // A password alone never enrolls a user whose 2FA the owner reset.
-            if users::reset_pending(&cx.state, l.user_id).await? {
-                return Err(AppError::Refused(users::RESET_MESSAGE.into()));
-            }
-            // First proof done; no session until the second.
-            let token = sessions::create_pending(&cx.state, l.user_id, false).await?;
-            context::append_header(
-                http::header::SET_COOKIE,
-                &sessions::set_pending_cookie(&cx.state.config, &token),
-            );
-            leptos_axum::redirect("/login/verify");
-            Ok(())
-        }
-        Some(l) if ok => {
+    match open_after_password(&cx, checked, l.two_factor_on).await? {
+        AfterPassword::Session => {
             audit::log(
                 &cx.state,
                 audit::Entry {
@@ -113,31 +131,60 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
                     client_addr: &addr,
                 },
             )
-            .await?;
-            start_session(&cx, l.user_id).await?;
-            leptos_axum::redirect("/");
-            Ok(())
+            .await
         }
-        other => {
-            audit::log(
-                &cx.state,
-                audit::Entry {
-                    event: audit::Event::SignInFailure,
-                    account_id: other.as_ref().map(|l| l.account_id),
-                    actor_user_id: None,
-                    target_user_id: other.as_ref().map(|l| l.user_id),
-                    detail: if other.is_some() {
-                        "wrong password"
-                    } else {
-                        "unknown email"
-                    },
-                    client_addr: &addr,
-                },
-            )
-            .await?;
-            Err(AppError::BadCredentials)
+        AfterPassword::SecondFactorOwed => Ok(()),
+        // Removed (or changed) while the password was checked: the ordinary failure.
+        AfterPassword::Gone => Err(AppError::BadCredentials),
+    }
+}
+
+/// What a correct password led to.
+#[cfg(feature = "ssr")]
+pub(crate) enum AfterPassword {
+    /// 2FA is off: a session is open.
+    Session,
+    /// 2FA is on: a half sign-in is open and the browser goes to the code page.
+    SecondFactorOwed,
+    /// The user row the password was checked against is gone or changed: nothing opened.
+    Gone,
+}
+
+/// Opens what a correct password gives the user checked as `checked`: a session while their 2FA
+/// is off, a half sign-in otherwise (also when 2FA was turned on while the password was
+/// checked). The rule "a password alone never yields a session while 2FA is on" is the
+/// storage's: the session opens only if the row still says 2FA is off.
+#[cfg(feature = "ssr")]
+pub(crate) async fn open_after_password(
+    cx: &crate::server::context::Ctx,
+    checked: crate::server::sessions::Checked<'_>,
+    two_factor_on: bool,
+) -> Result<AfterPassword, AppError> {
+    use crate::server::{context, sessions};
+    if !two_factor_on {
+        let opened = sessions::create_password_only(&cx.state, checked, &cx.client_addr()).await?;
+        if let Some(token) = opened {
+            if let Some(old) = cx.auth() {
+                sessions::delete(&cx.state, &old.session_hash).await?;
+            }
+            context::append_header(
+                http::header::SET_COOKIE,
+                &sessions::set_cookie(&cx.state.config, &token),
+            );
+            crate::server::throttle::remember_device(&cx.state, checked.user_id).await?;
+            leptos_axum::redirect("/");
+            return Ok(AfterPassword::Session);
         }
     }
+    let Some(token) = sessions::create_pending(&cx.state, checked, false).await? else {
+        return Ok(AfterPassword::Gone);
+    };
+    context::append_header(
+        http::header::SET_COOKIE,
+        &sessions::set_pending_cookie(&cx.state.config, &token),
+    );
+    leptos_axum::redirect("/login/verify");
+    Ok(AfterPassword::SecondFactorOwed)
 }
 
 #[server(endpoint = "sign_out")]
@@ -200,6 +247,5 @@ pub(crate) async fn start_session(
         http::header::SET_COOKIE,
         &sessions::set_cookie(&cx.state.config, &token),
     );
-    crate::server::throttle::remember_device(&cx.state, user_id);
-    Ok(())
+    crate::server::throttle::remember_device(&cx.state, user_id).await
 }

@@ -20,11 +20,13 @@ pub async fn accept_invitation(token: String, password: String) -> Result<(), Ap
     let row = sqlx::query(
         "UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING account_id, tfa_on",
     )
-    .bind(hash)
+    .bind(hash.clone())
     .bind(user_id)
-    .fetch_one(&cx.state.pool)
+    .fetch_optional(&cx.state.pool)
     .await
-    .map_err(internal("set password"))?;
+    .map_err(internal("set password"))?
+    // Removed by the owner meanwhile.
+    .ok_or_else(owner::link_gone)?;
     let account_id: i64 = row.try_get(0).map_err(internal("invite row"))?;
     let tfa_on = row.try_get::<i64, _>(1).map_err(internal("invite row"))? != 0;
     audit::log(
@@ -39,44 +41,71 @@ pub async fn accept_invitation(token: String, password: String) -> Result<(), Ap
         },
     )
     .await?;
-    if tfa_on {
-        let t = sessions::create_pending(&cx.state, user_id, false).await?;
-        context::append_header(
-            http::header::SET_COOKIE,
-            &sessions::set_pending_cookie(&cx.state.config, &t),
-        );
-        leptos_axum::redirect("/login/verify");
-    } else {
-        super::auth::start_session(&cx, user_id).await?;
-        leptos_axum::redirect("/");
+    let checked = sessions::Checked {
+        user_id,
+        account_id,
+        password_hash: &hash,
+    };
+    match super::auth::open_after_password(&cx, checked, tfa_on).await? {
+        super::auth::AfterPassword::Gone => Err(owner::link_gone()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// `/setup/<token>`: after a reset, the user's own password opens enrollment (never the
-/// password alone: the link is the second thing they hold).
+/// password alone: the link is the second thing they hold). Password guesses here count like
+/// sign-in's, against the account and the client address, and each failure is audited.
 #[server(endpoint = "continue_setup")]
 pub async fn continue_setup(token: String, password: String) -> Result<(), AppError> {
-    use crate::server::{context, internal, owner, sessions};
+    use crate::server::{audit, context, internal, now, owner, sessions, throttle};
     use sqlx::Row;
     let cx = context::ctx()?;
     if password.is_empty() || password.len() > crate::domain::MAX_PASSWORD_LEN {
         return Err(AppError::invalid("password", "Enter your password."));
     }
     let user_id = owner::link_user(&cx.state, &token, "setup").await?;
-    let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+    let row = sqlx::query("SELECT account_id, email, password_hash FROM users WHERE id = $1")
         .bind(user_id)
-        .fetch_one(&cx.state.pool)
+        .fetch_optional(&cx.state.pool)
         .await
-        .map_err(internal("setup user"))?;
-    let stored: Option<String> = row.try_get(0).map_err(internal("setup row"))?;
-    if !cx.state.hasher.verify(password, stored).await? {
+        .map_err(internal("setup user"))?
+        .ok_or_else(owner::link_gone)?;
+    let account_id: i64 = row.try_get(0).map_err(internal("setup row"))?;
+    let email: String = row.try_get(1).map_err(internal("setup row"))?;
+    let stored: Option<String> = row.try_get(2).map_err(internal("setup row"))?;
+    let addr = cx.client_addr();
+    let subjects = [
+        (throttle::Scope::Addr, addr.as_str()),
+        (throttle::Scope::Account, email.as_str()),
+    ];
+    throttle::claim(&cx.state, &subjects, now()).await?;
+    if !cx.state.hasher.verify(password, stored.clone()).await? {
+        audit::log(
+            &cx.state,
+            audit::Entry {
+                event: audit::Event::SignInFailure,
+                account_id: Some(account_id),
+                actor_user_id: None,
+                target_user_id: Some(user_id),
+                detail: "wrong password at the setup link",
+                client_addr: &addr,
+            },
+        )
+        .await?;
         return Err(AppError::invalid("password", "Incorrect password."));
     }
+    throttle::succeed(&cx.state, &subjects).await?;
     if !owner::spend_link(&cx.state, &token).await? {
         return Err(AppError::invalid("password", "This link was already used."));
     }
-    let t = sessions::create_pending(&cx.state, user_id, true).await?;
+    let checked = sessions::Checked {
+        user_id,
+        account_id,
+        password_hash: stored.as_deref().unwrap_or_default(),
+    };
+    let Some(t) = sessions::create_pending(&cx.state, checked, true).await? else {
+        return Err(owner::link_gone());
+    };
     context::append_header(
         http::header::SET_COOKIE,
         &sessions::set_pending_cookie(&cx.state.config, &t),

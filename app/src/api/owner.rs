@@ -42,8 +42,9 @@ pub async fn set_account_requirement(on: bool, code: String) -> Result<(), AppEr
 pub async fn start_requirement_enrollment() -> Result<EnrollmentStart, AppError> {
     use crate::server::{context, two_factor};
     let cx = context::ctx()?;
-    let auth = owner(&cx)?;
-    two_factor::start_enrollment_for(&cx.state, auth.user_id, true).await
+    owner(&cx)?;
+    let addr = cx.client_addr();
+    two_factor::start_enrollment_for(&cx.state, cx.who(&addr)?, true).await
 }
 
 #[server(endpoint = "list_users")]

@@ -28,14 +28,37 @@ pub async fn get_sign_in_stage() -> Result<SignInStage, AppError> {
 /// Starts setting up an authenticator: in Profile, or during sign-in when 2FA is on but none exists.
 #[server(endpoint = "start_enrollment")]
 pub async fn start_enrollment() -> Result<EnrollmentStart, AppError> {
-    use crate::domain::policy;
     use crate::server::{context, two_factor};
     let cx = context::ctx()?;
     let addr = cx.client_addr();
     let who = cx.who(&addr)?;
-    let status = two_factor::status(&cx.state, who.user_id).await?;
+    may_enroll(&cx, who.user_id).await?;
+    two_factor::start_enrollment(&cx.state, who).await
+}
+
+/// Confirms the authenticator with a code; returns the 10 recovery codes, shown once.
+#[server(endpoint = "confirm_enrollment")]
+pub async fn confirm_enrollment(code: String) -> Result<Vec<String>, AppError> {
+    use crate::domain::parse_code;
+    use crate::server::{context, now, two_factor};
+    let cx = context::ctx()?;
+    let code = parse_code("code", &code)?;
+    let addr = cx.client_addr();
+    let who = cx.who(&addr)?;
+    may_enroll(&cx, who.user_id).await?;
+    two_factor::confirm_enrollment(&cx.state, who, &code, now(), cx.auth().is_some()).await
+}
+
+/// Who may set up an authenticator now, checked alike when an enrollment starts and when it is
+/// confirmed: a signed-in user as their Profile switch allows; a half-signed-in user only at the
+/// enrollment stage (2FA on, and after a reset only through the setup link). Whether an
+/// authenticator is in use is checked by the storage, in the confirming transaction too.
+#[cfg(feature = "ssr")]
+async fn may_enroll(cx: &crate::server::context::Ctx, user_id: i64) -> Result<(), AppError> {
+    use crate::domain::policy;
+    use crate::server::{two_factor, users};
+    let status = two_factor::status(&cx.state, user_id).await?;
     if let Some(auth) = cx.auth() {
-        // A signed-in user turning it on in Profile: the same rule as the switch.
         if !status.setting.on {
             let actor = policy::Actor {
                 role: auth.role,
@@ -44,34 +67,16 @@ pub async fn start_enrollment() -> Result<EnrollmentStart, AppError> {
             policy::may_set(actor, status.account_required, status.setting, true)
                 .map_err(|r| AppError::invalid("code", r.message()))?;
         }
-    } else if !status.setting.on {
+        return Ok(());
+    }
+    let pending = cx.require_pending()?;
+    if !status.setting.on || status.has_authenticator || pending.enrolled {
         return Err(AppError::Forbidden);
-    } else if cx.pending().is_some_and(|p| !p.via_setup_link)
-        && crate::server::users::reset_pending(&cx.state, who.user_id).await?
-    {
-        return Err(AppError::Refused(
-            crate::server::users::RESET_MESSAGE.into(),
-        ));
     }
-    two_factor::start_enrollment(&cx.state, who.user_id).await
-}
-
-/// Confirms the authenticator with a code; returns the 10 recovery codes, shown once.
-#[server(endpoint = "confirm_enrollment")]
-pub async fn confirm_enrollment(code: String) -> Result<Vec<String>, AppError> {
-    use crate::domain::parse_code;
-    use crate::server::{context, now, sessions, two_factor};
-    let cx = context::ctx()?;
-    let code = parse_code("code", &code)?;
-    let addr = cx.client_addr();
-    let who = cx.who(&addr)?;
-    let keep = cx.auth().map(|a| a.session_hash.clone());
-    let codes =
-        two_factor::confirm_enrollment(&cx.state, who, &code, now(), keep.as_deref()).await?;
-    if let (None, Some(p)) = (cx.auth(), cx.pending()) {
-        sessions::mark_pending_enrolled(&cx.state, &p.id_hash).await?;
+    if !pending.via_setup_link && users::reset_pending(&cx.state, user_id).await? {
+        return Err(AppError::Refused(users::RESET_MESSAGE.into()));
     }
-    Ok(codes)
+    Ok(())
 }
 
 /// "I have saved my recovery codes": during sign-in this opens the session.
@@ -102,13 +107,12 @@ pub async fn verify_sign_in(code: String) -> Result<(), AppError> {
         &cx.state,
         cx.who(&addr)?,
         &pending.id_hash,
-        Some(pending.code.clone()),
+        pending.sealed.clone(),
         &code,
         now(),
     )
     .await?;
-    signed_in(&cx, &pending, &token);
-    Ok(())
+    signed_in(&cx, &pending, &token).await
 }
 
 #[server(endpoint = "verify_sign_in_recovery")]
@@ -176,18 +180,17 @@ async fn finish_sign_in(
         how,
     )
     .await?;
-    signed_in(cx, pending, &token);
-    Ok(())
+    signed_in(cx, pending, &token).await
 }
 
 /// The browser of a finished sign-in: the session cookie replaces the half sign-in's, the
 /// browser is remembered for the sign-in throttle, and it goes to the Overview.
 #[cfg(feature = "ssr")]
-fn signed_in(
+async fn signed_in(
     cx: &crate::server::context::Ctx,
     pending: &crate::server::sessions::PendingLogin,
     token: &str,
-) {
+) -> Result<(), AppError> {
     use crate::server::{context, sessions};
     context::append_header(
         http::header::SET_COOKIE,
@@ -197,6 +200,7 @@ fn signed_in(
         http::header::SET_COOKIE,
         &sessions::clear_pending_cookie(&cx.state.config),
     );
-    crate::server::throttle::remember_device(&cx.state, pending.user_id);
+    crate::server::throttle::remember_device(&cx.state, pending.user_id).await?;
     leptos_axum::redirect("/");
+    Ok(())
 }

@@ -20,6 +20,9 @@ pub enum AppError {
     NotFound,
     #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
     TooManyRequests { retry_after_secs: u64 },
+    /// The server is at capacity for this kind of work (the password-hashing queue is full).
+    #[error("The server is busy. Try again in {retry_after_secs} seconds.")]
+    Busy { retry_after_secs: u64 },
     /// Refused for a reason the user can act on (said in the message).
     #[error("{0}")]
     Refused(String),
@@ -47,6 +50,15 @@ impl AppError {
         }
     }
 
+    /// Seconds to wait before trying again, for the `Retry-After` header.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::TooManyRequests { retry_after_secs }
+            | AppError::Busy { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+
     /// True when the error belongs to no single field and is shown for the whole form.
     pub fn is_form_level(&self) -> bool {
         !matches!(self, AppError::Invalid { .. })
@@ -60,6 +72,7 @@ impl AppError {
             AppError::NotFound => 404,
             AppError::TooManyRequests { .. } => 429,
             AppError::Internal => 500,
+            AppError::Busy { .. } => 503,
         }
     }
 }

@@ -46,10 +46,27 @@ impl RenderReads {
     }
 }
 
+/// The state as pages and server functions find it in leptos' context. Its field is private:
+/// [`ctx`] is the only way to the database from a render or a server function, and it marks the
+/// render as one that read it ([`RenderReads`]), which decides whether a page may be kept.
+#[derive(Clone)]
+pub struct Provided(AppState);
+
+impl Provided {
+    pub fn new(state: AppState) -> Provided {
+        Provided(state)
+    }
+
+    /// The build's settings: not the database, so reading them marks nothing.
+    pub fn leptos_options(&self) -> &leptos::config::LeptosOptions {
+        &self.0.leptos_options
+    }
+}
+
 /// Everything that reads the database goes through here, so that a render that did is marked
 /// ([`RenderReads`]).
 pub fn ctx() -> Result<Ctx, AppError> {
-    let state = use_context::<AppState>().ok_or(AppError::Internal)?;
+    let state = use_context::<Provided>().ok_or(AppError::Internal)?.0;
     let parts = use_context::<http::request::Parts>().ok_or(AppError::Internal)?;
     if let Some(reads) = parts.extensions.get::<RenderReads>() {
         reads.mark();
@@ -97,17 +114,19 @@ impl Ctx {
 
     /// The user setting up or checking a second factor: a signed-in user, or one half-way
     /// through sign-in. `addr` must outlive the result.
-    pub fn who<'a>(&self, addr: &'a str) -> Result<Who<'a>, AppError> {
+    pub fn who<'a>(&'a self, addr: &'a str) -> Result<Who<'a>, AppError> {
         match (self.auth(), self.pending()) {
             (Some(a), _) => Ok(Who {
                 account_id: a.account_id,
                 user_id: a.user_id,
                 client_addr: addr,
+                holder: &a.session_hash,
             }),
             (None, Some(p)) => Ok(Who {
                 account_id: p.account_id,
                 user_id: p.user_id,
                 client_addr: addr,
+                holder: &p.id_hash,
             }),
             (None, None) => Err(AppError::Unauthorized),
         }

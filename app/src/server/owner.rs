@@ -260,15 +260,26 @@ pub async fn set_user_two_factor(
         ));
     }
     let t = now();
+    let mut tx = super::begin(state).await?;
     sqlx::query("UPDATE users SET tfa_on = $1, tfa_source = 'owner', tfa_set_by = $2, tfa_set_at = $3 WHERE id = $4 AND account_id = $5")
         .bind(i64::from(on))
         .bind(o.user_id)
         .bind(t)
         .bind(user_id)
         .bind(o.account_id)
-        .execute(&state.pool)
+        .execute(&mut *tx)
         .await
         .map_err(internal("set user 2fa"))?;
+    if on {
+        // Their sessions opened without a second factor end (not just hide: turning 2FA off
+        // again must not bring them back).
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND second_factor = 0")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal("end 1fa sessions"))?;
+    }
+    tx.commit().await.map_err(internal("commit user 2fa"))?;
     log(
         state,
         o,
@@ -284,8 +295,8 @@ pub async fn set_user_two_factor(
 }
 
 fn link_token() -> (String, Vec<u8>) {
-    let token = sessions::new_token();
-    let hash = sessions::hash_token(&token);
+    let token = super::tokens::new_token();
+    let hash = super::tokens::hash_token(&token);
     (token, hash)
 }
 
@@ -388,7 +399,8 @@ pub async fn reset_two_factor(
             .await
             .map_err(internal("reset 2fa"))?;
     }
-    let n = sqlx::query("UPDATE users SET tfa_reset_pending = 1, code_failures = 0, code_locked_until = 0 WHERE id = $1 AND account_id = $2")
+    // The device epoch moves on: every browser the user was remembered on is forgotten.
+    let n = sqlx::query("UPDATE users SET tfa_reset_pending = 1, code_failures = 0, code_locked_until = 0, device_epoch = device_epoch + 1 WHERE id = $1 AND account_id = $2")
         .bind(user_id)
         .bind(account_id)
         .execute(&mut *tx)
@@ -405,6 +417,15 @@ pub async fn reset_two_factor(
 
 pub async fn reset_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result<String, AppError> {
     target(state, o, user_id).await?;
+    if user_id == o.user_id {
+        // With no code asked, a stolen owner session could lock the owner out; an owner who
+        // lost their phone uses a recovery code, or the operator's reset on the server host.
+        return Err(AppError::invalid(
+            "user",
+            "You cannot reset your own two-factor authentication here. Sign in with a recovery \
+             code, or ask the server operator to reset it.",
+        ));
+    }
     let token = reset_two_factor(state, o.account_id, user_id).await?;
     log(
         state,
@@ -441,16 +462,24 @@ pub async fn remove_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result
     .await
 }
 
+/// The error for a link whose user is gone or that no longer works.
+pub fn link_gone() -> AppError {
+    AppError::invalid(
+        "password",
+        "This link is not valid any more. Ask your account owner for a new one.",
+    )
+}
+
 /// A link's user if the token is valid, unused and unexpired.
 pub async fn link_user(state: &AppState, token: &str, kind: &str) -> Result<i64, AppError> {
     let row = sqlx::query("SELECT user_id FROM user_links WHERE token_hash = $1 AND kind = $2 AND used_at IS NULL AND expires_at > $3")
-        .bind(sessions::hash_token(token))
+        .bind(super::tokens::hash_token(token))
         .bind(kind.to_string())
         .bind(now())
         .fetch_optional(&state.pool)
         .await
         .map_err(internal("find link"))?
-        .ok_or_else(|| AppError::invalid("password", "This link is not valid any more. Ask your account owner for a new one."))?;
+        .ok_or_else(link_gone)?;
     row.try_get(0).map_err(internal("link row"))
 }
 
@@ -459,7 +488,7 @@ pub async fn spend_link(state: &AppState, token: &str) -> Result<bool, AppError>
     Ok(
         sqlx::query("UPDATE user_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL")
             .bind(now())
-            .bind(sessions::hash_token(token))
+            .bind(super::tokens::hash_token(token))
             .execute(&state.pool)
             .await
             .map_err(internal("spend link"))?
@@ -478,7 +507,9 @@ pub async fn audit_page(
 ) -> Result<AuditPage, AppError> {
     let rows = sqlx::query(
         "SELECT e.id, e.event, e.detail, e.client_addr, e.created_at, a.name AS actor, t.name AS target, t.email AS target_email \
-         FROM audit_events e LEFT JOIN users a ON a.id = e.actor_user_id LEFT JOIN users t ON t.id = e.target_user_id \
+         FROM audit_events e \
+         LEFT JOIN users a ON a.id = e.actor_user_id AND a.account_id = e.account_id \
+         LEFT JOIN users t ON t.id = e.target_user_id AND t.account_id = e.account_id \
          WHERE e.account_id = $1 AND ($2 = '' OR e.event = $2) AND ($3 = 0 OR e.actor_user_id = $3 OR e.target_user_id = $3) \
            AND ($4 = 0 OR e.id < $4) \
          ORDER BY e.id DESC LIMIT $5",

@@ -29,9 +29,13 @@ enum Job {
     Verify(String, String, oneshot::Sender<bool>),
 }
 
+/// Hashes waiting for a thread, at most: about half a second of work on two cores. A burst
+/// beyond it is answered 503 at once instead of making every sign-in wait seconds.
+pub const MAX_QUEUED: usize = 64;
+
 #[derive(Clone)]
 pub struct Hasher {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
 }
 
 impl Default for Hasher {
@@ -45,7 +49,7 @@ impl Default for Hasher {
 
 impl Hasher {
     pub fn with_threads(threads: usize) -> Hasher {
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::sync_channel::<Job>(MAX_QUEUED);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
             let rx = rx.clone();
@@ -76,11 +80,20 @@ impl Hasher {
         Hasher { jobs: tx }
     }
 
+    fn queue(&self, job: Job) -> Result<(), AppError> {
+        self.jobs.try_send(job).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => AppError::Busy {
+                retry_after_secs: 1,
+            },
+            mpsc::TrySendError::Disconnected(_) => {
+                super::internal("hashing threads")("hashing threads gone")
+            }
+        })
+    }
+
     pub async fn hash(&self, password: String) -> Result<String, AppError> {
         let (tx, rx) = oneshot::channel();
-        self.jobs
-            .send(Job::Hash(password, tx))
-            .map_err(super::internal("hashing threads gone"))?;
+        self.queue(Job::Hash(password, tx))?;
         rx.await
             .map_err(super::internal("hashing thread failed"))?
             .ok_or_else(|| super::internal("argon2 hash")("hashing failed"))
@@ -94,9 +107,7 @@ impl Hasher {
             None => (dummy_hash().to_string(), false),
         };
         let (tx, rx) = oneshot::channel();
-        self.jobs
-            .send(Job::Verify(password, phc, tx))
-            .map_err(super::internal("hashing threads gone"))?;
+        self.queue(Job::Verify(password, phc, tx))?;
         let ok = rx.await.map_err(super::internal("hashing thread failed"))?;
         Ok(ok && real)
     }

@@ -9,10 +9,8 @@
 //! before use, as the main pool does ([`super::db`]), since the server or a proxy may have
 //! closed it meanwhile.
 //!
-//! Used by the reads behind every request ([`super::read`]) and the code sign-in's one
-//! statement; everything else stays on sqlx's pool. A new connection runs the sign-in statement
-//! until PostgreSQL has planned it for good ([`super::two_factor::warm_sign_in_postgres`]),
-//! before its first use; the reads behind every request are simple and warm at their first.
+//! Used by the reads behind every request ([`super::read`]); everything else stays on sqlx's
+//! pool.
 
 use std::{
     sync::Mutex,
@@ -70,11 +68,7 @@ impl PgDirect {
                     }
                     conn
                 }
-                None => {
-                    let mut conn = self.options.connect().await?;
-                    super::two_factor::warm_sign_in_postgres(&mut conn).await?;
-                    conn
-                }
+                None => self.options.connect().await?,
             };
             return Ok(Lease {
                 pool: self,

@@ -1,8 +1,6 @@
 //! Server-side sessions: the browser holds a random id, the database only its SHA-256.
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
+pub use super::tokens::{hash_token, new_token};
 
 use super::{
     config::Config,
@@ -40,9 +38,9 @@ pub struct PendingLogin {
     pub enrolled: bool,
     /// Came through the owner's setup link after a reset: may enroll.
     pub via_setup_link: bool,
-    /// The user's code check (lock, sealed secret, failures) as of this request, read in the
-    /// same query: the code that ends the half sign-in needs no read of its own.
-    pub code: super::two_factor::CodeState,
+    /// The user's sealed authenticator secret as of this request, read in the same query: the
+    /// code that ends the half sign-in needs no read of its own.
+    pub sealed: Option<Vec<u8>>,
 }
 
 /// Password passed, code pending: this long to finish.
@@ -50,16 +48,6 @@ pub const PENDING_TTL_SECS: i64 = 10 * 60;
 
 /// Last-seen is written at most this often, so reads do not turn every page view into a write.
 const TOUCH_EVERY_SECS: i64 = 60;
-
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-pub fn hash_token(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
 
 /// The value of cookie `name` in a `Cookie` header, if present and well-formed.
 pub fn cookie_value<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
@@ -159,7 +147,7 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, 
              JOIN users u ON u.id = s.user_id JOIN accounts a ON a.id = u.account_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
                AND (u.tfa_on = 0 OR s.second_factor = 1)",
-            super::users::ME_COLUMNS.as_str()
+            super::rows::ME_COLUMNS.as_str()
         )
     });
     let found = read::fetch_optional(
@@ -170,7 +158,7 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, 
             Arg::Int(t),
             Arg::Int(t - state.config.session_idle_secs),
         ],
-        |row| Ok((row.int("last_seen_at")?, super::users::me_from_row(row)?)),
+        |row| Ok((row.int("last_seen_at")?, super::rows::me_from_row(row)?)),
     )
     .await?;
     let Some((last_seen, me)) = found else {
@@ -199,102 +187,129 @@ pub async fn delete(state: &AppState, session_hash: &[u8]) -> Result<(), AppErro
     Ok(())
 }
 
-/// Ends `$1`'s half sign-in and every one expired at `$2`. Both sides of the OR are indexed
-/// (`pending_logins_user`, `pending_logins_expires`); without the second, every password
-/// sign-in read the whole table.
-pub const CLEAR_PENDING: &str = "DELETE FROM pending_logins WHERE user_id = $1 OR expires_at <= $2";
+/// Half sign-ins expired at `$1` (each new one clears them; the periodic purge does too).
+pub const CLEAR_EXPIRED_PENDING: &str = "DELETE FROM pending_logins WHERE expires_at <= $1";
 
+/// The user row a password was just checked against. A session or half sign-in opens only while
+/// that row is unchanged (same id, account and password hash), checked in the statement that
+/// opens it: a user removed (or whose password changed) while the hash ran gets nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct Checked<'a> {
+    pub user_id: i64,
+    pub account_id: i64,
+    pub password_hash: &'a str,
+}
+
+/// A half sign-in `$1` for the user checked as `$2` (user), `$6` (account), `$7` (hash).
 const INSERT_PENDING: &str = "INSERT INTO pending_logins \
-    (id_hash, user_id, created_at, expires_at, via_setup_link) VALUES ($1, $2, $3, $4, $5)";
+    (id_hash, user_id, created_at, expires_at, via_setup_link) \
+    SELECT $1, id, $3, $4, $5 FROM users WHERE id = $2 AND account_id = $6 AND password_hash = $7";
 
-/// Records that `user_id` passed the password check; returns the token for the pending cookie.
+/// Records that the user passed the password check; returns the token for the pending cookie,
+/// or `None` when the user row changed meanwhile. Each half sign-in is its own: a new one ends
+/// none of the user's others, only expired ones.
 pub async fn create_pending(
     state: &AppState,
-    user_id: i64,
+    user: Checked<'_>,
     via_setup_link: bool,
-) -> Result<String, AppError> {
+) -> Result<Option<String>, AppError> {
     let token = new_token();
     let t = now();
-    let id_hash = hash_token(&token);
-    let via = i64::from(via_setup_link);
-    // One pending sign-in per user at a time: the user's older half-finished one and every
-    // expired one end in the same commit as the new one starts.
-    super::sqlite_write::execute_all(
-        state,
-        "create pending",
-        &[
-            (CLEAR_PENDING, &[Arg::Int(user_id), Arg::Int(t)]),
-            (
-                INSERT_PENDING,
-                &[
-                    Arg::Blob(&id_hash),
-                    Arg::Int(user_id),
-                    Arg::Int(t),
-                    Arg::Int(t + PENDING_TTL_SECS),
-                    Arg::Int(via),
-                ],
-            ),
-        ],
+    let mut tx = super::begin(state).await?;
+    sqlx::query(CLEAR_EXPIRED_PENDING)
+        .bind(t)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("clear expired pending"))?;
+    let opened = sqlx::query(INSERT_PENDING)
+        .bind(hash_token(&token))
+        .bind(user.user_id)
+        .bind(t)
+        .bind(t + PENDING_TTL_SECS)
+        .bind(i64::from(via_setup_link))
+        .bind(user.account_id)
+        .bind(user.password_hash.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("create pending"))?
+        .rows_affected();
+    tx.commit().await.map_err(internal("commit pending"))?;
+    Ok((opened == 1).then_some(token))
+}
+
+/// A session from a password alone, for the user checked as `user`: opened only while that row
+/// is unchanged and the user's 2FA is off, in one statement. `None` otherwise.
+pub async fn create_password_only(
+    state: &AppState,
+    user: Checked<'_>,
+    client_addr: &str,
+) -> Result<Option<String>, AppError> {
+    let token = new_token();
+    let t = now();
+    let opened = sqlx::query(
+        "INSERT INTO sessions \
+         (id_hash, user_id, created_at, last_seen_at, expires_at, client_addr, second_factor) \
+         SELECT $1, id, $2, $2, $3, $4, 0 FROM users \
+         WHERE id = $5 AND account_id = $6 AND password_hash = $7 AND tfa_on = 0",
     )
-    .await?;
-    Ok(token)
+    .bind(hash_token(&token))
+    .bind(t)
+    .bind(t + state.config.session_absolute_secs)
+    .bind(client_addr.to_string())
+    .bind(user.user_id)
+    .bind(user.account_id)
+    .bind(user.password_hash.to_string())
+    .execute(&state.pool)
+    .await
+    .map_err(internal("create session"))?
+    .rows_affected();
+    Ok((opened == 1).then_some(token))
 }
 
 pub async fn resolve_pending(
     state: &AppState,
     token: &str,
 ) -> Result<Option<PendingLogin>, AppError> {
-    use super::two_factor::{code_state_from_row, CODE_STATE_COLUMNS};
-    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        format!(
-            "SELECT p.user_id, p.enrolled, p.via_setup_link, u.account_id, {CODE_STATE_COLUMNS} \
-             FROM pending_logins p JOIN users u ON u.id = p.user_id \
-             LEFT JOIN authenticators a ON a.user_id = u.id \
-             WHERE p.id_hash = $1 AND p.expires_at > $2"
-        )
-    });
+    const QUERY: &str =
+        "SELECT p.user_id, p.enrolled, p.via_setup_link, u.account_id, a.secret_enc \
+         FROM pending_logins p JOIN users u ON u.id = p.user_id \
+         LEFT JOIN authenticators a ON a.user_id = u.id \
+         WHERE p.id_hash = $1 AND p.expires_at > $2";
     let hash = hash_token(token);
-    read::fetch_optional(
-        state,
-        QUERY.as_str(),
-        &[Arg::Blob(&hash), Arg::Int(now())],
-        |row| {
-            Ok(PendingLogin {
-                user_id: row.int("user_id")?,
-                account_id: row.int("account_id")?,
-                id_hash: hash.clone(),
-                enrolled: row.int("enrolled")? != 0,
-                via_setup_link: row.int("via_setup_link")? != 0,
-                code: code_state_from_row(row)?,
-            })
-        },
-    )
+    read::fetch_optional(state, QUERY, &[Arg::Blob(&hash), Arg::Int(now())], |row| {
+        Ok(PendingLogin {
+            user_id: row.int("user_id")?,
+            account_id: row.int("account_id")?,
+            id_hash: hash.clone(),
+            enrolled: row.int("enrolled")? != 0,
+            via_setup_link: row.int("via_setup_link")? != 0,
+            sealed: row.opt_blob("secret_enc")?,
+        })
+    })
     .await
 }
 
-pub async fn mark_pending_enrolled(state: &AppState, id_hash: &[u8]) -> Result<(), AppError> {
-    sqlx::query("UPDATE pending_logins SET enrolled = 1 WHERE id_hash = $1")
-        .bind(id_hash.to_vec())
-        .execute(&state.pool)
-        .await
-        .map_err(internal("mark enrolled"))?;
-    Ok(())
-}
-
-/// Ends the half sign-in with id hash `$1`.
-pub(crate) const TAKE_PENDING: &str = "DELETE FROM pending_logins WHERE id_hash = $1";
-
-/// Ends a pending sign-in; true when this call ended it (so two racing finishes open one session).
-pub async fn take_pending<'c, E>(executor: E, id_hash: &[u8]) -> Result<bool, AppError>
+/// Ends the live half sign-in `id_hash` of `user_id` at `t`; true when this call ended it (so
+/// two racing finishes open one session).
+pub async fn take_pending<'c, E>(
+    executor: E,
+    id_hash: &[u8],
+    user_id: i64,
+    t: i64,
+) -> Result<bool, AppError>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
-    let n = sqlx::query(TAKE_PENDING)
-        .bind(id_hash.to_vec())
-        .execute(executor)
-        .await
-        .map_err(internal("take pending"))?
-        .rows_affected();
+    let n = sqlx::query(
+        "DELETE FROM pending_logins WHERE id_hash = $1 AND user_id = $2 AND expires_at > $3",
+    )
+    .bind(id_hash.to_vec())
+    .bind(user_id)
+    .bind(t)
+    .execute(executor)
+    .await
+    .map_err(internal("take pending"))?
+    .rows_affected();
     Ok(n == 1)
 }
 

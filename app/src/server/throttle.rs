@@ -32,7 +32,7 @@ pub const MAX_DELAY_SECS: i64 = 15 * 60;
 /// Consecutive failed password checks one account (or one remembered device) may have.
 pub const ATTEMPT_LIMIT: i64 = 100;
 /// A remembered device stays remembered this long after its last sign-in.
-pub const DEVICE_MAX_AGE_SECS: i64 = 365 * 24 * 3600;
+pub const DEVICE_MAX_AGE_SECS: i64 = 90 * 24 * 3600;
 
 pub const LOCKED_MESSAGE: &str = "Sign-in is locked for this account after too many failed \
      attempts. Sign in from a browser you have signed in with before, or ask the server \
@@ -83,11 +83,16 @@ pub fn delay_after(attempts: i64, free: i64) -> i64 {
 const STATE: &str =
     "SELECT attempts, blocked_until FROM sign_in_throttle WHERE scope = $1 AND subject = $2";
 /// Counts an attempt unless the subject must wait or is at its limit: one statement, so that a
-/// parallel success cannot delete the row between a check and the count. Returns the count.
+/// parallel success cannot delete the row between a check and the count. An attempt past the
+/// `$5` free ones blocks the subject at once (for a second; [`START_DELAY`] then sets the whole
+/// delay), so parallel attempts cannot slip in before the delay is written. Returns the count.
 const COUNT_ATTEMPT: &str =
-    "INSERT INTO sign_in_throttle (scope, subject, attempts, blocked_until) \
-     VALUES ($1, $2, 1, 0) \
-     ON CONFLICT (scope, subject) DO UPDATE SET attempts = sign_in_throttle.attempts + 1 \
+    "INSERT INTO sign_in_throttle (scope, subject, attempts, blocked_until, updated_at) \
+     VALUES ($1, $2, 1, 0, $3) \
+     ON CONFLICT (scope, subject) DO UPDATE SET attempts = sign_in_throttle.attempts + 1, \
+       updated_at = $3, \
+       blocked_until = CASE WHEN sign_in_throttle.attempts + 1 > $5 THEN $3 + 1 \
+                       ELSE sign_in_throttle.blocked_until END \
      WHERE sign_in_throttle.blocked_until <= $3 AND sign_in_throttle.attempts < $4 \
      RETURNING attempts";
 const START_DELAY: &str = "UPDATE sign_in_throttle SET blocked_until = $3 \
@@ -116,6 +121,7 @@ pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Resu
             .bind(subject)
             .bind(t)
             .bind(scope.limit())
+            .bind(scope.free_attempts())
             .fetch_optional(&state.pool)
             .await
             .map_err(internal("throttle claim"))?;
@@ -154,6 +160,7 @@ fn claim_sqlite(
             .query_row(
                 named_params! {
                     "$1": scope.as_str(), "$2": subject, "$3": t, "$4": scope.limit(),
+                    "$5": scope.free_attempts(),
                 },
                 |row| row.get(0),
             )
@@ -227,8 +234,15 @@ fn reset_sql(n: usize) -> String {
     format!("DELETE FROM sign_in_throttle WHERE (scope, subject) IN (VALUES {rows})")
 }
 
-/// The password was right: the subjects start over.
+/// The password was right: the account (or device) starts over. A client address never does:
+/// one who signs in to their own account now and then must not reset the count of the guesses
+/// they spray at others from that address.
 pub async fn succeed(state: &AppState, subjects: &[(Scope, &str)]) -> Result<(), AppError> {
+    let subjects: Vec<(Scope, &str)> = subjects
+        .iter()
+        .copied()
+        .filter(|(scope, _)| *scope != Scope::Addr)
+        .collect();
     if subjects.is_empty() {
         return Ok(());
     }
@@ -258,34 +272,56 @@ pub fn device_cookie_name(config: &Config) -> &'static str {
     }
 }
 
-fn device_mac_input(user_id: i64, id: &[u8]) -> Vec<u8> {
+/// What a remembered-device token is bound to: the user as created (so a token can never count
+/// for another user, whatever happens to ids) and their device epoch, which a 2FA reset bumps
+/// to forget every device of theirs.
+#[derive(Clone, Copy, Debug)]
+pub struct DeviceUser {
+    pub user_id: i64,
+    pub created_at: i64,
+    pub epoch: i64,
+}
+
+fn device_mac_input(user: DeviceUser, issued_at: &[u8], id: &[u8]) -> Vec<u8> {
     let mut data = b"latchkey-device:".to_vec();
-    data.extend_from_slice(&user_id.to_be_bytes());
+    for n in [user.user_id, user.created_at, user.epoch] {
+        data.extend_from_slice(&n.to_be_bytes());
+    }
+    data.extend_from_slice(issued_at);
     data.extend_from_slice(id);
     data
 }
 
-/// A new remembered-device token for `user_id`: 16 random bytes and 16 bytes of their HMAC.
-pub fn new_device_token(state: &AppState, user_id: i64) -> String {
-    let mut id = [0u8; 16];
+/// A new remembered-device token for `user`, issued at `t`: the time (4 bytes), 12 random bytes
+/// and 16 bytes of their HMAC; 43 characters like a session id.
+pub fn new_device_token(state: &AppState, user: DeviceUser, t: i64) -> String {
+    let issued_at = (t.clamp(0, u32::MAX as i64) as u32).to_be_bytes();
+    let mut id = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut id);
-    let tag = state.keys.mac(&device_mac_input(user_id, &id));
-    let mut bytes = id.to_vec();
+    let tag = state.keys.mac(&device_mac_input(user, &issued_at, &id));
+    let mut bytes = issued_at.to_vec();
+    bytes.extend_from_slice(&id);
     bytes.extend_from_slice(&tag[..16]);
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The device id behind `token` if the server issued it to `user_id`.
-pub fn device_of(state: &AppState, token: &str, user_id: i64) -> Option<String> {
+/// The device id behind `token` if the server issued it to `user` less than
+/// [`DEVICE_MAX_AGE_SECS`] before `t`.
+pub fn device_of(state: &AppState, token: &str, user: DeviceUser, t: i64) -> Option<String> {
     let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
     if bytes.len() != 32 {
         return None;
     }
-    let (id, tag) = bytes.split_at(16);
+    let (issued_at, rest) = bytes.split_at(4);
+    let (id, tag) = rest.split_at(12);
+    let issued = i64::from(u32::from_be_bytes(issued_at.try_into().ok()?));
+    if t - issued >= DEVICE_MAX_AGE_SECS {
+        return None;
+    }
     state
         .keys
-        .mac_starts_with(&device_mac_input(user_id, id), tag)
-        .then(|| URL_SAFE_NO_PAD.encode(id))
+        .mac_starts_with(&device_mac_input(user, issued_at, id), tag)
+        .then(|| URL_SAFE_NO_PAD.encode(&bytes[..16]))
 }
 
 pub fn set_device_cookie(config: &Config, token: &str) -> String {
@@ -301,12 +337,24 @@ pub fn set_device_cookie(config: &Config, token: &str) -> String {
 }
 
 /// After a completed sign-in: this browser is now a device the user has signed in with.
-pub fn remember_device(state: &AppState, user_id: i64) {
-    let token = new_device_token(state, user_id);
+pub async fn remember_device(state: &AppState, user_id: i64) -> Result<(), AppError> {
+    let row = sqlx::query("SELECT created_at, device_epoch FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("device user"))?
+        .ok_or(AppError::Unauthorized)?;
+    let user = DeviceUser {
+        user_id,
+        created_at: row.try_get(0).map_err(internal("device row"))?,
+        epoch: row.try_get(1).map_err(internal("device row"))?,
+    };
+    let token = new_device_token(state, user, super::now());
     super::context::append_header(
         http::header::SET_COOKIE,
         &set_device_cookie(&state.config, &token),
     );
+    Ok(())
 }
 
 #[cfg(test)]

@@ -38,6 +38,8 @@ pub enum Check {
     /// (positive: the device is ahead).
     ClockOff {
         offset_secs: i64,
+        /// The step the code is valid for.
+        step: i64,
     },
     Wrong,
 }
@@ -65,6 +67,11 @@ pub fn code_at(
         .to_string()
 }
 
+/// The step that time `t` (Unix seconds) falls in.
+pub fn step_at(t: i64) -> i64 {
+    t.max(0) / STEP_SECS as i64
+}
+
 /// Checks a 6-digit code against the console's parameters at `now`.
 pub fn check(secret: &[u8], code: &str, now: u64) -> Check {
     let t = totp(Algorithm::SHA1, DIGITS, STEP_SECS, secret);
@@ -90,6 +97,7 @@ pub fn check(secret: &[u8], code: &str, now: u64) -> Check {
             if matches(offset) {
                 return Check::ClockOff {
                     offset_secs: offset * STEP_SECS as i64,
+                    step: current + offset,
                 };
             }
         }
@@ -198,11 +206,17 @@ mod tests {
         // A device 3 steps ahead shows the code of now + 90 s.
         assert_eq!(
             check(&key.0, &at(now + 90), now),
-            Check::ClockOff { offset_secs: 90 }
+            Check::ClockOff {
+                offset_secs: 90,
+                step: step + 3
+            }
         );
         assert_eq!(
             check(&key.0, &at(now - 300), now),
-            Check::ClockOff { offset_secs: -300 }
+            Check::ClockOff {
+                offset_secs: -300,
+                step: step - 10
+            }
         );
         // Eleven steps away is simply wrong.
         let far = at(now + 330);

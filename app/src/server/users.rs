@@ -4,16 +4,29 @@ use sqlx::Row;
 
 use super::{
     audit, internal, now,
-    read::{self, Arg, Columns},
+    read::{self, Arg},
     AppState,
 };
-use crate::domain::{AppError, Me, Role};
+use crate::domain::{AppError, Role};
 
 pub struct LoginRow {
     pub user_id: i64,
     pub account_id: i64,
     pub password_hash: Option<String>,
     pub two_factor_on: bool,
+    pub created_at: i64,
+    pub device_epoch: i64,
+}
+
+impl LoginRow {
+    /// What this user's remembered-device tokens are bound to.
+    pub fn device_user(&self) -> super::throttle::DeviceUser {
+        super::throttle::DeviceUser {
+            user_id: self.user_id,
+            created_at: self.created_at,
+            epoch: self.device_epoch,
+        }
+    }
 }
 
 pub async fn any_user_exists(state: &AppState) -> Result<bool, AppError> {
@@ -99,7 +112,8 @@ pub fn email_taken_error() -> AppError {
 pub async fn find_login(state: &AppState, email: &str) -> Result<Option<LoginRow>, AppError> {
     read::fetch_optional(
         state,
-        "SELECT id, account_id, password_hash, tfa_on FROM users WHERE email = $1",
+        "SELECT id, account_id, password_hash, tfa_on, created_at, device_epoch \
+         FROM users WHERE email = $1",
         &[Arg::Text(email)],
         |row| {
             Ok(LoginRow {
@@ -107,31 +121,12 @@ pub async fn find_login(state: &AppState, email: &str) -> Result<Option<LoginRow
                 account_id: row.int("account_id")?,
                 password_hash: row.opt_text("password_hash")?,
                 two_factor_on: row.int("tfa_on")? != 0,
+                created_at: row.int("created_at")?,
+                device_epoch: row.int("device_epoch")?,
             })
         },
     )
     .await
-}
-
-/// The columns [`me_from_row`] reads, for a query over `users u JOIN accounts a`.
-pub(crate) static ME_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    format!(
-        "u.id, u.name, u.email, u.role, u.account_id, a.name AS account_name, {}",
-        super::two_factor::STATUS_COLUMNS
-    )
-});
-
-/// Who the user is and their 2FA state, from a row with [`ME_COLUMNS`].
-pub(crate) fn me_from_row(row: &dyn Columns) -> Result<Me, AppError> {
-    Ok(Me {
-        user_id: row.int("id")?,
-        name: row.text("name")?,
-        email: row.text("email")?,
-        role: Role::parse(&row.text("role")?).ok_or(AppError::Internal)?,
-        account_id: row.int("account_id")?,
-        account_name: row.text("account_name")?,
-        two_factor: super::two_factor::status_from_row(row)?,
-    })
 }
 
 pub const RESET_MESSAGE: &str =

@@ -1,0 +1,365 @@
+//! Setting up an authenticator (in Profile, at sign-in, after a reset, or as the owner's step
+//! to require 2FA), recovery codes, and turning one's own 2FA off.
+
+use rand::Rng;
+use sqlx::Row;
+
+use super::{claim_code, entry, secret_context, Who};
+use crate::domain::{AppError, EnrollmentStart};
+use crate::server::{
+    audit::{self, Event},
+    begin, internal, now, totp, AppState, Tx,
+};
+
+/// A pending enrollment is abandoned after this long.
+const ENROLLMENT_TTL_SECS: i64 = 15 * 60;
+pub const RECOVERY_CODES: usize = 10;
+const RECOVERY_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+
+/// An authenticator in use (2FA on) is never replaced by an enrollment: one left from before
+/// an exemption is. Checked when an enrollment starts and again in the transaction that
+/// confirms it, so a policy change in between cannot slip a new secret in.
+const AUTHENTICATOR_IN_USE: &str =
+    "SELECT 1 AS one FROM authenticators a JOIN users u ON u.id = a.user_id \
+     WHERE a.user_id = $1 AND u.tfa_on = 1";
+
+fn in_use_error() -> AppError {
+    AppError::invalid("code", "You already have an authenticator set up.")
+}
+
+fn expired_error() -> AppError {
+    AppError::invalid(
+        "code",
+        "This setup has expired. Start again to get a new QR code.",
+    )
+}
+
+/// Starts (or restarts) an enrollment: a fresh secret, kept encrypted until a code confirms it.
+pub async fn start_enrollment(state: &AppState, who: Who<'_>) -> Result<EnrollmentStart, AppError> {
+    start_enrollment_for(state, who, false).await
+}
+
+/// As `start_enrollment`; with `then_require_account` the confirmation also switches the
+/// owner's account requirement on, in the same transaction.
+pub async fn start_enrollment_for(
+    state: &AppState,
+    who: Who<'_>,
+    then_require_account: bool,
+) -> Result<EnrollmentStart, AppError> {
+    let user_id = who.user_id;
+    let in_use = sqlx::query(AUTHENTICATOR_IN_USE)
+        .bind(user_id)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("check authenticator"))?;
+    if in_use.is_some() {
+        return Err(in_use_error());
+    }
+    let secret = totp::SecretKey::generate();
+    let sealed = state.keys.seal(&secret_context(user_id), &secret.0);
+    let t = now();
+    let mut tx = begin(state).await?;
+    sqlx::query("DELETE FROM enrollments WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("clear enrollment"))?;
+    sqlx::query(
+        "INSERT INTO enrollments (user_id, secret_enc, created_at, expires_at, then_require_account, holder_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(user_id)
+    .bind(sealed)
+    .bind(t)
+    .bind(t + ENROLLMENT_TTL_SECS)
+    .bind(i64::from(then_require_account))
+    .bind(who.holder.to_vec())
+    .execute(&mut *tx)
+        .await
+        .map_err(internal("insert enrollment"))?;
+    tx.commit().await.map_err(internal("commit enrollment"))?;
+    Ok(EnrollmentStart {
+        setup_key: group(&secret.base32()),
+        qr_version: rand::thread_rng().gen_range(0..i64::MAX),
+    })
+}
+
+/// "ABCD EFGH …": easier to type into an app by hand.
+fn group(key: &str) -> String {
+    key.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The secret of the enrollment `who` started (from this browser's session or half sign-in)
+/// and whether it switches the account requirement on.
+async fn pending(state: &AppState, who: Who<'_>) -> Result<Option<(Vec<u8>, bool)>, AppError> {
+    let user_id = who.user_id;
+    let row = sqlx::query(
+        "SELECT secret_enc, then_require_account FROM enrollments \
+         WHERE user_id = $1 AND holder_hash = $2 AND expires_at > $3",
+    )
+    .bind(user_id)
+    .bind(who.holder.to_vec())
+    .bind(now())
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(internal("load enrollment"))?;
+    let Some(row) = row else { return Ok(None) };
+    let sealed: Vec<u8> = row.try_get(0).map_err(internal("enrollment row"))?;
+    let require = row
+        .try_get::<i64, _>(1)
+        .map_err(internal("enrollment row"))?
+        != 0;
+    Ok(state
+        .keys
+        .open(&secret_context(user_id), &sealed)
+        .map(|s| (s, require)))
+}
+
+/// The QR code of the enrollment `who` started, or `None` when there is none.
+pub async fn enrollment_qr(
+    state: &AppState,
+    who: Who<'_>,
+    email: &str,
+) -> Result<Option<String>, AppError> {
+    let Some((secret, _)) = pending(state, who).await? else {
+        return Ok(None);
+    };
+    let uri = totp::otpauth_uri(&totp::SecretKey(secret), &state.issuer, email)
+        .ok_or_else(|| internal("otpauth uri")("label rejected"))?;
+    Ok(crate::server::qr::svg(&uri))
+}
+
+/// Confirms the pending enrollment with a code: in one transaction the authenticator is stored,
+/// 2FA turns on, fresh recovery codes replace old ones, and the user's sessions opened without
+/// a second factor end (the browser's own: a session is upgraded, a half sign-in marked as
+/// enrolled). Only the session or half sign-in that started the enrollment can confirm it, and
+/// never over an authenticator in use. Returns the recovery codes.
+pub async fn confirm_enrollment(
+    state: &AppState,
+    who: Who<'_>,
+    code: &str,
+    t: i64,
+    signed_in: bool,
+) -> Result<Vec<String>, AppError> {
+    let (secret, then_require_account) = pending(state, who).await?.ok_or_else(expired_error)?;
+    let step = match totp::check(&secret, code, t.max(0) as u64) {
+        totp::Check::Valid { step } => step,
+        totp::Check::ClockOff { offset_secs, .. } => {
+            return Err(super::codes::clock_hint("code", offset_secs))
+        }
+        totp::Check::Wrong => return Err(super::codes::wrong_code("code")),
+    };
+    let codes = new_recovery_codes();
+    let mut tx = begin(state).await?;
+    // Deleting the pending row first makes two racing confirmations produce one authenticator.
+    let claimed = sqlx::query(
+        "DELETE FROM enrollments WHERE user_id = $1 AND holder_hash = $2 AND expires_at > $3",
+    )
+    .bind(who.user_id)
+    .bind(who.holder.to_vec())
+    .bind(t)
+    .execute(&mut *tx)
+    .await
+    .map_err(internal("take enrollment"))?
+    .rows_affected();
+    if claimed != 1 {
+        tx.rollback().await.map_err(internal("rollback"))?;
+        return Err(expired_error());
+    }
+    let in_use = sqlx::query(AUTHENTICATOR_IN_USE)
+        .bind(who.user_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(internal("check authenticator"))?;
+    if in_use.is_some() {
+        tx.rollback().await.map_err(internal("rollback"))?;
+        return Err(in_use_error());
+    }
+    sqlx::query("DELETE FROM authenticators WHERE user_id = $1")
+        .bind(who.user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("replace authenticator"))?;
+    sqlx::query("INSERT INTO authenticators (user_id, secret_enc, last_step, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(who.user_id)
+        .bind(state.keys.seal(&secret_context(who.user_id), &secret))
+        .bind(step)
+        .bind(t)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("insert authenticator"))?;
+    replace_recovery_codes(&mut tx, state, who.user_id, &codes).await?;
+    // Turning on by oneself records the source; a setting made by the owner or account stays theirs.
+    sqlx::query(
+        "UPDATE users SET tfa_source = CASE WHEN tfa_on = 1 THEN tfa_source ELSE 'self' END, \
+           tfa_set_by = CASE WHEN tfa_on = 1 THEN tfa_set_by ELSE id END, \
+           tfa_set_at = CASE WHEN tfa_on = 1 THEN tfa_set_at ELSE $2 END, \
+           tfa_on = 1, code_failures = 0, tfa_reset_pending = 0 WHERE id = $1",
+    )
+    .bind(who.user_id)
+    .bind(t)
+    .execute(&mut *tx)
+    .await
+    .map_err(internal("turn 2fa on"))?;
+    let own = if signed_in {
+        "UPDATE sessions SET second_factor = 1 WHERE id_hash = $1 AND user_id = $2"
+    } else {
+        "UPDATE pending_logins SET enrolled = 1 WHERE id_hash = $1 AND user_id = $2"
+    };
+    sqlx::query(own)
+        .bind(who.holder.to_vec())
+        .bind(who.user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("upgrade session"))?;
+    // After the upgrade above, so the owner's own session survives the requirement.
+    if then_require_account {
+        // The owner completing "Require 2FA" setup: the requirement and the enrollment are one step.
+        crate::server::owner::require_in(&mut tx, who.account_id, who.user_id, t).await?;
+        audit::record(
+            &mut *tx,
+            audit::Entry {
+                event: Event::PolicyChanged,
+                account_id: Some(who.account_id),
+                actor_user_id: Some(who.user_id),
+                target_user_id: None,
+                detail: "2FA required at login",
+                client_addr: who.client_addr,
+            },
+        )
+        .await?;
+    }
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND second_factor = 0")
+        .bind(who.user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("end 1fa sessions"))?;
+    audit::record(
+        &mut *tx,
+        audit::Entry {
+            event: Event::TwoFactorEnrolled,
+            account_id: Some(who.account_id),
+            actor_user_id: Some(who.user_id),
+            target_user_id: Some(who.user_id),
+            detail: "authenticator app",
+            client_addr: who.client_addr,
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(internal("commit enrollment"))?;
+    Ok(codes)
+}
+
+fn new_recovery_codes() -> Vec<String> {
+    let mut rng = rand::rngs::OsRng;
+    (0..RECOVERY_CODES)
+        .map(|_| {
+            let chars: String = (0..10)
+                .map(|_| RECOVERY_ALPHABET[rng.gen_range(0..RECOVERY_ALPHABET.len())] as char)
+                .collect();
+            format!("{}-{}", &chars[..5], &chars[5..])
+        })
+        .collect()
+}
+
+async fn replace_recovery_codes(
+    tx: &mut Tx,
+    state: &AppState,
+    user_id: i64,
+    codes: &[String],
+) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(internal("clear recovery codes"))?;
+    for code in codes {
+        sqlx::query("INSERT INTO recovery_codes (user_id, code_hash) VALUES ($1, $2)")
+            .bind(user_id)
+            .bind(state.keys.mac(code.replace('-', "").as_bytes()))
+            .execute(&mut **tx)
+            .await
+            .map_err(internal("insert recovery code"))?;
+    }
+    Ok(())
+}
+
+/// New recovery codes after a current code (step-up); the old ones stop working.
+pub async fn regenerate_recovery_codes(
+    state: &AppState,
+    who: Who<'_>,
+    code: &str,
+) -> Result<Vec<String>, AppError> {
+    let mut tx = claim_code(state, who, "code", code, now()).await?;
+    let codes = new_recovery_codes();
+    replace_recovery_codes(&mut tx, state, who.user_id, &codes).await?;
+    audit::record(
+        &mut *tx,
+        entry(who, Event::RecoveryCodesRegenerated, "10 new codes"),
+    )
+    .await?;
+    tx.commit()
+        .await
+        .map_err(internal("commit recovery codes"))?;
+    Ok(codes)
+}
+
+/// Turns the user's own 2FA off after a current code: authenticator and codes are removed.
+pub async fn disable_own(state: &AppState, who: Who<'_>, code: &str) -> Result<(), AppError> {
+    let t = now();
+    let mut tx = claim_code(state, who, "code", code, t).await?;
+    for sql in [
+        "DELETE FROM authenticators WHERE user_id = $1",
+        "DELETE FROM recovery_codes WHERE user_id = $1",
+        "DELETE FROM enrollments WHERE user_id = $1",
+    ] {
+        sqlx::query(sql)
+            .bind(who.user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal("remove 2fa"))?;
+    }
+    sqlx::query("UPDATE users SET tfa_on = 0, tfa_source = 'self', tfa_set_by = id, tfa_set_at = $2 WHERE id = $1")
+        .bind(who.user_id)
+        .bind(t)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("turn 2fa off"))?;
+    audit::record(
+        &mut *tx,
+        entry(who, Event::TwoFactorDisabled, "by the user"),
+    )
+    .await?;
+    tx.commit().await.map_err(internal("commit 2fa off"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_codes_are_distinct_and_well_formed() {
+        let codes = new_recovery_codes();
+        assert_eq!(codes.len(), 10);
+        let mut sorted = codes.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 10);
+        for c in &codes {
+            assert_eq!(c.len(), 11);
+            assert_eq!(
+                crate::domain::parse_recovery_code("code", c).unwrap(),
+                c.replace('-', "")
+            );
+        }
+    }
+
+    #[test]
+    fn setup_key_is_grouped() {
+        assert_eq!(group("ABCDEFGHIJ"), "ABCD EFGH IJ");
+    }
+}

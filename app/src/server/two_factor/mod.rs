@@ -1,0 +1,59 @@
+//! The second factor: a user's status, code checks ([`codes`]), the sign-in's second step
+//! ([`sign_in`]) and enrollment ([`enroll`]).
+
+mod codes;
+mod enroll;
+mod sign_in;
+
+pub use codes::{claim_code, lock_secs, spend_recovery_code, verify_code, MAX_FAILURES};
+pub use enroll::{
+    confirm_enrollment, disable_own, enrollment_qr, regenerate_recovery_codes, start_enrollment,
+    start_enrollment_for, RECOVERY_CODES,
+};
+pub use sign_in::{open_session_in, sign_in_with_code};
+
+use super::{
+    audit::{self, Event},
+    internal,
+    rows::{status_from_row, STATUS_COLUMNS},
+    AppState,
+};
+use crate::domain::{AppError, TwoFactorStatus};
+
+/// Who is acting, for the audit log, and the browser they act from.
+#[derive(Clone, Copy)]
+pub struct Who<'a> {
+    pub account_id: i64,
+    pub user_id: i64,
+    pub client_addr: &'a str,
+    /// The SHA-256 of the session's or half sign-in's id: what an enrollment belongs to.
+    pub holder: &'a [u8],
+}
+
+fn entry<'a>(who: Who<'a>, event: Event, detail: &'a str) -> audit::Entry<'a> {
+    audit::Entry {
+        event,
+        account_id: Some(who.account_id),
+        actor_user_id: Some(who.user_id),
+        target_user_id: Some(who.user_id),
+        detail,
+        client_addr: who.client_addr,
+    }
+}
+
+fn secret_context(user_id: i64) -> String {
+    format!("totp:{user_id}")
+}
+
+pub async fn status(state: &AppState, user_id: i64) -> Result<TwoFactorStatus, AppError> {
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT {STATUS_COLUMNS} FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1")
+    });
+    let row = sqlx::query(QUERY.as_str())
+        .bind(user_id)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("2fa status"))?
+        .ok_or(AppError::Unauthorized)?;
+    status_from_row(&row)
+}

@@ -1,0 +1,84 @@
+//! The second step of a sign-in: a code, a recovery code or a new authenticator ends the half
+//! sign-in and opens the session in one transaction with the spending of the factor.
+
+use super::{
+    codes::{
+        claim_step, compare, give_back, refuse, replayed, sealed_secret, spent, take_attempt,
+        CODE_DETAIL,
+    },
+    entry, Who,
+};
+use crate::domain::AppError;
+use crate::server::{audit::Event, begin, internal, sessions, AppState, Tx};
+
+const SIGN_IN_HOW: &str = "password + authenticator code";
+
+/// Ends the half sign-in `pending_hash` with a code of the user's authenticator: the attempt is
+/// counted first; then, in one commit, the half sign-in ends, the code's step is claimed, both
+/// audit rows are written and the session (with its second factor) opens. Returns the session's
+/// token. `Unauthorized` when the half sign-in already ended (its twin request won); the code
+/// then stays unspent. `sealed` is the user's sealed secret if this request read it already.
+pub async fn sign_in_with_code(
+    state: &AppState,
+    who: Who<'_>,
+    pending_hash: &[u8],
+    sealed: Option<Vec<u8>>,
+    code: &str,
+    t: i64,
+) -> Result<String, AppError> {
+    const FIELD: &str = "code";
+    let sealed = match sealed {
+        Some(sealed) => sealed,
+        None => sealed_secret(state, who.user_id, FIELD).await?,
+    };
+    let attempt = take_attempt(state, who.user_id, t).await?;
+    let step = match compare(state, who, FIELD, code, t, &sealed).await? {
+        Ok(step) => step,
+        Err(refusal) => return Err(refuse(state, who, attempt, refusal).await?),
+    };
+    let mut tx = begin(state).await?;
+    // The half sign-in first: a twin submit of the same code waits here, finds it gone and
+    // leaves the code unspent; a right code is no failure, so its attempt is given back.
+    if !sessions::take_pending(&mut *tx, pending_hash, who.user_id, t).await? {
+        tx.rollback().await.map_err(internal("rollback"))?;
+        give_back(state, who.user_id, attempt).await?;
+        return Err(AppError::Unauthorized);
+    }
+    if !claim_step(&mut tx, who.user_id, step).await? {
+        tx.rollback().await.map_err(internal("rollback"))?;
+        return Err(refuse(state, who, attempt, replayed(FIELD)).await?);
+    }
+    spent(&mut tx, who, attempt, Event::CodeSuccess, CODE_DETAIL).await?;
+    open_session(tx, state, who, SIGN_IN_HOW).await
+}
+
+/// Ends the half sign-in `pending_hash` in `tx`, the transaction that spent its second factor:
+/// the sign-in's audit row and the session are added and all of it commits at once. A half
+/// sign-in that already ended rolls back, leaving the factor unspent: `Unauthorized`. Returns
+/// the session's token.
+pub async fn open_session_in(
+    mut tx: Tx,
+    state: &AppState,
+    who: Who<'_>,
+    pending_hash: &[u8],
+    how: &str,
+) -> Result<String, AppError> {
+    if !sessions::take_pending(&mut *tx, pending_hash, who.user_id, crate::server::now()).await? {
+        tx.rollback().await.map_err(internal("rollback"))?;
+        return Err(AppError::Unauthorized);
+    }
+    open_session(tx, state, who, how).await
+}
+
+async fn open_session(
+    mut tx: Tx,
+    state: &AppState,
+    who: Who<'_>,
+    how: &str,
+) -> Result<String, AppError> {
+    crate::server::audit::record(&mut *tx, entry(who, Event::SignInSuccess, how)).await?;
+    let token =
+        sessions::create(&mut *tx, &state.config, who.user_id, who.client_addr, true).await?;
+    tx.commit().await.map_err(internal("commit sign-in"))?;
+    Ok(token)
+}
