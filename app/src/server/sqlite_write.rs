@@ -1,16 +1,15 @@
-//! The sign-in's write transaction on SQLite in one hop to a blocking thread, on a connection of
-//! its own.
+//! Writes on SQLite in one hop to a blocking thread, on a connection of its own: the password
+//! sign-in's throttle count and reset (`throttle::claim`, `throttle::succeed`).
 //!
 //! Through sqlx every statement of a transaction is a round trip to the connection's thread and
 //! back to the async task, and a writer that finds SQLite's write lock taken sleeps 1, 2, 5,
-//! 10 … ms in SQLite's default busy handler. A sign-in with a code is seven statements; with its
-//! twin (a double submit) contending for the lock, that was most of its latency. Here the whole
-//! transaction runs in one closure on the blocking pool, the write lock is held for the
-//! microseconds SQLite needs, and a writer that finds it taken retries every 100 µs.
+//! 10 … ms in SQLite's default busy handler. Here the whole transaction runs in one closure on
+//! the blocking pool, the write lock is held for the microseconds SQLite needs, and a writer
+//! that finds it taken retries every 100 µs.
 //!
-//! The WAL is checkpointed by a thread of its own rather than by this connection's commits: the
-//! commit that crosses SQLite's 1,000-page mark copies the pages into the database file and syncs
-//! both files while every other sign-in waits for the lock, which was what remained of the p99.
+//! The WAL is checkpointed by a thread of its own rather than by any connection's commits: the
+//! commit that crosses SQLite's 1,000-page mark would copy the pages into the database file and
+//! sync both files while every other writer waits for the lock.
 
 use std::{path::PathBuf, sync::Mutex, time::Duration};
 
