@@ -94,10 +94,12 @@ pub async fn api_guard(State(state): State<AppState>, req: Request<Body>, next: 
             v.as_bytes()
                 .starts_with(b"application/x-www-form-urlencoded")
         });
-    if !is_plain_form {
-        return next.run(req).await;
-    }
     let (mut parts, body) = req.into_parts();
+    // The page to go back to is ours to say (below), never a `Referer` the request brought.
+    parts.headers.remove(header::REFERER);
+    if !is_plain_form {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         return refusal(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -107,7 +109,6 @@ pub async fn api_guard(State(state): State<AppState>, req: Request<Body>, next: 
     // leptos sends a plain form back to its `Referer`, which must be an absolute URL. The
     // origin is a placeholder taken off again below: a redirect never names a host a request
     // chose (`Host`, `X-Forwarded-Host`).
-    parts.headers.remove(header::REFERER);
     if let Some(path) = return_path(&bytes) {
         if let Ok(v) = HeaderValue::from_str(&format!("{FORM_ORIGIN}{path}")) {
             parts.headers.insert(header::REFERER, v);
@@ -153,6 +154,10 @@ fn sign_form_error(state: &AppState, location: &str) -> String {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .filter(|(k, _)| k != "__sig")
+        .map(|(k, v)| {
+            let v = if k == "__err" { own_words(&v) } else { v };
+            (k, v)
+        })
         .collect();
     let get = |name: &str| {
         pairs
@@ -169,6 +174,24 @@ fn sign_form_error(state: &AppState, location: &str) -> String {
         out.append_pair("__sig", &URL_SAFE_NO_PAD.encode(&tag[..16]));
     }
     format!("{path}?{}", out.finish())
+}
+
+/// The error as it may be shown: the server's own sentence. An error about a request that could
+/// not be read carries the decoder's words, which echo what the request sent (a field's name):
+/// it becomes one fixed sentence.
+fn own_words(encoded: &str) -> String {
+    use base64::{engine::general_purpose::URL_SAFE, Engine};
+    let error = URL_SAFE
+        .decode(encoded)
+        .ok()
+        .and_then(|json| serde_json::from_slice::<AppError>(&json).ok());
+    let error = match error {
+        Some(AppError::Request(_)) | None => {
+            AppError::Request("the form could not be read.".into())
+        }
+        Some(own) => own,
+    };
+    URL_SAFE.encode(serde_json::to_string(&error).unwrap_or_default())
 }
 
 /// Pages: an error in the query string (`__err`) is shown only when this server signed it
@@ -210,7 +233,8 @@ pub async fn signed_form_errors(
         .iter()
         .filter(|(k, _)| !ERROR_PARAMS.contains(&k.as_str()))
         .collect();
-    let mut target = req.uri().path().to_string();
+    // The same page on this site: `//host` or `/\host` would leave it.
+    let mut target = format!("/{}", req.uri().path().trim_start_matches(['/', '\\']));
     if !rest.is_empty() {
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.extend_pairs(rest);

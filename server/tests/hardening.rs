@@ -541,3 +541,68 @@ on_both!(
         assert!(to.starts_with("/login?"), "{to}");
     }
 );
+
+// The page a forged error redirects to stays on this site, and a request that brings its own
+// `Referer` (any content type) is never sent back to it.
+on_both!(redirects_never_leave_the_site, |db: Db| async move {
+    let mut app = TestApp::spawn(db).await;
+    for path in [
+        "//evil.example/?__err=x",
+        "/\\evil.example/?__err=x",
+        "///evil.example/?__err=x",
+    ] {
+        let r = app.get(path).await;
+        assert!(r.status.is_redirection(), "{path}: {}", r.status);
+        let to = r.location().unwrap();
+        assert!(
+            to.starts_with('/') && !to.starts_with("//") && !to.starts_with("/\\"),
+            "{path}: {to}"
+        );
+    }
+    for content_type in [
+        "text/plain",
+        "multipart/form-data; boundary=x",
+        "APPLICATION/X-WWW-FORM-URLENCODED",
+    ] {
+        let req = app
+            .request(Method::POST, "/api/sign_in")
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::ACCEPT, "text/html")
+            .header(header::REFERER, "http://evil.example/x")
+            .body(Body::from("email=a%40b.c&password=wrong"))
+            .unwrap();
+        let r = app.send(req).await;
+        let to = r.location().unwrap_or("");
+        assert!(!to.contains("evil"), "{content_type}: {to}");
+    }
+});
+
+// A signed error shows the server's own words: a request that could not be read (its field
+// names echoed by the decoder) gets one fixed sentence.
+on_both!(
+    a_signed_error_never_echoes_the_request,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        let phrase = "Your account is locked. Call support now";
+        let body = format!(
+            "__return=%2Flogin&{k}=1&{k}=2",
+            k = phrase.replace(' ', "+")
+        );
+        let req = app
+            .form_post("/api/sign_in")
+            .header(header::ACCEPT, "text/html")
+            .body(Body::from(body))
+            .unwrap();
+        let r = app.send(req).await;
+        let to = r.location().unwrap().to_string();
+        assert!(to.contains("__sig="), "{to}");
+        let page = app.get(&to).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(!page.body.contains("Call support"), "{}", page.body);
+        assert!(
+            page.body.contains("the form could not be read"),
+            "{}",
+            page.body
+        );
+    }
+);

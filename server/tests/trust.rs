@@ -287,9 +287,7 @@ on_both!(
             StatusCode::OK
         );
         assert_eq!(
-            app.count(
-            "SELECT attempts FROM sign_in_throttle WHERE scope = 'addr' AND subject NOT LIKE 'sign-up %'"
-        )
+            app.count("SELECT attempts FROM sign_in_throttle WHERE scope = 'addr'")
                 .await,
             4,
             "the address keeps its count"
@@ -682,9 +680,9 @@ on_both!(a_burst_of_sign_ups_is_throttled, |db: Db| async move {
             s => panic!("{s}"),
         }
     }
-    // The 21st starts the first delay; delays are whole seconds, so a second ticking over
+    // The 51st starts the first delay; delays are whole seconds, so a second ticking over
     // during the burst may let one more through.
-    let most = throttle::FREE_ATTEMPTS_ADDR as usize + 2;
+    let most = throttle::FREE_SIGN_UPS as usize + 2;
     assert!(created <= most, "{created} accounts");
     assert_eq!(created + limited, 500);
     assert_eq!(
@@ -828,5 +826,222 @@ on_both!(
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         let r = adam.get("/").await;
         assert!(r.status.is_redirection(), "{}", r.status);
+    }
+);
+
+// Turning one's own 2FA off checks the Profile rule again under the locks: a requirement or
+// an owner's switch that landed after the page's check still refuses it, and changes nothing.
+on_both!(
+    turning_off_rechecks_the_rule_in_storage,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        owner_with_2fa(&mut app).await;
+        let (mut adam, _) = app.add_member("adam@example.com", PW, false).await;
+        let (mut secret, _) = adam.enroll().await;
+        let uid = id_of(&app, "adam@example.com").await;
+        let account = app
+            .count(&format!("SELECT account_id FROM users WHERE id = {uid}"))
+            .await;
+        let who = two_factor::Who {
+            account_id: account,
+            user_id: uid,
+            client_addr: "127.0.0.1",
+            holder: &[],
+        };
+        for (change, undo) in [
+            (
+                format!("UPDATE accounts SET require_2fa = 1 WHERE id = {account}"),
+                format!("UPDATE accounts SET require_2fa = 0 WHERE id = {account}"),
+            ),
+            (
+                format!("UPDATE users SET tfa_source = 'owner' WHERE id = {uid}"),
+                format!("UPDATE users SET tfa_source = 'self' WHERE id = {uid}"),
+            ),
+        ] {
+            // The change lands after the page's check, before the storage's.
+            sqlx::query(&change).execute(&app.state.pool).await.unwrap();
+            let before = app.snapshot().await;
+            let code = totp::code_for(&secret, now() as u64 + 30);
+            let e = two_factor::disable_own(&app.state, who, &code)
+                .await
+                .unwrap_err();
+            assert_eq!(e.status_code(), 400, "{e}");
+            assert_eq!(app.snapshot().await, before, "{change}");
+            sqlx::query(&undo).execute(&app.state.pool).await.unwrap();
+        }
+        // Raced for real: the owner turning Adam's 2FA on and Adam turning it off, at once. When
+        // the owner's change is answered 200, it is what stays.
+        let id = uid.to_string();
+        for _ in 0..5 {
+            let code = totp::code_for(&secret, now() as u64 + 30);
+            let mut owner = app.other_browser_with(app.cookie.clone(), None);
+            let mut admin = adam.other_browser_with(adam.cookie.clone(), None);
+            let id2 = id.clone();
+            let on = tokio::spawn(async move {
+                owner
+                    .call("set_user_two_factor", &[("user_id", &id2), ("on", "true")])
+                    .await
+                    .status
+            });
+            let off = tokio::spawn(async move {
+                admin
+                    .call("disable_two_factor", &[("code", &code)])
+                    .await
+                    .status
+            });
+            let (on, off) = (on.await.unwrap(), off.await.unwrap());
+            assert!(
+                !on.is_server_error() && !off.is_server_error(),
+                "{on} {off}"
+            );
+            if on == StatusCode::OK {
+                let now_on = app
+                    .count(&format!("SELECT tfa_on FROM users WHERE id = {uid}"))
+                    .await;
+                assert_eq!(now_on, 1, "the owner's switch was undone (disable: {off})");
+            }
+            // Back to a self-enrolled switch for the next round: the owner turns it off and Adam
+            // sets up a new authenticator in Profile.
+            let r = app
+                .call("set_user_two_factor", &[("user_id", &id), ("on", "false")])
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            secret = adam.enroll().await.0;
+        }
+    }
+);
+
+// Parallel starts of an enrollment, and a code sign-in racing a reset, end without a 500.
+on_both!(
+    parallel_starts_and_a_reset_racing_a_sign_in_answer_cleanly,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        owner_with_2fa(&mut app).await;
+        let (adam, _) = app.add_member("adam@example.com", PW, false).await;
+        let statuses = at_once(&adam, 20, "start_enrollment", vec![]).await;
+        assert!(
+            statuses.iter().all(|s| *s == StatusCode::OK),
+            "{statuses:?}"
+        );
+        assert_eq!(app.count("SELECT COUNT(*) FROM enrollments").await, 1);
+
+        for round in 0..4 {
+            let email = format!("eve{round}@example.com");
+            let (mut eve, _) = app.add_member(&email, PW, true).await;
+            let (secret, _) = eve.enroll().await;
+            assert_eq!(
+                eve.call("finish_enrollment", &[]).await.status,
+                StatusCode::OK
+            );
+            let id = id_of(&app, &email).await.to_string();
+            let mut b = app.other_browser();
+            b.sign_in(&email, PW).await;
+            let code = totp::code_for(&secret, now() as u64 + 30);
+            let mut owner = app.other_browser_with(app.cookie.clone(), None);
+            let reset = tokio::spawn(async move {
+                owner
+                    .call("reset_user_two_factor", &[("user_id", &id)])
+                    .await
+                    .status
+            });
+            let verify = tokio::spawn(async move {
+                let status = b.call("verify_sign_in", &[("code", &code)]).await.status;
+                (status, b)
+            });
+            let reset = reset.await.unwrap();
+            let (verify, mut b) = verify.await.unwrap();
+            assert_eq!(reset, StatusCode::OK);
+            assert!(!verify.is_server_error(), "{verify}");
+            // Whichever came first, no session survives the reset.
+            assert_eq!(
+                b.call("current_user", &[]).await.status,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+    }
+);
+
+// A full hashing queue refuses a sign-in (503) without counting it against anyone; one
+// invitation link cannot be hashed over and over.
+on_both!(a_busy_server_costs_nobody_an_attempt, |db: Db| async move {
+    let mut app = TestApp::spawn(db).await;
+    owner_with_2fa(&mut app).await;
+    let full: Vec<_> = (0..app::server::password::MAX_QUEUED)
+        .map(|_| app.state.hasher.slot().unwrap())
+        .collect();
+    let mut b = app.other_browser();
+    let before = app
+        .count("SELECT CAST(COALESCE(SUM(attempts), 0) AS BIGINT) FROM sign_in_throttle")
+        .await;
+    let r = b.sign_in("owner@example.com", "a wrong password").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(r.headers["retry-after"], "1");
+    assert_eq!(
+        app.count("SELECT CAST(COALESCE(SUM(attempts), 0) AS BIGINT) FROM sign_in_throttle")
+            .await,
+        before
+    );
+    drop(full);
+
+    // Thirty acceptances of one invitation at once: one sets the password, a few more are
+    // hashed, the rest are refused before any hashing.
+    let r = app
+        .call(
+            "add_user",
+            &[
+                ("name", "Ivy"),
+                ("email", "ivy@example.com"),
+                ("two_factor", "false"),
+            ],
+        )
+        .await;
+    let link: String = serde_json::from_str(&r.body).unwrap();
+    let token = link.strip_prefix("/invite/").unwrap().to_string();
+    let visitor = app.other_browser();
+    let statuses = at_once(
+        &visitor,
+        30,
+        "accept_invitation",
+        vec![("token", token), ("password", PW.to_string())],
+    )
+    .await;
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!(ok, 1, "{statuses:?}");
+    assert!(limited >= 20, "{statuses:?}");
+});
+
+// One owner cannot add users without end.
+on_both!(
+    an_account_holds_a_bounded_number_of_users,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        owner_with_2fa(&mut app).await;
+        let cap = app::server::owner::MAX_USERS;
+        sqlx::query(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < {cap}) \
+         INSERT INTO users (account_id, name, email, role, created_at) \
+         SELECT 1, 'Filler', 'filler' || i || '@example.com', 'admin', 0 FROM n"
+        ))
+        .execute(&app.state.pool)
+        .await
+        .unwrap();
+        assert_eq!(app.count("SELECT COUNT(*) FROM users").await, cap);
+        let r = app
+            .call(
+                "add_user",
+                &[
+                    ("name", "One more"),
+                    ("email", "more@example.com"),
+                    ("two_factor", "false"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body.contains("limit"), "{}", r.body);
+        assert_eq!(app.count("SELECT COUNT(*) FROM users").await, cap);
     }
 );

@@ -10,7 +10,11 @@ ALTER TABLE authenticators ADD COLUMN hinted_step BIGINT;
 DELETE FROM enrollments;
 ALTER TABLE enrollments ADD COLUMN holder_hash BYTEA NOT NULL DEFAULT ''::bytea;
 
--- When a throttle row last counted an attempt: the purge drops rows quiet for a day.
+-- Throttling gains scopes for sign-ups per client address and for attempts with one link,
+-- and the time a row last counted an attempt (the purge drops rows quiet for a day).
+ALTER TABLE sign_in_throttle DROP CONSTRAINT sign_in_throttle_scope_check;
+ALTER TABLE sign_in_throttle ADD CONSTRAINT sign_in_throttle_scope_check
+    CHECK (scope IN ('account', 'addr', 'device', 'sign_up', 'link'));
 ALTER TABLE sign_in_throttle ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
 
 -- The periodic purge of expired rows reads these.

@@ -59,8 +59,21 @@ ALTER TABLE authenticators ADD COLUMN hinted_step INTEGER;
 DELETE FROM enrollments;
 ALTER TABLE enrollments ADD COLUMN holder_hash BLOB NOT NULL DEFAULT x'';
 
--- When a throttle row last counted an attempt: the purge drops rows quiet for a day.
-ALTER TABLE sign_in_throttle ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+-- Throttling gains scopes for sign-ups per client address and for attempts with one link,
+-- and the time a row last counted an attempt (the purge drops rows quiet for a day). A CHECK
+-- changes only with a new table; nothing references this one.
+CREATE TABLE sign_in_throttle_new (
+    scope         TEXT    NOT NULL CHECK (scope IN ('account', 'addr', 'device', 'sign_up', 'link')),
+    subject       TEXT    NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    blocked_until INTEGER NOT NULL DEFAULT 0,
+    updated_at    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (scope, subject)
+);
+INSERT INTO sign_in_throttle_new (scope, subject, attempts, blocked_until)
+  SELECT scope, subject, attempts, blocked_until FROM sign_in_throttle;
+DROP TABLE sign_in_throttle;
+ALTER TABLE sign_in_throttle_new RENAME TO sign_in_throttle;
 
 -- The periodic purge of expired rows reads these.
 CREATE INDEX sessions_expires ON sessions(expires_at);

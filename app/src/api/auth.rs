@@ -22,13 +22,13 @@ pub async fn sign_up(
     validate_email("email", &email)?;
     validate_password("password", &password)?;
     let addr = cx.client_addr();
-    // Each sign-up costs a password hash: an address gets the sign-in's allowance of them.
-    let subject = format!("sign-up {addr}");
-    throttle::claim(&cx.state, &[(throttle::Scope::Addr, &subject)], now()).await?;
+    // Each sign-up costs a password hash and makes an account: counted per address.
+    let slot = cx.state.hasher.slot()?;
+    throttle::claim(&cx.state, &[(throttle::Scope::SignUp, &addr)], now()).await?;
     if users::email_taken(&cx.state, &email).await? {
         return Err(users::email_taken_error());
     }
-    let password_hash = cx.state.hasher.hash(password).await?;
+    let password_hash = slot.hash(password).await?;
     let (_, user_id) = users::create_account(
         &cx.state,
         users::NewOwner {
@@ -84,9 +84,11 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
             None => (throttle::Scope::Account, email.as_str()),
         },
     ];
+    // A place in the hashing queue before the attempt counts: a busy server costs nobody one.
+    let slot = cx.state.hasher.slot()?;
     throttle::claim(&cx.state, &subjects, t).await?;
     let stored = login.as_ref().and_then(|l| l.password_hash.clone());
-    let ok = cx.state.hasher.verify(password, stored).await?;
+    let ok = slot.verify(password, stored).await?;
     let checked = login.as_ref().filter(|_| ok).and_then(|l| {
         Some(sessions::Checked {
             user_id: l.user_id,

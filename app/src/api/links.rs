@@ -8,12 +8,17 @@ use crate::domain::AppError;
 #[server(endpoint = "accept_invitation")]
 pub async fn accept_invitation(token: String, password: String) -> Result<(), AppError> {
     use crate::domain::validate_password;
-    use crate::server::{audit, context, internal, owner, sessions};
+    use crate::server::{audit, context, internal, now, owner, sessions, throttle};
     use sqlx::Row;
     let cx = context::ctx()?;
     validate_password("password", &password)?;
     let user_id = owner::link_user(&cx.state, &token, "invite").await?;
-    let hash = cx.state.hasher.hash(password).await?;
+    // Each acceptance costs a password hash: attempts with one link count together, so a
+    // flood of requests with it cannot fill the hashing queue.
+    let per_link = owner::link_subject(&token);
+    let slot = cx.state.hasher.slot()?;
+    throttle::claim(&cx.state, &[(throttle::Scope::Link, &per_link)], now()).await?;
+    let hash = slot.hash(password).await?;
     if !owner::spend_link(&cx.state, &token).await? {
         return Err(AppError::invalid("password", "This link was already used."));
     }
@@ -78,8 +83,9 @@ pub async fn continue_setup(token: String, password: String) -> Result<(), AppEr
         (throttle::Scope::Addr, addr.as_str()),
         (throttle::Scope::Account, email.as_str()),
     ];
+    let slot = cx.state.hasher.slot()?;
     throttle::claim(&cx.state, &subjects, now()).await?;
-    if !cx.state.hasher.verify(password, stored.clone()).await? {
+    if !slot.verify(password, stored.clone()).await? {
         audit::log(
             &cx.state,
             audit::Entry {

@@ -15,6 +15,8 @@ use crate::domain::{
 pub const INVITE_TTL_SECS: i64 = 7 * 24 * 3600;
 pub const SETUP_TTL_SECS: i64 = 24 * 3600;
 pub const AUDIT_PAGE: i64 = 50;
+/// Users one account may hold: what one owner can add is bounded.
+pub const MAX_USERS: i64 = 10_000;
 
 /// The owner acting, for scoping and the audit log.
 #[derive(Clone, Copy)]
@@ -342,9 +344,11 @@ pub async fn add_user(
     };
     let t = now();
     let mut tx = super::begin(state).await?;
+    // The cap is checked in the insert itself, so parallel adds cannot pass it.
     let inserted = sqlx::query(
         "INSERT INTO users (account_id, name, email, role, password_hash, created_at, tfa_on, tfa_source, tfa_set_by, tfa_set_at) \
-         VALUES ($1, $2, $3, 'admin', NULL, $4, $5, $6, $7, $4) RETURNING id",
+         SELECT $1, $2, $3, 'admin', NULL, $4, $5, $6, $7, $4 \
+         WHERE (SELECT COUNT(*) FROM users WHERE account_id = $1) < $8 RETURNING id",
     )
     .bind(o.account_id)
     .bind(name.to_string())
@@ -353,10 +357,17 @@ pub async fn add_user(
     .bind(i64::from(two_factor))
     .bind(source.as_str())
     .bind(o.user_id)
-    .fetch_one(&mut *tx)
+    .bind(MAX_USERS)
+    .fetch_optional(&mut *tx)
     .await;
     let user_id: i64 = match inserted {
-        Ok(row) => row.try_get(0).map_err(internal("user id"))?,
+        Ok(Some(row)) => row.try_get(0).map_err(internal("user id"))?,
+        Ok(None) => {
+            return Err(AppError::invalid(
+                "email",
+                format!("This account has reached its limit of {MAX_USERS} users."),
+            ));
+        }
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             return Err(AppError::invalid(
                 "email",
@@ -386,12 +397,23 @@ pub async fn reset_two_factor(
     user_id: i64,
 ) -> Result<String, AppError> {
     let mut tx = super::begin(state).await?;
+    // The user's row first, as every transaction over several of one user's tables does.
+    let mine = sqlx::query("UPDATE users SET code_failures = 0 WHERE id = $1 AND account_id = $2")
+        .bind(user_id)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("lock user"))?
+        .rows_affected();
+    if mine != 1 {
+        return Err(AppError::NotFound);
+    }
     for sql in [
+        "DELETE FROM pending_logins WHERE user_id = $1",
+        "DELETE FROM sessions WHERE user_id = $1",
+        "DELETE FROM enrollments WHERE user_id = $1",
         "DELETE FROM authenticators WHERE user_id = $1",
         "DELETE FROM recovery_codes WHERE user_id = $1",
-        "DELETE FROM enrollments WHERE user_id = $1",
-        "DELETE FROM sessions WHERE user_id = $1",
-        "DELETE FROM pending_logins WHERE user_id = $1",
     ] {
         sqlx::query(sql)
             .bind(user_id)
@@ -460,6 +482,14 @@ pub async fn remove_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result
         "removed; sessions ended",
     )
     .await
+}
+
+/// The throttle subject of a link: attempts with one link count together, by the link's hash
+/// (never the token itself).
+pub fn link_subject(token: &str) -> String {
+    let hash = super::tokens::hash_token(token);
+    let hex: String = hash[..12].iter().map(|b| format!("{b:02x}")).collect();
+    hex
 }
 
 /// The error for a link whose user is gone or that no longer works.

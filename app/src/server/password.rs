@@ -29,13 +29,21 @@ enum Job {
     Verify(String, String, oneshot::Sender<bool>),
 }
 
-/// Hashes waiting for a thread, at most: about half a second of work on two cores. A burst
-/// beyond it is answered 503 at once instead of making every sign-in wait seconds.
+/// Hashes admitted (waiting or running), at most: about half a second of work on two cores. A
+/// burst beyond it is answered 503 at once instead of making every sign-in wait seconds.
 pub const MAX_QUEUED: usize = 64;
 
 #[derive(Clone)]
 pub struct Hasher {
-    jobs: mpsc::SyncSender<Job>,
+    jobs: mpsc::Sender<Job>,
+    admitted: Arc<tokio::sync::Semaphore>,
+}
+
+/// A place in the hashing queue, taken before anything is counted against a user (a sign-in's
+/// throttle): a full queue then refuses without costing anyone an attempt.
+pub struct Slot {
+    hasher: Hasher,
+    _place: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Default for Hasher {
@@ -49,7 +57,7 @@ impl Default for Hasher {
 
 impl Hasher {
     pub fn with_threads(threads: usize) -> Hasher {
-        let (tx, rx) = mpsc::sync_channel::<Job>(MAX_QUEUED);
+        let (tx, rx) = mpsc::channel::<Job>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
             let rx = rx.clone();
@@ -77,37 +85,62 @@ impl Hasher {
                 })
                 .expect("start a hashing thread");
         }
-        Hasher { jobs: tx }
+        Hasher {
+            jobs: tx,
+            admitted: Arc::new(tokio::sync::Semaphore::new(MAX_QUEUED)),
+        }
     }
 
-    fn queue(&self, job: Job) -> Result<(), AppError> {
-        self.jobs.try_send(job).map_err(|e| match e {
-            mpsc::TrySendError::Full(_) => AppError::Busy {
+    /// A place in the queue, or `Busy` when it is full.
+    pub fn slot(&self) -> Result<Slot, AppError> {
+        let place = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| AppError::Busy {
                 retry_after_secs: 1,
-            },
-            mpsc::TrySendError::Disconnected(_) => {
-                super::internal("hashing threads")("hashing threads gone")
-            }
+            })?;
+        Ok(Slot {
+            hasher: self.clone(),
+            _place: place,
         })
     }
 
     pub async fn hash(&self, password: String) -> Result<String, AppError> {
-        let (tx, rx) = oneshot::channel();
-        self.queue(Job::Hash(password, tx))?;
-        rx.await
-            .map_err(super::internal("hashing thread failed"))?
-            .ok_or_else(|| super::internal("argon2 hash")("hashing failed"))
+        self.slot()?.hash(password).await
     }
 
     /// Checks `password` against `stored`; with no stored hash (unknown email) a dummy hash is
     /// checked instead, so the answer takes the same time either way.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, AppError> {
+        self.slot()?.verify(password, stored).await
+    }
+}
+
+impl Slot {
+    fn send(&self, job: Job) -> Result<(), AppError> {
+        self.hasher
+            .jobs
+            .send(job)
+            .map_err(super::internal("hashing threads gone"))
+    }
+
+    pub async fn hash(self, password: String) -> Result<String, AppError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Hash(password, tx))?;
+        rx.await
+            .map_err(super::internal("hashing thread failed"))?
+            .ok_or_else(|| super::internal("argon2 hash")("hashing failed"))
+    }
+
+    /// As [`Hasher::verify`].
+    pub async fn verify(self, password: String, stored: Option<String>) -> Result<bool, AppError> {
         let (phc, real) = match stored {
             Some(h) => (h, true),
             None => (dummy_hash().to_string(), false),
         };
         let (tx, rx) = oneshot::channel();
-        self.queue(Job::Verify(password, phc, tx))?;
+        self.send(Job::Verify(password, phc, tx))?;
         let ok = rx.await.map_err(super::internal("hashing thread failed"))?;
         Ok(ok && real)
     }

@@ -44,3 +44,19 @@ pub(crate) fn status_from_row(row: &dyn Columns) -> Result<TwoFactorStatus, AppE
         recovery_codes_left: row.int("codes_left")?,
     })
 }
+
+/// Locks user `$1`'s row for the rest of the transaction (PostgreSQL: a row lock; SQLite: the
+/// write lock, as any write), changing nothing. Every transaction that changes several of one
+/// user's tables takes it first, so they serialize on one row instead of meeting in opposite
+/// orders (a deadlock on PostgreSQL). False when the user is gone.
+pub(crate) async fn lock_user(tx: &mut super::Tx, user_id: i64) -> Result<bool, AppError> {
+    Ok(
+        sqlx::query("UPDATE users SET code_failures = code_failures WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(super::internal("lock user"))?
+            .rows_affected()
+            == 1,
+    )
+}

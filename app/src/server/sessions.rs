@@ -200,10 +200,35 @@ pub struct Checked<'a> {
     pub password_hash: &'a str,
 }
 
-/// A half sign-in `$1` for the user checked as `$2` (user), `$6` (account), `$7` (hash).
 const INSERT_PENDING: &str = "INSERT INTO pending_logins \
-    (id_hash, user_id, created_at, expires_at, via_setup_link) \
-    SELECT $1, id, $3, $4, $5 FROM users WHERE id = $2 AND account_id = $6 AND password_hash = $7";
+    (id_hash, user_id, created_at, expires_at, via_setup_link) VALUES ($1, $2, $3, $4, $5)";
+
+/// Locks the user row `user` names, in `tx`, if it is unchanged (and, for a password-only
+/// session, its 2FA still off). What opens next in `tx` waits for a concurrent change of that
+/// row (a removal, 2FA turned on) and sees it: a change after the lock waits for the commit and
+/// then finds what opened (turning 2FA on deletes password-only sessions).
+async fn lock_checked(
+    tx: &mut super::Tx,
+    user: Checked<'_>,
+    two_factor_off: bool,
+) -> Result<bool, AppError> {
+    let sql = if two_factor_off {
+        "UPDATE users SET code_failures = code_failures \
+         WHERE id = $1 AND account_id = $2 AND password_hash = $3 AND tfa_on = 0"
+    } else {
+        "UPDATE users SET code_failures = code_failures \
+         WHERE id = $1 AND account_id = $2 AND password_hash = $3"
+    };
+    Ok(sqlx::query(sql)
+        .bind(user.user_id)
+        .bind(user.account_id)
+        .bind(user.password_hash.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(internal("lock checked user"))?
+        .rows_affected()
+        == 1)
+}
 
 /// Records that the user passed the password check; returns the token for the pending cookie,
 /// or `None` when the user row changed meanwhile. Each half sign-in is its own: a new one ends
@@ -216,54 +241,41 @@ pub async fn create_pending(
     let token = new_token();
     let t = now();
     let mut tx = super::begin(state).await?;
+    if !lock_checked(&mut tx, user, false).await? {
+        return Ok(None);
+    }
     sqlx::query(CLEAR_EXPIRED_PENDING)
         .bind(t)
         .execute(&mut *tx)
         .await
         .map_err(internal("clear expired pending"))?;
-    let opened = sqlx::query(INSERT_PENDING)
+    sqlx::query(INSERT_PENDING)
         .bind(hash_token(&token))
         .bind(user.user_id)
         .bind(t)
         .bind(t + PENDING_TTL_SECS)
         .bind(i64::from(via_setup_link))
-        .bind(user.account_id)
-        .bind(user.password_hash.to_string())
         .execute(&mut *tx)
         .await
-        .map_err(internal("create pending"))?
-        .rows_affected();
+        .map_err(internal("create pending"))?;
     tx.commit().await.map_err(internal("commit pending"))?;
-    Ok((opened == 1).then_some(token))
+    Ok(Some(token))
 }
 
 /// A session from a password alone, for the user checked as `user`: opened only while that row
-/// is unchanged and the user's 2FA is off, in one statement. `None` otherwise.
+/// is unchanged and the user's 2FA is off. `None` otherwise.
 pub async fn create_password_only(
     state: &AppState,
     user: Checked<'_>,
     client_addr: &str,
 ) -> Result<Option<String>, AppError> {
-    let token = new_token();
-    let t = now();
-    let opened = sqlx::query(
-        "INSERT INTO sessions \
-         (id_hash, user_id, created_at, last_seen_at, expires_at, client_addr, second_factor) \
-         SELECT $1, id, $2, $2, $3, $4, 0 FROM users \
-         WHERE id = $5 AND account_id = $6 AND password_hash = $7 AND tfa_on = 0",
-    )
-    .bind(hash_token(&token))
-    .bind(t)
-    .bind(t + state.config.session_absolute_secs)
-    .bind(client_addr.to_string())
-    .bind(user.user_id)
-    .bind(user.account_id)
-    .bind(user.password_hash.to_string())
-    .execute(&state.pool)
-    .await
-    .map_err(internal("create session"))?
-    .rows_affected();
-    Ok((opened == 1).then_some(token))
+    let mut tx = super::begin(state).await?;
+    if !lock_checked(&mut tx, user, true).await? {
+        return Ok(None);
+    }
+    let token = create(&mut *tx, &state.config, user.user_id, client_addr, false).await?;
+    tx.commit().await.map_err(internal("commit session"))?;
+    Ok(Some(token))
 }
 
 pub async fn resolve_pending(

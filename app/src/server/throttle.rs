@@ -28,6 +28,8 @@ use crate::domain::AppError;
 
 pub const FREE_ATTEMPTS_ACCOUNT: i64 = 5;
 pub const FREE_ATTEMPTS_ADDR: i64 = 20;
+/// Sign-ups one client address makes before each next one waits (doubling from 1 s).
+pub const FREE_SIGN_UPS: i64 = 50;
 pub const MAX_DELAY_SECS: i64 = 15 * 60;
 /// Consecutive failed password checks one account (or one remembered device) may have.
 pub const ATTEMPT_LIMIT: i64 = 100;
@@ -43,6 +45,10 @@ pub enum Scope {
     Account,
     Addr,
     Device,
+    /// Sign-ups from one client address (each costs a password hash and an account).
+    SignUp,
+    /// Attempts with one invitation or setup link, by the link's hash.
+    Link,
 }
 
 impl Scope {
@@ -51,20 +57,23 @@ impl Scope {
             Scope::Account => "account",
             Scope::Addr => "addr",
             Scope::Device => "device",
+            Scope::SignUp => "sign_up",
+            Scope::Link => "link",
         }
     }
 
     fn free_attempts(self) -> i64 {
         match self {
             Scope::Addr => FREE_ATTEMPTS_ADDR,
-            Scope::Account | Scope::Device => FREE_ATTEMPTS_ACCOUNT,
+            Scope::SignUp => FREE_SIGN_UPS,
+            Scope::Account | Scope::Device | Scope::Link => FREE_ATTEMPTS_ACCOUNT,
         }
     }
 
     fn limit(self) -> i64 {
         match self {
-            Scope::Addr => i64::MAX,
-            Scope::Account | Scope::Device => ATTEMPT_LIMIT,
+            Scope::Addr | Scope::SignUp => i64::MAX,
+            Scope::Account | Scope::Device | Scope::Link => ATTEMPT_LIMIT,
         }
     }
 }
@@ -234,14 +243,15 @@ fn reset_sql(n: usize) -> String {
     format!("DELETE FROM sign_in_throttle WHERE (scope, subject) IN (VALUES {rows})")
 }
 
-/// The password was right: the account (or device) starts over. A client address never does:
+/// The password was right: the account (or device) starts over. A client address (or its
+/// sign-ups) never does:
 /// one who signs in to their own account now and then must not reset the count of the guesses
 /// they spray at others from that address.
 pub async fn succeed(state: &AppState, subjects: &[(Scope, &str)]) -> Result<(), AppError> {
     let subjects: Vec<(Scope, &str)> = subjects
         .iter()
         .copied()
-        .filter(|(scope, _)| *scope != Scope::Addr)
+        .filter(|(scope, _)| !matches!(scope, Scope::Addr | Scope::SignUp))
         .collect();
     if subjects.is_empty() {
         return Ok(());

@@ -10,7 +10,9 @@ use super::{entry, secret_context, Who};
 use crate::domain::AppError;
 use crate::server::{
     audit::{self, Event},
-    begin, internal, totp, AppState, Tx,
+    begin, internal,
+    rows::lock_user,
+    totp, AppState, Tx,
 };
 
 /// Consecutive wrong codes before the check locks.
@@ -321,6 +323,9 @@ pub async fn claim_code(
         Err(refusal) => return Err(refuse(state, who, attempt, refusal).await?),
     };
     let mut tx = begin(state).await?;
+    if !lock_user(&mut tx, who.user_id).await? {
+        return Err(AppError::Unauthorized);
+    }
     if !claim_step(&mut tx, who.user_id, step).await? {
         tx.rollback().await.map_err(internal("rollback"))?;
         return Err(refuse(state, who, attempt, replayed(field)).await?);
@@ -341,6 +346,9 @@ pub async fn spend_recovery_code(
 ) -> Result<Tx, AppError> {
     let attempt = take_attempt(state, who.user_id, t).await?;
     let mut tx = begin(state).await?;
+    if !lock_user(&mut tx, who.user_id).await? {
+        return Err(AppError::Unauthorized);
+    }
     let used = sqlx::query(
         "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
     )

@@ -5,10 +5,12 @@ use rand::Rng;
 use sqlx::Row;
 
 use super::{claim_code, entry, secret_context, Who};
-use crate::domain::{AppError, EnrollmentStart};
+use crate::domain::{policy, AppError, EnrollmentStart};
 use crate::server::{
     audit::{self, Event},
-    begin, internal, now, totp, AppState, Tx,
+    begin, internal, now,
+    rows::lock_user,
+    totp, AppState, Tx,
 };
 
 /// A pending enrollment is abandoned after this long.
@@ -58,15 +60,15 @@ pub async fn start_enrollment_for(
     let secret = totp::SecretKey::generate();
     let sealed = state.keys.seal(&secret_context(user_id), &secret.0);
     let t = now();
-    let mut tx = begin(state).await?;
-    sqlx::query("DELETE FROM enrollments WHERE user_id = $1")
-        .bind(user_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal("clear enrollment"))?;
+    // One statement: parallel starts leave the last one's secret, never a duplicate key.
     sqlx::query(
-        "INSERT INTO enrollments (user_id, secret_enc, created_at, expires_at, then_require_account, holder_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO enrollments \
+           (user_id, secret_enc, created_at, expires_at, then_require_account, holder_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (user_id) DO UPDATE SET secret_enc = excluded.secret_enc, \
+           created_at = excluded.created_at, expires_at = excluded.expires_at, \
+           then_require_account = excluded.then_require_account, \
+           holder_hash = excluded.holder_hash",
     )
     .bind(user_id)
     .bind(sealed)
@@ -74,10 +76,9 @@ pub async fn start_enrollment_for(
     .bind(t + ENROLLMENT_TTL_SECS)
     .bind(i64::from(then_require_account))
     .bind(who.holder.to_vec())
-    .execute(&mut *tx)
-        .await
-        .map_err(internal("insert enrollment"))?;
-    tx.commit().await.map_err(internal("commit enrollment"))?;
+    .execute(&state.pool)
+    .await
+    .map_err(internal("insert enrollment"))?;
     Ok(EnrollmentStart {
         setup_key: group(&secret.base32()),
         qr_version: rand::thread_rng().gen_range(0..i64::MAX),
@@ -155,6 +156,9 @@ pub async fn confirm_enrollment(
     };
     let codes = new_recovery_codes();
     let mut tx = begin(state).await?;
+    if !lock_user(&mut tx, who.user_id).await? {
+        return Err(AppError::Unauthorized);
+    }
     // Deleting the pending row first makes two racing confirmations produce one authenticator.
     let claimed = sqlx::query(
         "DELETE FROM enrollments WHERE user_id = $1 AND holder_hash = $2 AND expires_at > $3",
@@ -312,6 +316,41 @@ pub async fn regenerate_recovery_codes(
 pub async fn disable_own(state: &AppState, who: Who<'_>, code: &str) -> Result<(), AppError> {
     let t = now();
     let mut tx = claim_code(state, who, "code", code, t).await?;
+    // The rule of the Profile switch, checked again under the locks: not while the account
+    // requires 2FA (the account row is locked, so a requirement being switched on waits or is
+    // seen), not when the owner turned it on (the user's row is locked by the claim).
+    let unrequired = sqlx::query(
+        "UPDATE accounts SET require_2fa = require_2fa WHERE id = $1 AND require_2fa = 0",
+    )
+    .bind(who.account_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(internal("check requirement"))?
+    .rows_affected();
+    let off = if unrequired == 1 {
+        sqlx::query(
+            "UPDATE users SET tfa_on = 0, tfa_source = 'self', tfa_set_by = id, tfa_set_at = $2 \
+             WHERE id = $1 AND tfa_on = 1 AND (tfa_source IS NULL OR tfa_source <> 'owner')",
+        )
+        .bind(who.user_id)
+        .bind(t)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("turn 2fa off"))?
+        .rows_affected()
+    } else {
+        0
+    };
+    if off != 1 {
+        // The code stays unspent.
+        tx.rollback().await.map_err(internal("rollback"))?;
+        let refusal = if unrequired == 1 {
+            policy::Refusal::SetByOwner
+        } else {
+            policy::Refusal::RequiredByAccount
+        };
+        return Err(AppError::invalid("code", refusal.message()));
+    }
     for sql in [
         "DELETE FROM authenticators WHERE user_id = $1",
         "DELETE FROM recovery_codes WHERE user_id = $1",
@@ -323,12 +362,6 @@ pub async fn disable_own(state: &AppState, who: Who<'_>, code: &str) -> Result<(
             .await
             .map_err(internal("remove 2fa"))?;
     }
-    sqlx::query("UPDATE users SET tfa_on = 0, tfa_source = 'self', tfa_set_by = id, tfa_set_at = $2 WHERE id = $1")
-        .bind(who.user_id)
-        .bind(t)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal("turn 2fa off"))?;
     audit::record(
         &mut *tx,
         entry(who, Event::TwoFactorDisabled, "by the user"),

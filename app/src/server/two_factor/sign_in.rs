@@ -9,7 +9,7 @@ use super::{
     entry, Who,
 };
 use crate::domain::AppError;
-use crate::server::{audit::Event, begin, internal, sessions, AppState, Tx};
+use crate::server::{audit::Event, begin, internal, rows::lock_user, sessions, AppState, Tx};
 
 const SIGN_IN_HOW: &str = "password + authenticator code";
 
@@ -37,7 +37,10 @@ pub async fn sign_in_with_code(
         Err(refusal) => return Err(refuse(state, who, attempt, refusal).await?),
     };
     let mut tx = begin(state).await?;
-    // The half sign-in first: a twin submit of the same code waits here, finds it gone and
+    if !lock_user(&mut tx, who.user_id).await? {
+        return Err(AppError::Unauthorized);
+    }
+    // The half sign-in next: a twin submit of the same code waits here, finds it gone and
     // leaves the code unspent; a right code is no failure, so its attempt is given back.
     if !sessions::take_pending(&mut *tx, pending_hash, who.user_id, t).await? {
         tx.rollback().await.map_err(internal("rollback"))?;
