@@ -483,8 +483,8 @@ on_both!(
     }
 );
 
-// 34.2 and 33.9: remembered-device tokens are bound to the user as created, expire, and a
-// reset forgets them.
+// 34.2 and 33.9: remembered-device tokens are bound to the user as created, only the newest
+// few count, they expire, and a reset forgets them.
 on_both!(
     device_tokens_are_bound_expire_and_are_revoked,
     |db: Db| async move {
@@ -497,7 +497,7 @@ on_both!(
             .unwrap();
         let user = login.device_user();
         let t = now();
-        let token = throttle::new_device_token(&app.state, user, t);
+        let token = throttle::new_device_token(&app.state, user, user.issued, t);
         assert!(throttle::device_of(&app.state, &token, user, t).is_some());
         // Another user with the same id (a restored backup, another database) gets nothing.
         let stranger = throttle::DeviceUser {
@@ -510,6 +510,23 @@ on_both!(
             throttle::device_of(&app.state, &token, user, t + throttle::DEVICE_MAX_AGE_SECS)
                 .is_none()
         );
+        // Only the newest devices count: a token MAX_DEVICES older than the newest is forgotten.
+        let newest = throttle::DeviceUser {
+            issued: user.issued + throttle::MAX_DEVICES - 1,
+            ..user
+        };
+        assert!(throttle::device_of(&app.state, &token, newest, t).is_some());
+        let later = throttle::DeviceUser {
+            issued: user.issued + throttle::MAX_DEVICES,
+            ..user
+        };
+        assert!(throttle::device_of(&app.state, &token, later, t).is_none());
+        // Its number is signed: changing it makes the token unknown.
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        bytes[7] ^= 1;
+        let forged = URL_SAFE_NO_PAD.encode(&bytes);
+        assert!(throttle::device_of(&app.state, &forged, user, t).is_none());
         // A reset forgets every device of the user.
         let r = app
             .call(

@@ -1,6 +1,8 @@
 -- Identity columns never reuse an id; SQLite's table needed AUTOINCREMENT for the same.
 -- Bumped when the user's remembered devices must be forgotten (a 2FA reset).
 ALTER TABLE users ADD COLUMN device_epoch BIGINT NOT NULL DEFAULT 0;
+-- Remembered-device tokens issued so far: only the newest few count.
+ALTER TABLE users ADD COLUMN devices_issued BIGINT NOT NULL DEFAULT 0;
 
 -- A step proved by a code that came with the clock hint: never accepted afterwards.
 ALTER TABLE authenticators ADD COLUMN hinted_step BIGINT;

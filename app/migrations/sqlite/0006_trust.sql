@@ -26,7 +26,9 @@ CREATE TABLE users_new (
     code_locked_until INTEGER NOT NULL DEFAULT 0,
     tfa_reset_pending INTEGER NOT NULL DEFAULT 0,
     -- Bumped when the user's remembered devices must be forgotten (a 2FA reset).
-    device_epoch      INTEGER NOT NULL DEFAULT 0
+    device_epoch      INTEGER NOT NULL DEFAULT 0,
+    -- Remembered-device tokens issued so far: only the newest few count.
+    devices_issued    INTEGER NOT NULL DEFAULT 0
 );
 INSERT INTO users_new (id, account_id, name, email, role, password_hash, created_at, tfa_on,
     tfa_source, tfa_set_by, tfa_set_at, code_failures, code_lockouts, code_locked_until,

@@ -282,17 +282,24 @@ pub fn device_cookie_name(config: &Config) -> &'static str {
     }
 }
 
+/// Remembered devices one user holds: a token older than the newest this many no longer counts,
+/// so nobody can mint an unbounded supply of fresh attempt counts.
+pub const MAX_DEVICES: i64 = 20;
+
 /// What a remembered-device token is bound to: the user as created (so a token can never count
-/// for another user, whatever happens to ids) and their device epoch, which a 2FA reset bumps
-/// to forget every device of theirs.
+/// for another user, whatever happens to ids), their device epoch, which a 2FA reset bumps to
+/// forget every device of theirs, and how many tokens they were issued.
 #[derive(Clone, Copy, Debug)]
 pub struct DeviceUser {
     pub user_id: i64,
     pub created_at: i64,
     pub epoch: i64,
+    /// Tokens issued so far; the newest is number `issued`.
+    pub issued: i64,
 }
 
 fn device_mac_input(user: DeviceUser, issued_at: &[u8], id: &[u8]) -> Vec<u8> {
+    // `issued` is not covered: the token carries its own number, covered as part of `id`.
     let mut data = b"latchkey-device:".to_vec();
     for n in [user.user_id, user.created_at, user.epoch] {
         data.extend_from_slice(&n.to_be_bytes());
@@ -302,12 +309,14 @@ fn device_mac_input(user: DeviceUser, issued_at: &[u8], id: &[u8]) -> Vec<u8> {
     data
 }
 
-/// A new remembered-device token for `user`, issued at `t`: the time (4 bytes), 12 random bytes
-/// and 16 bytes of their HMAC; 43 characters like a session id.
-pub fn new_device_token(state: &AppState, user: DeviceUser, t: i64) -> String {
+/// The remembered-device token number `number` for `user`, issued at `t`: the time (4 bytes),
+/// the number (4 bytes), 8 random bytes and 16 bytes of their HMAC; 43 characters like a
+/// session id.
+pub fn new_device_token(state: &AppState, user: DeviceUser, number: i64, t: i64) -> String {
     let issued_at = (t.clamp(0, u32::MAX as i64) as u32).to_be_bytes();
     let mut id = [0u8; 12];
-    rand::rngs::OsRng.fill_bytes(&mut id);
+    id[..4].copy_from_slice(&(number.clamp(0, u32::MAX as i64) as u32).to_be_bytes());
+    rand::rngs::OsRng.fill_bytes(&mut id[4..]);
     let tag = state.keys.mac(&device_mac_input(user, &issued_at, &id));
     let mut bytes = issued_at.to_vec();
     bytes.extend_from_slice(&id);
@@ -316,7 +325,7 @@ pub fn new_device_token(state: &AppState, user: DeviceUser, t: i64) -> String {
 }
 
 /// The device id behind `token` if the server issued it to `user` less than
-/// [`DEVICE_MAX_AGE_SECS`] before `t`.
+/// [`DEVICE_MAX_AGE_SECS`] before `t`, as one of their newest [`MAX_DEVICES`].
 pub fn device_of(state: &AppState, token: &str, user: DeviceUser, t: i64) -> Option<String> {
     let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
     if bytes.len() != 32 {
@@ -325,7 +334,8 @@ pub fn device_of(state: &AppState, token: &str, user: DeviceUser, t: i64) -> Opt
     let (issued_at, rest) = bytes.split_at(4);
     let (id, tag) = rest.split_at(12);
     let issued = i64::from(u32::from_be_bytes(issued_at.try_into().ok()?));
-    if t - issued >= DEVICE_MAX_AGE_SECS {
+    let number = i64::from(u32::from_be_bytes(id[..4].try_into().ok()?));
+    if t - issued >= DEVICE_MAX_AGE_SECS || number <= user.issued - MAX_DEVICES {
         return None;
     }
     state
@@ -348,18 +358,22 @@ pub fn set_device_cookie(config: &Config, token: &str) -> String {
 
 /// After a completed sign-in: this browser is now a device the user has signed in with.
 pub async fn remember_device(state: &AppState, user_id: i64) -> Result<(), AppError> {
-    let row = sqlx::query("SELECT created_at, device_epoch FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(&state.pool)
-        .await
-        .map_err(internal("device user"))?
-        .ok_or(AppError::Unauthorized)?;
+    let row = sqlx::query(
+        "UPDATE users SET devices_issued = devices_issued + 1 WHERE id = $1 \
+         RETURNING created_at, device_epoch, devices_issued",
+    )
+    .bind(user_id)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(internal("device user"))?
+    .ok_or(AppError::Unauthorized)?;
     let user = DeviceUser {
         user_id,
         created_at: row.try_get(0).map_err(internal("device row"))?,
         epoch: row.try_get(1).map_err(internal("device row"))?,
+        issued: row.try_get(2).map_err(internal("device row"))?,
     };
-    let token = new_device_token(state, user, super::now());
+    let token = new_device_token(state, user, user.issued, super::now());
     super::context::append_header(
         http::header::SET_COOKIE,
         &set_device_cookie(&state.config, &token),

@@ -16,6 +16,7 @@ pub struct LoginRow {
     pub two_factor_on: bool,
     pub created_at: i64,
     pub device_epoch: i64,
+    pub devices_issued: i64,
 }
 
 impl LoginRow {
@@ -25,6 +26,7 @@ impl LoginRow {
             user_id: self.user_id,
             created_at: self.created_at,
             epoch: self.device_epoch,
+            issued: self.devices_issued,
         }
     }
 }
@@ -112,7 +114,7 @@ pub fn email_taken_error() -> AppError {
 pub async fn find_login(state: &AppState, email: &str) -> Result<Option<LoginRow>, AppError> {
     read::fetch_optional(
         state,
-        "SELECT id, account_id, password_hash, tfa_on, created_at, device_epoch \
+        "SELECT id, account_id, password_hash, tfa_on, created_at, device_epoch, devices_issued \
          FROM users WHERE email = $1",
         &[Arg::Text(email)],
         |row| {
@@ -123,6 +125,7 @@ pub async fn find_login(state: &AppState, email: &str) -> Result<Option<LoginRow
                 two_factor_on: row.int("tfa_on")? != 0,
                 created_at: row.int("created_at")?,
                 device_epoch: row.int("device_epoch")?,
+                devices_issued: row.int("devices_issued")?,
             })
         },
     )
