@@ -289,8 +289,8 @@ on_both!(
         assert_eq!(
             app.count("SELECT attempts FROM sign_in_throttle WHERE scope = 'addr'")
                 .await,
-            4,
-            "the address keeps its count"
+            3,
+            "the address keeps the count of its failures"
         );
         assert_eq!(
         app.count("SELECT COUNT(*) FROM sign_in_throttle WHERE scope = 'account' AND subject = 'eve@example.com'").await,
@@ -1060,5 +1060,53 @@ on_both!(
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
         assert!(r.body.contains("limit"), "{}", r.body);
         assert_eq!(app.count("SELECT COUNT(*) FROM users").await, cap);
+    }
+);
+
+// The address's count is of its failures: an office whose people sign in all day from one
+// address is never slowed down by their successes, and a quiet hour starts the count over.
+on_both!(
+    successes_from_one_address_cost_it_nothing,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.sign_up("ann@example.com", PW).await;
+        for i in 0..(throttle::FREE_ATTEMPTS_ADDR + 5) {
+            let mut b = app.other_browser();
+            let r = b.sign_in("ann@example.com", PW).await;
+            assert_eq!(r.status, StatusCode::OK, "sign-in {i}: {}", r.body);
+        }
+        assert_eq!(
+            app.count("SELECT attempts FROM sign_in_throttle WHERE scope = 'addr'")
+                .await,
+            0
+        );
+        // Twenty-five failures: the address waits; an hour later (its last attempt moved back by
+        // an hour here) it counts afresh.
+        let mut eve = app.other_browser();
+        for i in 0..(throttle::FREE_ATTEMPTS_ADDR + 5) {
+            sqlx::query("UPDATE sign_in_throttle SET blocked_until = 0")
+                .execute(&app.state.pool)
+                .await
+                .unwrap();
+            eve.sign_in(&format!("nobody{i}@example.com"), "wrong password")
+                .await;
+        }
+        let r = eve.sign_in("nobody@example.com", "wrong password").await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+        sqlx::query(&format!(
+            "UPDATE sign_in_throttle SET updated_at = updated_at - {}, blocked_until = 0 \
+         WHERE scope = 'addr'",
+            throttle::ADDR_QUIET_SECS + 1
+        ))
+        .execute(&app.state.pool)
+        .await
+        .unwrap();
+        let r = eve.sign_in("nobody@example.com", "wrong password").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+        assert_eq!(
+            app.count("SELECT attempts FROM sign_in_throttle WHERE scope = 'addr'")
+                .await,
+            1
+        );
     }
 );

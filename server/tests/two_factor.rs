@@ -204,7 +204,8 @@ on_both!(
         let code = totp::code_for(&secret, now() as u64 + 30);
         let r =
             two_factor::sign_in_with_code(&app.state, who(uid), &ended_hash, None, &code, now())
-                .await;
+                .await
+                .map(|signed| signed.device);
         assert!(
             matches!(r, Err(app::domain::AppError::Unauthorized)),
             "{r:?}"

@@ -165,7 +165,7 @@ pub(crate) async fn open_after_password(
     use crate::server::{context, sessions};
     if !two_factor_on {
         let opened = sessions::create_password_only(&cx.state, checked, &cx.client_addr()).await?;
-        if let Some(token) = opened {
+        if let Some((token, device)) = opened {
             if let Some(old) = cx.auth() {
                 sessions::delete(&cx.state, &old.session_hash).await?;
             }
@@ -173,7 +173,7 @@ pub(crate) async fn open_after_password(
                 http::header::SET_COOKIE,
                 &sessions::set_cookie(&cx.state.config, &token),
             );
-            crate::server::throttle::remember_device(&cx.state, checked.user_id).await?;
+            crate::server::throttle::remember_device(&cx.state, device);
             leptos_axum::redirect("/");
             return Ok(AfterPassword::Session);
         }
@@ -233,21 +233,27 @@ pub(crate) async fn start_session(
     cx: &crate::server::context::Ctx,
     user_id: i64,
 ) -> Result<(), AppError> {
-    use crate::server::{context, sessions};
+    use crate::server::{begin, context, internal, sessions, throttle};
     if let Some(old) = cx.auth() {
         sessions::delete(&cx.state, &old.session_hash).await?;
     }
+    let mut tx = begin(&cx.state).await?;
     let token = sessions::create(
-        &cx.state.pool,
+        &mut *tx,
         &cx.state.config,
         user_id,
         &cx.client_addr(),
         false,
     )
     .await?;
+    let device = throttle::issue_device(&mut tx, user_id)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    tx.commit().await.map_err(internal("commit session"))?;
     context::append_header(
         http::header::SET_COOKIE,
         &sessions::set_cookie(&cx.state.config, &token),
     );
-    crate::server::throttle::remember_device(&cx.state, user_id).await
+    throttle::remember_device(&cx.state, device);
+    Ok(())
 }

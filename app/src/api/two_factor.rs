@@ -103,7 +103,7 @@ pub async fn verify_sign_in(code: String) -> Result<(), AppError> {
     let pending = cx.require_pending()?;
     let code = parse_code("code", &code)?;
     let addr = cx.client_addr();
-    let token = two_factor::sign_in_with_code(
+    let signed = two_factor::sign_in_with_code(
         &cx.state,
         cx.who(&addr)?,
         &pending.id_hash,
@@ -112,7 +112,8 @@ pub async fn verify_sign_in(code: String) -> Result<(), AppError> {
         now(),
     )
     .await?;
-    signed_in(&cx, &pending, &token).await
+    signed_in(&cx, signed);
+    Ok(())
 }
 
 #[server(endpoint = "verify_sign_in_recovery")]
@@ -172,7 +173,7 @@ async fn finish_sign_in(
     tx: crate::server::Tx,
 ) -> Result<(), AppError> {
     let addr = cx.client_addr();
-    let token = crate::server::two_factor::open_session_in(
+    let signed = crate::server::two_factor::open_session_in(
         tx,
         &cx.state,
         cx.who(&addr)?,
@@ -180,27 +181,23 @@ async fn finish_sign_in(
         how,
     )
     .await?;
-    signed_in(cx, pending, &token).await
+    signed_in(cx, signed);
+    Ok(())
 }
 
 /// The browser of a finished sign-in: the session cookie replaces the half sign-in's, the
 /// browser is remembered for the sign-in throttle, and it goes to the Overview.
 #[cfg(feature = "ssr")]
-async fn signed_in(
-    cx: &crate::server::context::Ctx,
-    pending: &crate::server::sessions::PendingLogin,
-    token: &str,
-) -> Result<(), AppError> {
+fn signed_in(cx: &crate::server::context::Ctx, signed: crate::server::two_factor::SignedIn) {
     use crate::server::{context, sessions};
     context::append_header(
         http::header::SET_COOKIE,
-        &sessions::set_cookie(&cx.state.config, token),
+        &sessions::set_cookie(&cx.state.config, &signed.token),
     );
     context::append_header(
         http::header::SET_COOKIE,
         &sessions::clear_pending_cookie(&cx.state.config),
     );
-    crate::server::throttle::remember_device(&cx.state, pending.user_id).await?;
+    crate::server::throttle::remember_device(&cx.state, signed.device);
     leptos_axum::redirect("/");
-    Ok(())
 }

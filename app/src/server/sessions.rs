@@ -2,6 +2,7 @@
 
 pub use super::tokens::{hash_token, new_token};
 
+use super::throttle::DeviceUser;
 use super::{
     config::Config,
     internal, now,
@@ -9,6 +10,7 @@ use super::{
     AppState,
 };
 use crate::domain::{AppError, Me};
+use sqlx::Row;
 
 /// Who a valid session belongs to; put into request extensions by the session middleware.
 #[derive(Clone, Debug)]
@@ -203,30 +205,20 @@ pub struct Checked<'a> {
 const INSERT_PENDING: &str = "INSERT INTO pending_logins \
     (id_hash, user_id, created_at, expires_at, via_setup_link) VALUES ($1, $2, $3, $4, $5)";
 
-/// Locks the user row `user` names, in `tx`, if it is unchanged (and, for a password-only
-/// session, its 2FA still off). What opens next in `tx` waits for a concurrent change of that
-/// row (a removal, 2FA turned on) and sees it: a change after the lock waits for the commit and
-/// then finds what opened (turning 2FA on deletes password-only sessions).
-async fn lock_checked(
-    tx: &mut super::Tx,
-    user: Checked<'_>,
-    two_factor_off: bool,
-) -> Result<bool, AppError> {
-    let sql = if two_factor_off {
+/// Locks the user row `user` names, in `tx`, if it is unchanged. What opens next in `tx`
+/// waits for a concurrent change of that row (a removal, a reset) and sees it.
+async fn lock_checked(tx: &mut super::Tx, user: Checked<'_>) -> Result<bool, AppError> {
+    Ok(sqlx::query(
         "UPDATE users SET code_failures = code_failures \
-         WHERE id = $1 AND account_id = $2 AND password_hash = $3 AND tfa_on = 0"
-    } else {
-        "UPDATE users SET code_failures = code_failures \
-         WHERE id = $1 AND account_id = $2 AND password_hash = $3"
-    };
-    Ok(sqlx::query(sql)
-        .bind(user.user_id)
-        .bind(user.account_id)
-        .bind(user.password_hash.to_string())
-        .execute(&mut **tx)
-        .await
-        .map_err(internal("lock checked user"))?
-        .rows_affected()
+         WHERE id = $1 AND account_id = $2 AND password_hash = $3",
+    )
+    .bind(user.user_id)
+    .bind(user.account_id)
+    .bind(user.password_hash.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(internal("lock checked user"))?
+    .rows_affected()
         == 1)
 }
 
@@ -241,7 +233,7 @@ pub async fn create_pending(
     let token = new_token();
     let t = now();
     let mut tx = super::begin(state).await?;
-    if !lock_checked(&mut tx, user, false).await? {
+    if !lock_checked(&mut tx, user).await? {
         return Ok(None);
     }
     sqlx::query(CLEAR_EXPIRED_PENDING)
@@ -263,19 +255,37 @@ pub async fn create_pending(
 }
 
 /// A session from a password alone, for the user checked as `user`: opened only while that row
-/// is unchanged and the user's 2FA is off. `None` otherwise.
+/// is unchanged and the user's 2FA is off (checked in the statement that locks the row and
+/// numbers the browser's remembered device). `None` otherwise.
 pub async fn create_password_only(
     state: &AppState,
     user: Checked<'_>,
     client_addr: &str,
-) -> Result<Option<String>, AppError> {
+) -> Result<Option<(String, DeviceUser)>, AppError> {
     let mut tx = super::begin(state).await?;
-    if !lock_checked(&mut tx, user, true).await? {
+    let row = sqlx::query(
+        "UPDATE users SET devices_issued = devices_issued + 1 \
+         WHERE id = $1 AND account_id = $2 AND password_hash = $3 AND tfa_on = 0 \
+         RETURNING created_at, device_epoch, devices_issued",
+    )
+    .bind(user.user_id)
+    .bind(user.account_id)
+    .bind(user.password_hash.to_string())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(internal("lock checked user"))?;
+    let Some(row) = row else {
         return Ok(None);
-    }
+    };
+    let device = DeviceUser {
+        user_id: user.user_id,
+        created_at: row.try_get(0).map_err(internal("device row"))?,
+        epoch: row.try_get(1).map_err(internal("device row"))?,
+        issued: row.try_get(2).map_err(internal("device row"))?,
+    };
     let token = create(&mut *tx, &state.config, user.user_id, client_addr, false).await?;
     tx.commit().await.map_err(internal("commit session"))?;
-    Ok(Some(token))
+    Ok(Some((token, device)))
 }
 
 pub async fn resolve_pending(

@@ -30,6 +30,8 @@ pub const FREE_ATTEMPTS_ACCOUNT: i64 = 5;
 pub const FREE_ATTEMPTS_ADDR: i64 = 20;
 /// Sign-ups one client address makes before each next one waits (doubling from 1 s).
 pub const FREE_SIGN_UPS: i64 = 50;
+/// An address (or its sign-ups) quiet this long starts counting afresh.
+pub const ADDR_QUIET_SECS: i64 = 3600;
 pub const MAX_DELAY_SECS: i64 = 15 * 60;
 /// Consecutive failed password checks one account (or one remembered device) may have.
 pub const ATTEMPT_LIMIT: i64 = 100;
@@ -70,6 +72,20 @@ impl Scope {
         }
     }
 
+    /// Quiet this long, the subject's count starts over. Accounts and devices never do: their
+    /// count is of consecutive failures, which only a success ends.
+    fn starts_over_after(self) -> Option<i64> {
+        match self {
+            Scope::Addr | Scope::SignUp => Some(ADDR_QUIET_SECS),
+            Scope::Account | Scope::Device | Scope::Link => None,
+        }
+    }
+
+    /// The `$6` of [`COUNT_ATTEMPT`] at `t`.
+    fn quiet_since(self, t: i64) -> i64 {
+        self.starts_over_after().map_or(i64::MIN, |secs| t - secs)
+    }
+
     fn limit(self) -> i64 {
         match self {
             Scope::Addr | Scope::SignUp => i64::MAX,
@@ -94,13 +110,18 @@ const STATE: &str =
 /// Counts an attempt unless the subject must wait or is at its limit: one statement, so that a
 /// parallel success cannot delete the row between a check and the count. An attempt past the
 /// `$5` free ones blocks the subject at once (for a second; [`START_DELAY`] then sets the whole
-/// delay), so parallel attempts cannot slip in before the delay is written. Returns the count.
+/// delay), so parallel attempts cannot slip in before the delay is written. A subject quiet
+/// since `$6` starts over (addresses and sign-ups: see [`Scope::starts_over_after`]). Returns the
+/// count.
 const COUNT_ATTEMPT: &str =
     "INSERT INTO sign_in_throttle (scope, subject, attempts, blocked_until, updated_at) \
      VALUES ($1, $2, 1, 0, $3) \
-     ON CONFLICT (scope, subject) DO UPDATE SET attempts = sign_in_throttle.attempts + 1, \
+     ON CONFLICT (scope, subject) DO UPDATE SET \
+       attempts = CASE WHEN sign_in_throttle.updated_at < $6 THEN 1 \
+                  ELSE sign_in_throttle.attempts + 1 END, \
        updated_at = $3, \
-       blocked_until = CASE WHEN sign_in_throttle.attempts + 1 > $5 THEN $3 + 1 \
+       blocked_until = CASE WHEN sign_in_throttle.updated_at >= $6 \
+                            AND sign_in_throttle.attempts + 1 > $5 THEN $3 + 1 \
                        ELSE sign_in_throttle.blocked_until END \
      WHERE sign_in_throttle.blocked_until <= $3 AND sign_in_throttle.attempts < $4 \
      RETURNING attempts";
@@ -131,6 +152,7 @@ pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Resu
             .bind(t)
             .bind(scope.limit())
             .bind(scope.free_attempts())
+            .bind(scope.quiet_since(t))
             .fetch_optional(&state.pool)
             .await
             .map_err(internal("throttle claim"))?;
@@ -169,7 +191,7 @@ fn claim_sqlite(
             .query_row(
                 named_params! {
                     "$1": scope.as_str(), "$2": subject, "$3": t, "$4": scope.limit(),
-                    "$5": scope.free_attempts(),
+                    "$5": scope.free_attempts(), "$6": scope.quiet_since(t),
                 },
                 |row| row.get(0),
             )
@@ -243,26 +265,37 @@ fn reset_sql(n: usize) -> String {
     format!("DELETE FROM sign_in_throttle WHERE (scope, subject) IN (VALUES {rows})")
 }
 
-/// The password was right: the account (or device) starts over. A client address (or its
-/// sign-ups) never does:
-/// one who signs in to their own account now and then must not reset the count of the guesses
-/// they spray at others from that address.
+/// The password was right: the account (or device) starts over. A client address does not: its
+/// attempt is given back, so one who signs in to their own account now and then keeps the count
+/// of the guesses they spray at others from that address, and an office's successful sign-ins
+/// cost it nothing.
 pub async fn succeed(state: &AppState, subjects: &[(Scope, &str)]) -> Result<(), AppError> {
-    let subjects: Vec<(Scope, &str)> = subjects
+    let (addrs, others): (Vec<(Scope, &str)>, Vec<(Scope, &str)>) = subjects
         .iter()
         .copied()
-        .filter(|(scope, _)| !matches!(scope, Scope::Addr | Scope::SignUp))
-        .collect();
-    if subjects.is_empty() {
-        return Ok(());
-    }
-    let args: Vec<Arg<'_>> = subjects
+        .partition(|(scope, _)| *scope == Scope::Addr);
+    let args: Vec<Arg<'_>> = others
         .iter()
         .flat_map(|&(scope, subject)| [Arg::Text(scope.as_str()), Arg::Text(subject)])
         .collect();
-    let sql = reset_sql(subjects.len());
-    super::sqlite_write::execute_all(state, "throttle reset", &[(&sql, &args)]).await
+    let reset = reset_sql(others.len());
+    let mut statements: Vec<(&str, &[Arg<'_>])> = Vec::new();
+    if !others.is_empty() {
+        statements.push((&reset, &args));
+    }
+    let refunds: Vec<[Arg<'_>; 1]> = addrs.iter().map(|&(_, a)| [Arg::Text(a)]).collect();
+    for args in &refunds {
+        statements.push((REFUND_ADDR, args));
+    }
+    if statements.is_empty() {
+        return Ok(());
+    }
+    super::sqlite_write::execute_all(state, "throttle reset", &statements).await
 }
+
+/// Gives address `$1` back the attempt a correct password made.
+const REFUND_ADDR: &str = "UPDATE sign_in_throttle SET attempts = attempts - 1 \
+     WHERE scope = 'addr' AND subject = $1 AND attempts > 0";
 
 /// Operator unlock: clears the account's count (the `unlock-sign-in` command).
 pub async fn unlock_account(state: &AppState, email: &str) -> Result<bool, AppError> {
@@ -356,29 +389,38 @@ pub fn set_device_cookie(config: &Config, token: &str) -> String {
     )
 }
 
-/// After a completed sign-in: this browser is now a device the user has signed in with.
-pub async fn remember_device(state: &AppState, user_id: i64) -> Result<(), AppError> {
+/// Numbers a new remembered device of user `user_id`, in `tx` (with the sign-in that earns it);
+/// `None` when the user is gone.
+pub async fn issue_device(
+    tx: &mut super::Tx,
+    user_id: i64,
+) -> Result<Option<DeviceUser>, AppError> {
     let row = sqlx::query(
         "UPDATE users SET devices_issued = devices_issued + 1 WHERE id = $1 \
          RETURNING created_at, device_epoch, devices_issued",
     )
     .bind(user_id)
-    .fetch_optional(&state.pool)
+    .fetch_optional(&mut **tx)
     .await
-    .map_err(internal("device user"))?
-    .ok_or(AppError::Unauthorized)?;
-    let user = DeviceUser {
-        user_id,
-        created_at: row.try_get(0).map_err(internal("device row"))?,
-        epoch: row.try_get(1).map_err(internal("device row"))?,
-        issued: row.try_get(2).map_err(internal("device row"))?,
-    };
+    .map_err(internal("device user"))?;
+    row.map(|row| {
+        Ok(DeviceUser {
+            user_id,
+            created_at: row.try_get(0).map_err(internal("device row"))?,
+            epoch: row.try_get(1).map_err(internal("device row"))?,
+            issued: row.try_get(2).map_err(internal("device row"))?,
+        })
+    })
+    .transpose()
+}
+
+/// After a completed sign-in: this browser is now a device the user has signed in with.
+pub fn remember_device(state: &AppState, user: DeviceUser) {
     let token = new_device_token(state, user, user.issued, super::now());
     super::context::append_header(
         http::header::SET_COOKIE,
         &set_device_cookie(&state.config, &token),
     );
-    Ok(())
 }
 
 #[cfg(test)]

@@ -10,9 +10,7 @@ use super::{entry, secret_context, Who};
 use crate::domain::AppError;
 use crate::server::{
     audit::{self, Event},
-    begin, internal,
-    rows::lock_user,
-    totp, AppState, Tx,
+    begin, internal, totp, AppState, Tx,
 };
 
 /// Consecutive wrong codes before the check locks.
@@ -55,25 +53,31 @@ pub(crate) struct Attempt {
     took_lock: Option<i64>,
 }
 
-/// Counts an attempt of the user at `t`, or refuses while their code check is locked.
+/// Counts an attempt of the user at `t` in a new transaction, returned with the user's row
+/// locked, or refuses while their code check is locked. Everything the attempt leads to (the
+/// refusal's audit rows, or what the code unlocks) commits with the count; a parallel attempt
+/// waits on the row until then and sees it, so at most [`MAX_FAILURES`] codes are compared.
 pub(crate) async fn take_attempt(
     state: &AppState,
     user_id: i64,
     t: i64,
-) -> Result<Attempt, AppError> {
+) -> Result<(Tx, Attempt), AppError> {
+    let mut tx = begin(state).await?;
     let row = sqlx::query(TAKE_ATTEMPT.as_str())
         .bind(user_id)
         .bind(t)
-        .fetch_optional(&state.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(internal("count attempt"))?;
     if let Some(row) = row {
         let until: i64 = row.try_get(0).map_err(internal("attempt row"))?;
-        return Ok(Attempt {
+        let attempt = Attempt {
             t,
             took_lock: (until > t).then_some(until),
-        });
+        };
+        return Ok((tx, attempt));
     }
+    tx.rollback().await.map_err(internal("rollback"))?;
     let until: i64 = sqlx::query("SELECT code_locked_until FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_optional(&state.pool)
@@ -110,36 +114,14 @@ pub(crate) async fn spent(
     audit::record(&mut **tx, entry(who, event, detail)).await
 }
 
-/// An attempt whose code was right but found nothing to unlock (its twin submit won): it is
-/// not a failure, so the count it took (and a lock it took) is given back.
-pub(crate) async fn give_back(
-    state: &AppState,
-    user_id: i64,
-    attempt: Attempt,
-) -> Result<(), AppError> {
-    sqlx::query(
-        "UPDATE users SET code_failures = CASE WHEN code_failures > 0 THEN code_failures - 1 ELSE 0 END, \
-           code_lockouts = CASE WHEN code_locked_until = $2 THEN code_lockouts - 1 ELSE code_lockouts END, \
-           code_locked_until = CASE WHEN code_locked_until = $2 THEN 0 ELSE code_locked_until END \
-         WHERE id = $1",
-    )
-    .bind(user_id)
-    .bind(attempt.took_lock.unwrap_or(-1))
-    .execute(&state.pool)
-    .await
-    .map_err(internal("give back attempt"))?;
-    Ok(())
-}
-
-/// A refused attempt (already counted): its audit rows in one commit. Returns the error to
-/// show, which is the lock when this attempt took it.
+/// A refused attempt: its audit rows commit with its count, in `tx`. Returns the error to show,
+/// which is the lock when this attempt took it.
 pub(crate) async fn refuse(
-    state: &AppState,
+    mut tx: Tx,
     who: Who<'_>,
     attempt: Attempt,
     refusal: Refusal,
 ) -> Result<AppError, AppError> {
-    let mut tx = begin(state).await?;
     if refusal.replay {
         audit::record(
             &mut *tx,
@@ -224,6 +206,7 @@ pub(crate) async fn sealed_secret(
 /// hint tells a guesser nothing they can use.
 pub(crate) async fn compare(
     state: &AppState,
+    tx: &mut Tx,
     who: Who<'_>,
     field: &str,
     code: &str,
@@ -249,7 +232,7 @@ pub(crate) async fn compare(
             .bind(who.user_id)
             .bind(step)
             .bind(totp::step_at(t) - 1)
-            .execute(&state.pool)
+            .execute(&mut **tx)
             .await
             .map_err(internal("burn hinted step"))?
             .rows_affected();
@@ -317,18 +300,13 @@ pub async fn claim_code(
     t: i64,
 ) -> Result<Tx, AppError> {
     let sealed = sealed_secret(state, who.user_id, field).await?;
-    let attempt = take_attempt(state, who.user_id, t).await?;
-    let step = match compare(state, who, field, code, t, &sealed).await? {
+    let (mut tx, attempt) = take_attempt(state, who.user_id, t).await?;
+    let step = match compare(state, &mut tx, who, field, code, t, &sealed).await? {
         Ok(step) => step,
-        Err(refusal) => return Err(refuse(state, who, attempt, refusal).await?),
+        Err(refusal) => return Err(refuse(tx, who, attempt, refusal).await?),
     };
-    let mut tx = begin(state).await?;
-    if !lock_user(&mut tx, who.user_id).await? {
-        return Err(AppError::Unauthorized);
-    }
     if !claim_step(&mut tx, who.user_id, step).await? {
-        tx.rollback().await.map_err(internal("rollback"))?;
-        return Err(refuse(state, who, attempt, replayed(field)).await?);
+        return Err(refuse(tx, who, attempt, replayed(field)).await?);
     }
     spent(&mut tx, who, attempt, Event::CodeSuccess, CODE_DETAIL).await?;
     Ok(tx)
@@ -344,11 +322,7 @@ pub async fn spend_recovery_code(
     code: &str,
     t: i64,
 ) -> Result<Tx, AppError> {
-    let attempt = take_attempt(state, who.user_id, t).await?;
-    let mut tx = begin(state).await?;
-    if !lock_user(&mut tx, who.user_id).await? {
-        return Err(AppError::Unauthorized);
-    }
+    let (mut tx, attempt) = take_attempt(state, who.user_id, t).await?;
     let used = sqlx::query(
         "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
     )
@@ -360,7 +334,6 @@ pub async fn spend_recovery_code(
     .map_err(internal("spend recovery code"))?
     .rows_affected();
     if used != 1 {
-        tx.rollback().await.map_err(internal("rollback"))?;
         let refusal = Refusal {
             shown: AppError::invalid(
                 field,
@@ -369,7 +342,7 @@ pub async fn spend_recovery_code(
             why: "wrong recovery code",
             replay: false,
         };
-        return Err(refuse(state, who, attempt, refusal).await?);
+        return Err(refuse(tx, who, attempt, refusal).await?);
     }
     spent(
         &mut tx,

@@ -10,7 +10,7 @@ pub use enroll::{
     confirm_enrollment, disable_own, enrollment_qr, regenerate_recovery_codes, start_enrollment,
     start_enrollment_for, RECOVERY_CODES,
 };
-pub use sign_in::{open_session_in, sign_in_with_code};
+pub use sign_in::{open_session_in, sign_in_with_code, SignedIn};
 
 use super::{
     audit::{self, Event},

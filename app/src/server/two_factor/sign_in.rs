@@ -3,13 +3,17 @@
 
 use super::{
     codes::{
-        claim_step, compare, give_back, refuse, replayed, sealed_secret, spent, take_attempt,
-        CODE_DETAIL,
+        claim_step, compare, refuse, replayed, sealed_secret, spent, take_attempt, CODE_DETAIL,
     },
     entry, Who,
 };
 use crate::domain::AppError;
-use crate::server::{audit::Event, begin, internal, rows::lock_user, sessions, AppState, Tx};
+use crate::server::{
+    audit::Event,
+    internal, sessions,
+    throttle::{self, DeviceUser},
+    AppState, Tx,
+};
 
 const SIGN_IN_HOW: &str = "password + authenticator code";
 
@@ -25,47 +29,47 @@ pub async fn sign_in_with_code(
     sealed: Option<Vec<u8>>,
     code: &str,
     t: i64,
-) -> Result<String, AppError> {
+) -> Result<SignedIn, AppError> {
     const FIELD: &str = "code";
     let sealed = match sealed {
         Some(sealed) => sealed,
         None => sealed_secret(state, who.user_id, FIELD).await?,
     };
-    let attempt = take_attempt(state, who.user_id, t).await?;
-    let step = match compare(state, who, FIELD, code, t, &sealed).await? {
+    let (mut tx, attempt) = take_attempt(state, who.user_id, t).await?;
+    let step = match compare(state, &mut tx, who, FIELD, code, t, &sealed).await? {
         Ok(step) => step,
-        Err(refusal) => return Err(refuse(state, who, attempt, refusal).await?),
+        Err(refusal) => return Err(refuse(tx, who, attempt, refusal).await?),
     };
-    let mut tx = begin(state).await?;
-    if !lock_user(&mut tx, who.user_id).await? {
-        return Err(AppError::Unauthorized);
-    }
-    // The half sign-in next: a twin submit of the same code waits here, finds it gone and
-    // leaves the code unspent; a right code is no failure, so its attempt is given back.
+    // The half sign-in next: a twin submit of the same code waits on the user's row, then finds
+    // it gone and rolls back, its attempt with it (a right code is no failure) and the code
+    // unspent.
     if !sessions::take_pending(&mut *tx, pending_hash, who.user_id, t).await? {
         tx.rollback().await.map_err(internal("rollback"))?;
-        give_back(state, who.user_id, attempt).await?;
         return Err(AppError::Unauthorized);
     }
     if !claim_step(&mut tx, who.user_id, step).await? {
-        tx.rollback().await.map_err(internal("rollback"))?;
-        return Err(refuse(state, who, attempt, replayed(FIELD)).await?);
+        return Err(refuse(tx, who, attempt, replayed(FIELD)).await?);
     }
     spent(&mut tx, who, attempt, Event::CodeSuccess, CODE_DETAIL).await?;
     open_session(tx, state, who, SIGN_IN_HOW).await
 }
 
+/// A finished sign-in: the session's token and the browser's new remembered-device number.
+pub struct SignedIn {
+    pub token: String,
+    pub device: DeviceUser,
+}
+
 /// Ends the half sign-in `pending_hash` in `tx`, the transaction that spent its second factor:
 /// the sign-in's audit row and the session are added and all of it commits at once. A half
-/// sign-in that already ended rolls back, leaving the factor unspent: `Unauthorized`. Returns
-/// the session's token.
+/// sign-in that already ended rolls back, leaving the factor unspent: `Unauthorized`.
 pub async fn open_session_in(
     mut tx: Tx,
     state: &AppState,
     who: Who<'_>,
     pending_hash: &[u8],
     how: &str,
-) -> Result<String, AppError> {
+) -> Result<SignedIn, AppError> {
     if !sessions::take_pending(&mut *tx, pending_hash, who.user_id, crate::server::now()).await? {
         tx.rollback().await.map_err(internal("rollback"))?;
         return Err(AppError::Unauthorized);
@@ -73,15 +77,20 @@ pub async fn open_session_in(
     open_session(tx, state, who, how).await
 }
 
+/// The sign-in's audit row, the session and the browser's remembered-device number, in `tx`,
+/// which commits.
 async fn open_session(
     mut tx: Tx,
     state: &AppState,
     who: Who<'_>,
     how: &str,
-) -> Result<String, AppError> {
+) -> Result<SignedIn, AppError> {
     crate::server::audit::record(&mut *tx, entry(who, Event::SignInSuccess, how)).await?;
     let token =
         sessions::create(&mut *tx, &state.config, who.user_id, who.client_addr, true).await?;
+    let device = throttle::issue_device(&mut tx, who.user_id)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
     tx.commit().await.map_err(internal("commit sign-in"))?;
-    Ok(token)
+    Ok(SignedIn { token, device })
 }
