@@ -122,6 +122,13 @@ pub async fn api_guard(State(state): State<AppState>, req: Request<Body>, next: 
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix(FORM_ORIGIN))
+        // What leptos made of the path must still be a path on this site.
+        .map(
+            |relative| match relative.starts_with('/') && !relative.starts_with("//") {
+                true => relative,
+                false => "/",
+            },
+        )
         .map(|relative| sign_form_error(&state, relative));
     if let Some(v) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         res.headers_mut().insert(header::LOCATION, v);
@@ -257,12 +264,16 @@ fn return_path(body: &[u8]) -> Option<String> {
         .find(|(k, _)| k == app::components::RETURN_FIELD)?
         .1
         .into_owned();
+    // No dot segments either: `/.//host` resolves to `//host`, another site.
     let ok = value.starts_with('/')
         && !value.starts_with("//")
         && value.len() <= 512
         && value
             .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'?' && b != b'#');
+            .all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'?' && b != b'#' && b != b'%')
+        && !value
+            .split('/')
+            .any(|segment| segment == "." || segment == "..");
     ok.then_some(value)
 }
 
@@ -325,6 +336,9 @@ mod tests {
         );
         for bad in [
             &b"__return=https://evil.example/"[..],
+            b"__return=/.//evil.example",
+            b"__return=/x/..//evil.example/p",
+            b"__return=/%2e%2e//evil.example",
             b"__return=//evil.example/",
             b"__return=%2F%2Fevil.example",
             b"__return=/%5Cevil",

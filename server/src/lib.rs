@@ -88,6 +88,7 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
         backend,
         reader,
         writer,
+        code_turn: Default::default(),
         pg_direct,
         config: settings.config.clone(),
         hasher: Hasher::default(),

@@ -442,6 +442,11 @@ on_both!(
             next.sign_up(&format!("next{two_factor}@example.com"), PW)
                 .await;
             let before = app.snapshot().await;
+            // The sign-in's look at a pending reset finds nothing to refuse for a user who is
+            // gone (no 500); what opens next checks the row.
+            assert!(!users::reset_pending(&app.state, login.user_id)
+                .await
+                .unwrap());
             assert!(
                 sessions::create_password_only(&app.state, checked, "127.0.0.1")
                     .await
@@ -784,6 +789,21 @@ on_both!(expired_rows_are_purged, |db: Db| async move {
         2,
         "users stay"
     );
+    // The audit log keeps a year and a month; rows of no account (unknown emails) a month.
+    let events = "SELECT COUNT(*) FROM audit_events";
+    let unowned = "SELECT COUNT(*) FROM audit_events WHERE account_id IS NULL";
+    assert!(app.count(unowned).await > 0, "eve's unknown email");
+    let month_on = now() + 31 * 24 * 3600;
+    app::server::purge::run_once(&app.state, month_on)
+        .await
+        .unwrap();
+    assert_eq!(app.count(unowned).await, 0);
+    assert!(app.count(events).await > 0);
+    let retention_on = now() + app::server::purge::AUDIT_RETENTION_SECS + 1;
+    app::server::purge::run_once(&app.state, retention_on)
+        .await
+        .unwrap();
+    assert_eq!(app.count(events).await, 0);
 });
 
 // A kept page is never stale: the owner's changes show on the affected user's next page load.
@@ -923,6 +943,10 @@ on_both!(
                 .call("set_user_two_factor", &[("user_id", &id), ("on", "false")])
                 .await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            // The owner's switch (when it won) signed Adam out: a fresh sign-in, 2FA off now.
+            adam = app.other_browser();
+            let r = adam.sign_in("adam@example.com", PW).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
             secret = adam.enroll().await.0;
         }
     }
@@ -1000,8 +1024,9 @@ on_both!(a_busy_server_costs_nobody_an_attempt, |db: Db| async move {
     );
     drop(full);
 
-    // Thirty acceptances of one invitation at once: one sets the password, a few more are
-    // hashed, the rest are refused before any hashing.
+    // Thirty acceptances of one invitation at once: the link is spent before the hashing, so
+    // one sets the password and the rest are refused (the link is used, or its count says
+    // wait) without costing a hash.
     let r = app
         .call(
             "add_user",
@@ -1023,12 +1048,14 @@ on_both!(a_busy_server_costs_nobody_an_attempt, |db: Db| async move {
     )
     .await;
     let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
-    let limited = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
-        .count();
     assert_eq!(ok, 1, "{statuses:?}");
-    assert!(limited >= 20, "{statuses:?}");
+    let refused = [StatusCode::BAD_REQUEST, StatusCode::TOO_MANY_REQUESTS];
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || refused.contains(s)),
+        "{statuses:?}"
+    );
 });
 
 // One owner cannot add users without end.
@@ -1107,6 +1134,49 @@ on_both!(
             app.count("SELECT attempts FROM sign_in_throttle WHERE scope = 'addr'")
                 .await,
             1
+        );
+    }
+);
+
+// An authenticator left from before an exemption, replaced by whoever had the password then,
+// gives them no session that outlives the owner turning 2FA back on, and the replacement signs
+// out every other browser of the user.
+on_both!(
+    a_replaced_authenticator_leaves_no_foothold,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        owner_with_2fa(&mut app).await;
+        let (mut adam, _) = app.add_member("adam@example.com", PW, true).await;
+        adam.enroll().await;
+        assert_eq!(
+            adam.call("finish_enrollment", &[]).await.status,
+            StatusCode::OK
+        );
+        let id = id_of(&app, "adam@example.com").await.to_string();
+        let r = app
+            .call("set_user_two_factor", &[("user_id", &id), ("on", "false")])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        // Eve has the password: a session, then her own authenticator in place of Adam's.
+        let mut eve = app.other_browser();
+        assert_eq!(
+            eve.sign_in("adam@example.com", PW).await.status,
+            StatusCode::OK
+        );
+        eve.enroll().await;
+        assert_eq!(
+            adam.call("current_user", &[]).await.status,
+            StatusCode::UNAUTHORIZED,
+            "the replacement signed Adam's browser out"
+        );
+        let r = app
+            .call("set_user_two_factor", &[("user_id", &id), ("on", "true")])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(
+            eve.call("current_user", &[]).await.status,
+            StatusCode::UNAUTHORIZED,
+            "2FA turned on again ends Eve's session"
         );
     }
 );

@@ -13,15 +13,22 @@ pub async fn accept_invitation(token: String, password: String) -> Result<(), Ap
     let cx = context::ctx()?;
     validate_password("password", &password)?;
     let user_id = owner::link_user(&cx.state, &token, "invite").await?;
-    // Each acceptance costs a password hash: attempts with one link count together, so a
-    // flood of requests with it cannot fill the hashing queue.
+    // Each acceptance costs a password hash: the link is spent first, so one link is hashed for
+    // once however many requests bring it (and attempts with it count together besides).
     let per_link = owner::link_subject(&token);
     let slot = cx.state.hasher.slot()?;
     throttle::claim(&cx.state, &[(throttle::Scope::Link, &per_link)], now()).await?;
-    let hash = slot.hash(password).await?;
     if !owner::spend_link(&cx.state, &token).await? {
         return Err(AppError::invalid("password", "This link was already used."));
     }
+    let hash = match slot.hash(password).await {
+        Ok(hash) => hash,
+        Err(e) => {
+            // Not hashed: the link works again.
+            owner::unspend_link(&cx.state, &token).await?;
+            return Err(e);
+        }
+    };
     let row = sqlx::query(
         "UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING account_id, tfa_on",
     )

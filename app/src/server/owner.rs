@@ -165,6 +165,16 @@ pub async fn require_in(
         .execute(&mut **tx)
         .await
         .map_err(internal("require 2fa"))?;
+    // Users turned on here lose every session (see `set_user_two_factor`); the others, their
+    // sessions opened without a second factor.
+    sqlx::query(
+        "DELETE FROM sessions WHERE user_id IN \
+           (SELECT id FROM users WHERE account_id = $1 AND tfa_on = 0)",
+    )
+    .bind(account_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(internal("end sessions of users turned on"))?;
     sqlx::query(
         "UPDATE users SET tfa_on = 1, tfa_source = 'account', tfa_set_by = $2, tfa_set_at = $3 \
          WHERE account_id = $1 AND tfa_on = 0",
@@ -273,9 +283,11 @@ pub async fn set_user_two_factor(
         .await
         .map_err(internal("set user 2fa"))?;
     if on {
-        // Their sessions opened without a second factor end (not just hide: turning 2FA off
-        // again must not bring them back).
-        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND second_factor = 0")
+        // Their sessions end, all of them (not just hidden: turning 2FA off again must not bring
+        // them back). One that gave a second factor while 2FA was off gave it for an
+        // authenticator set up without the owner's requirement, perhaps by whoever had the
+        // password then: with 2FA required now, they sign in again with it.
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await
@@ -525,6 +537,16 @@ pub async fn spend_link(state: &AppState, token: &str) -> Result<bool, AppError>
             .rows_affected()
             == 1,
     )
+}
+
+/// Gives back a link spent by a request that then failed before it could use it.
+pub async fn unspend_link(state: &AppState, token: &str) -> Result<(), AppError> {
+    sqlx::query("UPDATE user_links SET used_at = NULL WHERE token_hash = $1")
+        .bind(super::tokens::hash_token(token))
+        .execute(&state.pool)
+        .await
+        .map_err(internal("unspend link"))?;
+    Ok(())
 }
 
 /// One page of the account's audit log, newest first, optionally filtered.

@@ -1,5 +1,5 @@
-//! Deleting what has expired: sessions, half sign-ins, enrollments, spent or expired links and
-//! throttle rows quiet for a day. Each is one idempotent DELETE, so several instances may purge
+//! Deleting what has expired: sessions, half sign-ins, enrollments, spent or expired links,
+//! throttle rows quiet for a day, and audit events past their retention. Each is one idempotent DELETE, so several instances may purge
 //! at once.
 
 use super::{internal, sessions::CLEAR_EXPIRED_PENDING, throttle, AppState};
@@ -10,11 +10,16 @@ pub const EVERY_SECS: u64 = 10 * 60;
 
 /// A throttle row this long without an attempt is forgotten (unless it locked its subject).
 const THROTTLE_QUIET_SECS: i64 = 24 * 3600;
+/// Audit events are kept this long (a year and a month).
+pub const AUDIT_RETENTION_SECS: i64 = 400 * 24 * 3600;
+/// Audit events of no account (failed sign-ins with unknown emails: nobody can read them) are
+/// kept this long, for the operator's logs of an attack.
+const UNOWNED_AUDIT_SECS: i64 = 30 * 24 * 3600;
 
 /// Deletes every row expired at `t`; returns how many went.
 pub async fn run_once(state: &AppState, t: i64) -> Result<u64, AppError> {
     let idle_since = t - state.config.session_idle_secs;
-    let statements: [(&str, &[i64]); 5] = [
+    let statements: [(&str, &[i64]); 6] = [
         (
             "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
             &[t, idle_since],
@@ -29,6 +34,11 @@ pub async fn run_once(state: &AppState, t: i64) -> Result<u64, AppError> {
             "DELETE FROM sign_in_throttle WHERE updated_at <= $1 AND blocked_until <= $2 \
              AND attempts < $3",
             &[t - THROTTLE_QUIET_SECS, t, throttle::ATTEMPT_LIMIT],
+        ),
+        (
+            "DELETE FROM audit_events WHERE created_at <= $1 \
+             OR (account_id IS NULL AND created_at <= $2)",
+            &[t - AUDIT_RETENTION_SECS, t - UNOWNED_AUDIT_SECS],
         ),
     ];
     let mut purged = 0;

@@ -2,7 +2,7 @@
 //! UPDATE, so parallel guesses cannot overshoot the limit; a code's step is spent at most once.
 //! Sign-in codes, recovery codes and step-up codes all pass through here.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use sqlx::Row;
 
@@ -10,7 +10,9 @@ use super::{entry, secret_context, Who};
 use crate::domain::AppError;
 use crate::server::{
     audit::{self, Event},
-    begin, internal, totp, AppState, Tx,
+    begin,
+    db::Backend,
+    internal, totp, AppState, Tx,
 };
 
 /// Consecutive wrong codes before the check locks.
@@ -46,11 +48,14 @@ static TAKE_ATTEMPT: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// A code attempt, counted (as a failure until the code proves right) before the comparison.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Attempt {
     t: i64,
     /// The lock this attempt took, as the time it ends: it was the last one allowed.
     took_lock: Option<i64>,
+    /// SQLite: this attempt's turn to write ([`crate::server::Shared::code_turn`]), held until
+    /// the attempt is done with.
+    _turn: Option<Arc<tokio::sync::OwnedMutexGuard<()>>>,
 }
 
 /// Counts an attempt of the user at `t` in a new transaction, returned with the user's row
@@ -62,6 +67,10 @@ pub(crate) async fn take_attempt(
     user_id: i64,
     t: i64,
 ) -> Result<(Tx, Attempt), AppError> {
+    let turn = match state.backend {
+        Backend::Sqlite => Some(state.code_turn.clone().lock_owned().await),
+        Backend::Postgres => None,
+    };
     let mut tx = begin(state).await?;
     let row = sqlx::query(TAKE_ATTEMPT.as_str())
         .bind(user_id)
@@ -74,6 +83,7 @@ pub(crate) async fn take_attempt(
         let attempt = Attempt {
             t,
             took_lock: (until > t).then_some(until),
+            _turn: turn.map(Arc::new),
         };
         return Ok((tx, attempt));
     }
@@ -96,7 +106,7 @@ pub(crate) async fn take_attempt(
 pub(crate) async fn spent(
     tx: &mut Tx,
     who: Who<'_>,
-    attempt: Attempt,
+    attempt: &Attempt,
     event: Event,
     detail: &str,
 ) -> Result<(), AppError> {
@@ -308,7 +318,7 @@ pub async fn claim_code(
     if !claim_step(&mut tx, who.user_id, step).await? {
         return Err(refuse(tx, who, attempt, replayed(field)).await?);
     }
-    spent(&mut tx, who, attempt, Event::CodeSuccess, CODE_DETAIL).await?;
+    spent(&mut tx, who, &attempt, Event::CodeSuccess, CODE_DETAIL).await?;
     Ok(tx)
 }
 
@@ -347,7 +357,7 @@ pub async fn spend_recovery_code(
     spent(
         &mut tx,
         who,
-        attempt,
+        &attempt,
         Event::RecoveryCodeUsed,
         "recovery code",
     )

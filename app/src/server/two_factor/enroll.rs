@@ -183,11 +183,27 @@ pub async fn confirm_enrollment(
         tx.rollback().await.map_err(internal("rollback"))?;
         return Err(in_use_error());
     }
-    sqlx::query("DELETE FROM authenticators WHERE user_id = $1")
+    let replaced = sqlx::query("DELETE FROM authenticators WHERE user_id = $1")
         .bind(who.user_id)
         .execute(&mut *tx)
         .await
-        .map_err(internal("replace authenticator"))?;
+        .map_err(internal("replace authenticator"))?
+        .rows_affected();
+    if replaced == 1 {
+        // An authenticator left from before an exemption is replaced: every other browser of
+        // the user signs in again, with the new one.
+        for sql in [
+            "DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2",
+            "DELETE FROM pending_logins WHERE user_id = $1 AND id_hash <> $2",
+        ] {
+            sqlx::query(sql)
+                .bind(who.user_id)
+                .bind(who.holder.to_vec())
+                .execute(&mut *tx)
+                .await
+                .map_err(internal("end other sessions"))?;
+        }
+    }
     sqlx::query("INSERT INTO authenticators (user_id, secret_enc, last_step, created_at) VALUES ($1, $2, $3, $4)")
         .bind(who.user_id)
         .bind(state.keys.seal(&secret_context(who.user_id), &secret))

@@ -50,8 +50,11 @@ pub async fn sign_in_with_code(
     if !claim_step(&mut tx, who.user_id, step).await? {
         return Err(refuse(tx, who, attempt, replayed(FIELD)).await?);
     }
-    spent(&mut tx, who, attempt, Event::CodeSuccess, CODE_DETAIL).await?;
-    open_session(tx, state, who, SIGN_IN_HOW).await
+    spent(&mut tx, who, &attempt, Event::CodeSuccess, CODE_DETAIL).await?;
+    let signed = open_session(tx, state, who, SIGN_IN_HOW).await;
+    // The attempt (with its turn to write on SQLite) ends once the sign-in has committed.
+    drop(attempt);
+    signed
 }
 
 /// A finished sign-in: the session's token and the browser's new remembered-device number.
