@@ -142,6 +142,14 @@ const FORM_ORIGIN: &str = "http://form.invalid";
 /// The query parameters leptos puts a failed plain form's error in, and ours that signs them.
 const ERROR_PARAMS: [&str; 3] = ["__path", "__err", "__sig"];
 
+/// The value of query parameter `name` among `pairs`.
+fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// What the signature of a form error covers: the server function and its error.
 fn form_error_data(path: &str, err: &str) -> Vec<u8> {
     let mut data = b"latchkey-form-error:".to_vec();
@@ -166,12 +174,7 @@ fn sign_form_error(state: &AppState, location: &str) -> String {
             (k, v)
         })
         .collect();
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| param(&pairs, name);
     let mut out = form_urlencoded::Serializer::new(String::new());
     out.extend_pairs(&pairs);
     if let Some(err) = get("__err") {
@@ -217,12 +220,7 @@ pub async fn signed_form_errors(
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| param(&pairs, name);
     let has_error = pairs
         .iter()
         .any(|(k, _)| ERROR_PARAMS.contains(&k.as_str()));

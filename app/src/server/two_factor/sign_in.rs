@@ -40,15 +40,19 @@ pub async fn sign_in_with_code(
         Ok(step) => step,
         Err(refusal) => return Err(refuse(tx, who, attempt, refusal).await?),
     };
-    // The half sign-in next: a twin submit of the same code waits on the user's row, then finds
-    // it gone and rolls back, its attempt with it (a right code is no failure) and the code
-    // unspent.
-    if !sessions::take_pending(&mut *tx, pending_hash, who.user_id, t).await? {
+    // The half sign-in must still be there: a twin submit of the same code waited on the user's
+    // row, finds it gone and rolls back, its attempt with it (a right code is no failure) and
+    // the code unspent. A replayed code leaves the half sign-in as it was.
+    if !sessions::pending_live(&mut *tx, pending_hash, who.user_id, t).await? {
         tx.rollback().await.map_err(internal("rollback"))?;
         return Err(AppError::Unauthorized);
     }
     if !claim_step(&mut tx, who.user_id, step).await? {
         return Err(refuse(tx, who, attempt, replayed(FIELD)).await?);
+    }
+    if !sessions::take_pending(&mut *tx, pending_hash, who.user_id, t).await? {
+        tx.rollback().await.map_err(internal("rollback"))?;
+        return Err(AppError::Unauthorized);
     }
     spent(&mut tx, who, &attempt, Event::CodeSuccess, CODE_DETAIL).await?;
     let signed = open_session(tx, state, who, SIGN_IN_HOW).await;
