@@ -311,28 +311,6 @@ pub async fn resolve_pending(
     .await
 }
 
-/// Whether the half sign-in `id_hash` of `user_id` is live at `t`.
-pub async fn pending_live<'c, E>(
-    executor: E,
-    id_hash: &[u8],
-    user_id: i64,
-    t: i64,
-) -> Result<bool, AppError>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
-    Ok(sqlx::query(
-        "SELECT 1 AS one FROM pending_logins WHERE id_hash = $1 AND user_id = $2 AND expires_at > $3",
-    )
-    .bind(id_hash.to_vec())
-    .bind(user_id)
-    .bind(t)
-    .fetch_optional(executor)
-    .await
-    .map_err(internal("read pending"))?
-    .is_some())
-}
-
 /// Ends the live half sign-in `id_hash` of `user_id` at `t`; true when this call ended it (so
 /// two racing finishes open one session).
 pub async fn take_pending<'c, E>(

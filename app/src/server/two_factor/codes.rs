@@ -33,7 +33,9 @@ fn lock_secs_sql() -> String {
 }
 
 /// Counts an attempt of user `$1` at `$2` unless the check is locked; the attempt that makes
-/// [`MAX_FAILURES`] in a row takes the lock, and the count starts over. Returns the lock's end.
+/// [`MAX_FAILURES`] in a row takes the lock, and the count starts over. Returns the lock's end
+/// and whether the user's half sign-in `$3` (if any) is live: half sign-ins end only under the
+/// user's row, which the attempt now holds, so that stays true for the transaction.
 static TAKE_ATTEMPT: LazyLock<String> = LazyLock::new(|| {
     let fifth = format!("code_failures + 1 >= {MAX_FAILURES}");
     format!(
@@ -42,7 +44,8 @@ static TAKE_ATTEMPT: LazyLock<String> = LazyLock::new(|| {
            code_lockouts = CASE WHEN {fifth} THEN code_lockouts + 1 ELSE code_lockouts END, \
            code_locked_until = CASE WHEN {fifth} THEN $2 + {lock} ELSE code_locked_until END \
          WHERE id = $1 AND code_locked_until <= $2 \
-         RETURNING code_locked_until",
+         RETURNING code_locked_until, (SELECT COUNT(*) FROM pending_logins p \
+           WHERE p.id_hash = $3 AND p.user_id = $1 AND p.expires_at > $2) AS pending",
         lock = lock_secs_sql()
     )
 });
@@ -51,6 +54,8 @@ static TAKE_ATTEMPT: LazyLock<String> = LazyLock::new(|| {
 #[derive(Clone, Debug)]
 pub(crate) struct Attempt {
     t: i64,
+    /// The half sign-in named to [`take_attempt`] is live.
+    pub(crate) pending_live: bool,
     /// The lock this attempt took, as the time it ends: it was the last one allowed.
     took_lock: Option<i64>,
     /// SQLite: this attempt's turn to write ([`crate::server::Shared::code_turn`]), held until
@@ -65,6 +70,7 @@ pub(crate) struct Attempt {
 pub(crate) async fn take_attempt(
     state: &AppState,
     user_id: i64,
+    pending_hash: &[u8],
     t: i64,
 ) -> Result<(Tx, Attempt), AppError> {
     let turn = match state.backend {
@@ -75,13 +81,16 @@ pub(crate) async fn take_attempt(
     let row = sqlx::query(TAKE_ATTEMPT.as_str())
         .bind(user_id)
         .bind(t)
+        .bind(pending_hash.to_vec())
         .fetch_optional(&mut *tx)
         .await
         .map_err(internal("count attempt"))?;
     if let Some(row) = row {
         let until: i64 = row.try_get(0).map_err(internal("attempt row"))?;
+        let pending: i64 = row.try_get(1).map_err(internal("attempt row"))?;
         let attempt = Attempt {
             t,
+            pending_live: pending != 0,
             took_lock: (until > t).then_some(until),
             _turn: turn.map(Arc::new),
         };
@@ -310,7 +319,7 @@ pub async fn claim_code(
     t: i64,
 ) -> Result<Tx, AppError> {
     let sealed = sealed_secret(state, who.user_id, field).await?;
-    let (mut tx, attempt) = take_attempt(state, who.user_id, t).await?;
+    let (mut tx, attempt) = take_attempt(state, who.user_id, &[], t).await?;
     let step = match compare(state, &mut tx, who, field, code, t, &sealed).await? {
         Ok(step) => step,
         Err(refusal) => return Err(refuse(tx, who, attempt, refusal).await?),
@@ -332,7 +341,7 @@ pub async fn spend_recovery_code(
     code: &str,
     t: i64,
 ) -> Result<Tx, AppError> {
-    let (mut tx, attempt) = take_attempt(state, who.user_id, t).await?;
+    let (mut tx, attempt) = take_attempt(state, who.user_id, &[], t).await?;
     let used = sqlx::query(
         "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
     )

@@ -35,7 +35,7 @@ pub async fn sign_in_with_code(
         Some(sealed) => sealed,
         None => sealed_secret(state, who.user_id, FIELD).await?,
     };
-    let (mut tx, attempt) = take_attempt(state, who.user_id, t).await?;
+    let (mut tx, attempt) = take_attempt(state, who.user_id, pending_hash, t).await?;
     let step = match compare(state, &mut tx, who, FIELD, code, t, &sealed).await? {
         Ok(step) => step,
         Err(refusal) => return Err(refuse(tx, who, attempt, refusal).await?),
@@ -43,7 +43,7 @@ pub async fn sign_in_with_code(
     // The half sign-in must still be there: a twin submit of the same code waited on the user's
     // row, finds it gone and rolls back, its attempt with it (a right code is no failure) and
     // the code unspent. A replayed code leaves the half sign-in as it was.
-    if !sessions::pending_live(&mut *tx, pending_hash, who.user_id, t).await? {
+    if !attempt.pending_live {
         tx.rollback().await.map_err(internal("rollback"))?;
         return Err(AppError::Unauthorized);
     }
