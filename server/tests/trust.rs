@@ -640,7 +640,7 @@ async fn distinct_paths_do_not_grow_the_server() {
     let get = move |i: usize| {
         let (http, base, cookie, long) = (http.clone(), base.clone(), cookie.clone(), long.clone());
         async move {
-            let prefix = if i % 2 == 0 {
+            let prefix = if i.is_multiple_of(2) {
                 "/invite/"
             } else {
                 "/no-such-page/"

@@ -270,7 +270,8 @@ fn reset_sql(n: usize) -> String {
 /// of the guesses they spray at others from that address, and an office's successful sign-ins
 /// cost it nothing.
 pub async fn succeed(state: &AppState, subjects: &[(Scope, &str)]) -> Result<(), AppError> {
-    let (addrs, others): (Vec<(Scope, &str)>, Vec<(Scope, &str)>) = subjects
+    type Subjects<'a> = Vec<(Scope, &'a str)>;
+    let (addrs, others): (Subjects<'_>, Subjects<'_>) = subjects
         .iter()
         .copied()
         .partition(|(scope, _)| *scope == Scope::Addr);
