@@ -47,8 +47,9 @@ pub(crate) fn status_from_row(row: &dyn Columns) -> Result<TwoFactorStatus, AppE
 
 /// Locks user `$1`'s row for the rest of the transaction (PostgreSQL: a row lock; SQLite: the
 /// write lock, as any write), changing nothing. Every transaction that changes several of one
-/// user's tables takes it first, so they serialize on one row instead of meeting in opposite
-/// orders (a deadlock on PostgreSQL). False when the user is gone.
+/// user's tables writes that user's row first (this, or a statement of its own: a code check's
+/// attempt, a reset), so they serialize on one row instead of meeting in opposite orders (a
+/// deadlock on PostgreSQL). False when the user is gone.
 pub(crate) async fn lock_user(tx: &mut super::Tx, user_id: i64) -> Result<bool, AppError> {
     Ok(
         sqlx::query("UPDATE users SET code_failures = code_failures WHERE id = $1")

@@ -10,7 +10,6 @@ use super::{
     AppState,
 };
 use crate::domain::{AppError, Me};
-use sqlx::Row;
 
 /// Who a valid session belongs to; put into request extensions by the session middleware.
 #[derive(Clone, Debug)]
@@ -277,12 +276,7 @@ pub async fn create_password_only(
     let Some(row) = row else {
         return Ok(None);
     };
-    let device = DeviceUser {
-        user_id: user.user_id,
-        created_at: row.try_get(0).map_err(internal("device row"))?,
-        epoch: row.try_get(1).map_err(internal("device row"))?,
-        issued: row.try_get(2).map_err(internal("device row"))?,
-    };
+    let device = DeviceUser::issued(&row, user.user_id)?;
     let token = create(&mut *tx, &state.config, user.user_id, client_addr, false).await?;
     tx.commit().await.map_err(internal("commit session"))?;
     Ok(Some((token, device)))

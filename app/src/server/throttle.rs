@@ -332,6 +332,19 @@ pub struct DeviceUser {
     pub issued: i64,
 }
 
+impl DeviceUser {
+    /// User `user_id`'s device as numbered by an `UPDATE users SET devices_issued = devices_issued
+    /// + 1 … RETURNING created_at, device_epoch, devices_issued`.
+    pub(crate) fn issued(row: &sqlx::any::AnyRow, user_id: i64) -> Result<DeviceUser, AppError> {
+        Ok(DeviceUser {
+            user_id,
+            created_at: row.try_get(0).map_err(internal("device row"))?,
+            epoch: row.try_get(1).map_err(internal("device row"))?,
+            issued: row.try_get(2).map_err(internal("device row"))?,
+        })
+    }
+}
+
 fn device_mac_input(user: DeviceUser, issued_at: &[u8], id: &[u8]) -> Vec<u8> {
     // `issued` is not covered: the token carries its own number, covered as part of `id`.
     let mut data = b"latchkey-device:".to_vec();
@@ -404,15 +417,7 @@ pub async fn issue_device(
     .fetch_optional(&mut **tx)
     .await
     .map_err(internal("device user"))?;
-    row.map(|row| {
-        Ok(DeviceUser {
-            user_id,
-            created_at: row.try_get(0).map_err(internal("device row"))?,
-            epoch: row.try_get(1).map_err(internal("device row"))?,
-            issued: row.try_get(2).map_err(internal("device row"))?,
-        })
-    })
-    .transpose()
+    row.map(|row| DeviceUser::issued(&row, user_id)).transpose()
 }
 
 /// After a completed sign-in: this browser is now a device the user has signed in with.
