@@ -33,9 +33,7 @@ fn lock_secs_sql() -> String {
 }
 
 /// Counts an attempt of user `$1` at `$2` unless the check is locked; the attempt that makes
-/// [`MAX_FAILURES`] in a row takes the lock, and the count starts over. Returns the lock's end
-/// and whether the user's half sign-in `$3` (if any) is live: half sign-ins end only under the
-/// user's row, which the attempt now holds, so that stays true for the transaction.
+/// [`MAX_FAILURES`] in a row takes the lock, and the count starts over. Returns the lock's end.
 static TAKE_ATTEMPT: LazyLock<String> = LazyLock::new(|| {
     let fifth = format!("code_failures + 1 >= {MAX_FAILURES}");
     format!(
@@ -44,11 +42,18 @@ static TAKE_ATTEMPT: LazyLock<String> = LazyLock::new(|| {
            code_lockouts = CASE WHEN {fifth} THEN code_lockouts + 1 ELSE code_lockouts END, \
            code_locked_until = CASE WHEN {fifth} THEN $2 + {lock} ELSE code_locked_until END \
          WHERE id = $1 AND code_locked_until <= $2 \
-         RETURNING code_locked_until, (SELECT COUNT(*) FROM pending_logins p \
-           WHERE p.id_hash = $3 AND p.user_id = $1 AND p.expires_at > $2) AS pending",
+         RETURNING code_locked_until",
         lock = lock_secs_sql()
     )
 });
+
+/// Whether user `$1`'s half sign-in `$2` is live at `$3`. Read in a statement of its own once
+/// the attempt holds the user's row: half sign-ins end only under that row, so the answer holds
+/// for the transaction. (Inside the attempt's UPDATE it would not: on PostgreSQL a statement
+/// that waited for the row re-reads that row alone, and sees other tables as they were when it
+/// began, before the twin that held the row ended the half sign-in.)
+const PENDING_LIVE: &str = "SELECT COUNT(*) FROM pending_logins \
+     WHERE id_hash = $2 AND user_id = $1 AND expires_at > $3";
 
 /// A code attempt, counted (as a failure until the code proves right) before the comparison.
 #[derive(Clone, Debug)]
@@ -81,13 +86,24 @@ pub(crate) async fn take_attempt(
     let row = sqlx::query(TAKE_ATTEMPT.as_str())
         .bind(user_id)
         .bind(t)
-        .bind(pending_hash.to_vec())
         .fetch_optional(&mut *tx)
         .await
         .map_err(internal("count attempt"))?;
     if let Some(row) = row {
         let until: i64 = row.try_get(0).map_err(internal("attempt row"))?;
-        let pending: i64 = row.try_get(1).map_err(internal("attempt row"))?;
+        let pending: i64 = if pending_hash.is_empty() {
+            0
+        } else {
+            sqlx::query(PENDING_LIVE)
+                .bind(user_id)
+                .bind(pending_hash.to_vec())
+                .bind(t)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(internal("half sign-in live"))?
+                .try_get(0)
+                .map_err(internal("half sign-in row"))?
+        };
         let attempt = Attempt {
             t,
             pending_live: pending != 0,
