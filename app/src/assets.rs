@@ -46,9 +46,17 @@ mod names {
             .collect()
     }
 
+    /// The names and tags, decided once per process.
     pub fn get(options: &LeptosOptions) -> &'static Names {
         static NAMES: OnceLock<Names> = OnceLock::new();
-        NAMES.get_or_init(|| {
+        NAMES.get_or_init(|| build(options))
+    }
+
+    /// The names and tags for `options`, as leptos 0.8's `HashedStylesheet` and
+    /// `HydrationScripts` name the files (`head_tags_follow_leptos_own_hydration_scripts`
+    /// fails when an upgrade of leptos changes them).
+    pub fn build(options: &LeptosOptions) -> Names {
+        {
             let h = hashes(options);
             let hashed = |base: &str, key: &str| match h.get(key) {
                 Some(hash) => format!("{base}.{hash}"),
@@ -108,7 +116,7 @@ mod names {
                 head_end: format!(">{}</script>", escape_text(&script)),
                 preloads,
             }
-        })
+        }
     }
 
     /// An attribute value between double quotes.
@@ -219,6 +227,68 @@ fn is_snake_case_of(snake: &str, camel: &str) -> bool {
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::{is_snake_case_of, names::escape_attr};
+
+    /// Our head tags are leptos' `HydrationScripts` and `HashedStylesheet` written once: the same
+    /// hashed file names, and the same steps of leptos' `hydration_script.js` (import the JS
+    /// glue, initialise it with the wasm, hydrate). leptos is pinned exactly in Cargo.toml; an
+    /// upgrade that changes any of these fails here.
+    #[test]
+    fn head_tags_follow_leptos_own_hydration_scripts() {
+        use leptos::{config::LeptosOptions, prelude::*};
+        let exe_dir = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let hash_file = format!("lk-assets-test-{}.txt", std::process::id());
+        std::fs::write(
+            exe_dir.join(&hash_file),
+            "js: JSHASH\nwasm: WASMHASH\ncss: CSSHASH\n",
+        )
+        .unwrap();
+        let options = LeptosOptions::builder()
+            .output_name("latchkey")
+            .site_root("/nonexistent-latchkey-site")
+            .site_pkg_dir("pkg")
+            .hash_files(true)
+            .hash_file(hash_file.as_str().into())
+            .build();
+        let theirs = view! { <HydrationScripts options=options.clone()/> }.to_html();
+        let ours = super::names::build(&options);
+        std::fs::remove_file(exe_dir.join(&hash_file)).unwrap();
+        let ours_head = format!("{}{}", ours.head_start, ours.head_end);
+
+        for url in ["/pkg/latchkey.JSHASH.js", "/pkg/latchkey.WASMHASH.wasm"] {
+            let href = format!("href=\"{url}\"");
+            assert!(theirs.contains(&href), "leptos: {theirs}");
+            assert!(ours_head.contains(&href), "ours: {ours_head}");
+        }
+        // leptos' script and its arguments (root, pkg dir, JS name, wasm name, defer).
+        for step in [
+            "import(`${root}/${pkg_path}/${output_name}.js`)",
+            "mod.default({module_or_path: `${root}/${pkg_path}/${wasm_output_name}.wasm`})",
+            "mod.hydrate();",
+            r#"("", "pkg", "latchkey.JSHASH", "latchkey.WASMHASH", false)"#,
+        ] {
+            assert!(
+                theirs.contains(step),
+                "leptos no longer has {step}: {theirs}"
+            );
+        }
+        assert!(
+            ours_head.contains(
+                r#"import("/pkg/latchkey.JSHASH.js").then(m=>m.default({module_or_path:"/pkg/latchkey.WASMHASH.wasm"}).then(()=>m.hydrate()))"#
+            ),
+            "{ours_head}"
+        );
+        // leptos_meta's `HashedStylesheet` names the stylesheet `{output}.{css hash}.css`.
+        assert!(
+            ours_head.contains(
+                r#"<link rel="stylesheet" id="leptos" href="/pkg/latchkey.CSSHASH.css">"#
+            ),
+            "{ours_head}"
+        );
+    }
 
     #[test]
     fn head_attribute_values_cannot_leave_their_quotes() {
