@@ -1,7 +1,6 @@
 //! The Latchkey HTTP server: builds the state and the router; `main.rs` only parses flags.
 
 mod compress;
-pub mod fixed_deflate;
 mod guard;
 mod middleware;
 mod page_template;
@@ -44,52 +43,20 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
         None => db::sqlite_url_in(&settings.data_dir)?,
     };
     let backend = db::Backend::of_url(&url)?;
-    // On PostgreSQL the connections are shared between sqlx's pool and the hot path's own set
-    // (`pg_direct.rs`), so an instance never holds more than `max_connections` in all (with
-    // one, everything uses the pool).
     let n = settings
         .max_connections
         .unwrap_or(backend.default_connections());
     if n == 0 {
         return Err("the database needs at least 1 connection".into());
     }
-    let (pool_size, direct_size) = match backend {
-        db::Backend::Postgres if n >= 2 => (n - n / 2, n / 2),
-        _ => (n, 0),
-    };
     // Settings are checked before anything is written (the key file, the database).
     let keys = ServerKey::load(settings.secret_key.as_deref(), &settings.data_dir)?;
-    let pool = db::connect(&url, backend, pool_size).await?;
+    let pool = db::connect(&url, backend, n).await?;
     db::migrate(&pool, backend).await?;
-    // On SQLite the reads on the hot path go to the file on the calling thread (`read.rs`), and
-    // the sign-in's write transaction to a connection of its own (`sqlite_write.rs`).
-    // On PostgreSQL those reads and that write use connections without sqlx's ping on
-    // release (`pg_direct.rs`).
-    let (reader, writer, pg_direct) = match backend {
-        db::Backend::Sqlite => (
-            app::server::read::SqliteReader::for_url(&url)?,
-            app::server::sqlite_write::SqliteWriter::for_url(&url)?,
-            None,
-        ),
-        db::Backend::Postgres => (
-            None,
-            None,
-            match direct_size {
-                0 => None,
-                n => Some(app::server::pg_direct::PgDirect::new(
-                    std::str::FromStr::from_str(&url)?,
-                    n,
-                )),
-            },
-        ),
-    };
     Ok(AppState::new(Shared {
         pool,
         backend,
-        reader,
-        writer,
         code_turn: Default::default(),
-        pg_direct,
         config: settings.config.clone(),
         hasher: Hasher::default(),
         keys,

@@ -1,17 +1,8 @@
-//! Storage plumbing: the hot-path read helper (`app::server::read`: SQLite reads on the calling
-//! thread, PostgreSQL through sqlx — the same answers either way) and PostgreSQL connections
-//! that die while idle in the pool; routers built while pages render; database settings the
-//! server refuses.
+//! Storage plumbing: PostgreSQL connections that die while idle in the pool; routers built while
+//! pages render; database settings the server refuses.
 
 mod common;
 
-use app::{
-    domain::AppError,
-    server::{
-        pg_direct::{Lease, PgDirect},
-        read::{fetch_all, fetch_optional, Arg},
-    },
-};
 use common::{Db, TestApp};
 use http::StatusCode;
 
@@ -25,78 +16,6 @@ async fn signed_up(db: Db) -> TestApp {
     app
 }
 
-on_both!(numbered_parameters_bind_by_number, |db: Db| async move {
-    let app = TestApp::spawn(db).await;
-    assert_eq!(
-        app.state.reader.is_some(),
-        matches!(db, Db::Sqlite),
-        "SQLite files read on the calling thread, PostgreSQL through the pool"
-    );
-    // `$2` before `$1`, and `$1` twice: each binds its own argument.
-    let got = fetch_optional(
-        &app.state,
-        "SELECT $2 - $1 AS d, $1 + $1 AS twice, CAST(octet_length($3) AS BIGINT) AS n",
-        &[Arg::Int(1), Arg::Int(10), Arg::Blob(&[7, 0, 7])],
-        |row| Ok((row.int("d")?, row.int("twice")?, row.int("n")?)),
-    )
-    .await
-    .unwrap();
-    assert_eq!(got, Some((9, 2, 3)));
-    let none = fetch_optional(
-        &app.state,
-        "SELECT id FROM users WHERE id = $1",
-        &[Arg::Int(42)],
-        |row| row.int("id"),
-    )
-    .await
-    .unwrap();
-    assert_eq!(none, None);
-    let all = fetch_all(
-        &app.state,
-        "SELECT CAST(column1 AS BIGINT) AS x FROM (VALUES (3), (1), (2), (5)) AS v \
-         WHERE column1 >= $1 ORDER BY column1",
-        &[Arg::Int(2)],
-        |row| row.int("x"),
-    )
-    .await
-    .unwrap();
-    assert_eq!(all, vec![2, 3, 5], "every row, in order");
-    // Columns by name, in any order, on every row; a name the query has not is an error.
-    let pairs = fetch_all(
-        &app.state,
-        "SELECT CAST(column1 AS BIGINT) AS a, CAST(column1 * 10 AS BIGINT) AS b \
-         FROM (VALUES (1), (2)) AS v ORDER BY column1",
-        &[],
-        |row| Ok((row.int("b")?, row.int("a")?)),
-    )
-    .await
-    .unwrap();
-    assert_eq!(pairs, vec![(10, 1), (20, 2)]);
-    let missing = fetch_optional(&app.state, "SELECT 1 AS a", &[], |row| row.int("c")).await;
-    assert!(matches!(missing, Err(AppError::Internal)), "{missing:?}");
-    // Too few arguments for the statement is an error, not a silently unbound NULL.
-    let unbound = fetch_optional(&app.state, "SELECT $2 AS x", &[Arg::Int(1)], |row| {
-        row.int("x")
-    })
-    .await;
-    assert!(matches!(unbound, Err(AppError::Internal)), "{unbound:?}");
-});
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_read_connections_cannot_write() {
-    let mut app = signed_up(Db::Sqlite).await;
-    let deleted = fetch_optional(
-        &app.state,
-        "DELETE FROM sessions WHERE user_id = $1 RETURNING user_id",
-        &[Arg::Int(1)],
-        |row| row.int("user_id"),
-    )
-    .await;
-    assert!(matches!(deleted, Err(AppError::Internal)), "{deleted:?}");
-    // The session is still there: the signed-in page still opens.
-    assert_eq!(app.get("/").await.status, StatusCode::OK);
-}
-
 /// The PostgreSQL server process behind a connection.
 async fn backend_pid(conn: &mut sqlx::AnyConnection) -> i32 {
     sqlx::query_scalar("SELECT pg_backend_pid()")
@@ -107,7 +26,7 @@ async fn backend_pid(conn: &mut sqlx::AnyConnection) -> i32 {
 
 /// PostgreSQL connections are pinged before use only after a second idle (not on every
 /// acquire): one that died while idle (server restart, a proxy's idle timeout) is replaced
-/// before a request gets it, in sqlx's pool and in the hot path's own set.
+/// before a request gets it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connections_killed_while_idle_are_replaced() {
     use sqlx::Connection;
@@ -123,20 +42,6 @@ async fn postgres_connections_killed_while_idle_are_replaced() {
         pids.push(backend_pid(conn).await);
     }
     drop(held);
-    // And every connection of the hot path's own set (`pg_direct`), given back after use.
-    let direct = app
-        .state
-        .pg_direct
-        .as_ref()
-        .expect("PostgreSQL has the direct set");
-    let mut leases = lease_all_idle(direct).await;
-    assert!(!leases.is_empty(), "the page's reads used the direct set");
-    for lease in &mut leases {
-        pids.push(backend_pid(lease.conn()).await);
-    }
-    for lease in leases {
-        lease.release();
-    }
     assert!(!pids.is_empty());
     let mut admin = sqlx::PgConnection::connect(&common::pg_base_url())
         .await
@@ -153,93 +58,6 @@ async fn postgres_connections_killed_while_idle_are_replaced() {
     // Every pooled connection is dead; signed-in pages still open.
     assert_eq!(app.get("/").await.status, StatusCode::OK);
     assert_eq!(app.get("/profile").await.status, StatusCode::OK);
-}
-
-/// A hot-path PostgreSQL connection goes back to its set only when its user says its query
-/// finished: one whose request was dropped half-way (its lease dropped) is closed, so no later
-/// request can get a connection in the middle of someone else's exchange.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_direct_connections_return_only_when_released() {
-    let app = signed_up(Db::Postgres).await;
-    let direct = app
-        .state
-        .pg_direct
-        .as_ref()
-        .expect("PostgreSQL has the direct set");
-    // A query on a leased connection, which then goes back.
-    let select = |n: i32| async move {
-        let mut lease = direct.acquire().await.unwrap();
-        let got: i32 = sqlx::query_scalar(&format!("SELECT {n}"))
-            .fetch_one(lease.conn())
-            .await
-            .unwrap();
-        lease.release();
-        got
-    };
-    let before = direct.idle_count();
-    assert_eq!(select(1).await, 1);
-    let after_release = direct.idle_count();
-    assert_eq!(after_release, before.max(1));
-    // A query abandoned mid-way: its lease is dropped, the connection with it.
-    let mut lease = direct.acquire().await.unwrap();
-    assert_eq!(direct.idle_count(), after_release - 1);
-    let abandoned = sqlx::query("SELECT pg_sleep(5)").execute(lease.conn());
-    let _ = tokio::time::timeout(std::time::Duration::from_millis(50), abandoned).await;
-    drop(lease);
-    assert_eq!(direct.idle_count(), after_release - 1);
-    // The next lease works on a connection that is in a clean state.
-    assert_eq!(select(2).await, 2);
-}
-
-/// Every idle connection of the direct set, leased, so that the next lease opens a new one.
-async fn lease_all_idle(direct: &PgDirect) -> Vec<Lease<'_>> {
-    let mut leases = Vec::new();
-    for _ in 0..direct.idle_count() {
-        leases.push(direct.acquire().await.unwrap());
-    }
-    leases
-}
-
-/// Writes do not checkpoint SQLite's WAL on their commits; a thread of its
-/// own does. Its work shows in the database file alone, without the WAL, within moments.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_sign_ins_reach_the_database_file_without_a_writer_checkpointing() {
-    use app::server::{now, totp};
-    use sqlx::Connection;
-    let mut app = signed_up(Db::Sqlite).await;
-    let (secret, _) = app.enroll().await;
-    let mut b = app.other_browser();
-    b.sign_in("ann@example.com", "correct horse battery").await;
-    let code = totp::code_for(&secret, now() as u64 + 30);
-    let r = b.call("verify_sign_in", &[("code", &code)]).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let file: String =
-        sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
-            .fetch_one(&app.state.pool)
-            .await
-            .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    // The database file copied without its WAL: what the checkpoints put there, nothing else.
-    let copy = std::env::temp_dir()
-        .join("latchkey-tests")
-        .join(format!("file-only-{}.db", std::process::id()));
-    std::fs::copy(&file, &copy).unwrap();
-    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", copy.display()))
-        .await
-        .unwrap();
-    // Before any checkpoint the file holds not even the schema: the query fails.
-    let signed_in: Result<i64, _> = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM audit_events WHERE event = 'sign_in.success' AND detail = 'password + authenticator code'",
-    )
-    .fetch_one(&mut conn)
-    .await;
-    assert_eq!(
-        signed_in.ok(),
-        Some(1),
-        "the sign-in is in the database file"
-    );
-    conn.close().await.unwrap();
-    let _ = std::fs::remove_file(&copy);
 }
 
 /// Pages keep ending while another router of the same process is built. leptos walks the app

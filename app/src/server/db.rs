@@ -1,4 +1,8 @@
-//! Opening the database (SQLite file or PostgreSQL) and running its migrations.
+//! The one way to the database: sqlx's pool, the same SQL on SQLite (the embedded default) and
+//! PostgreSQL (several instances). Opening it, its per-connection settings, and the migrations.
+//! Every query in the app goes through [`AppState::pool`](super::Shared::pool), or a
+//! transaction on it ([`super::begin`]); sqlx runs each SQLite connection on a thread of its
+//! own, so no blocking SQLite call runs on the async runtime's workers.
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -28,9 +32,7 @@ impl Backend {
     }
 
     /// Connections an instance holds when none are configured: 4 on SQLite (one writer at a
-    /// time anyway, the hot reads and the code sign-in's write have connections of their own,
-    /// and each pool connection keeps its own page cache and thread), 16 on PostgreSQL (half
-    /// of them for the reads behind every request and the code sign-in, half for the rest).
+    /// time anyway, and each connection keeps its own page cache and thread), 16 on PostgreSQL.
     pub fn default_connections(self) -> u32 {
         match self {
             Backend::Sqlite => 4,

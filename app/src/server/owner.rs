@@ -108,41 +108,44 @@ pub async fn list_users(state: &AppState, account_id: i64) -> Result<Vec<UserRow
 /// What saving the requirement ON would do: who will be asked for a code, who must set up first.
 /// Counted in the database: the Overview shows this on every visit, whatever the account's size.
 pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, AppError> {
-    use super::read::{fetch_all, fetch_optional, Arg};
-    let (required, users_total, protected, pending_total) = fetch_optional(
-        state,
-        // SUM is NUMERIC on PostgreSQL: cast, so both databases answer a BIGINT.
+    use super::rows::col;
+    // SUM is NUMERIC on PostgreSQL: cast, so both databases answer a BIGINT.
+    let counts = sqlx::query(
         "SELECT COUNT(*) AS total, \
            CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 1 AND EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS protected, \
            CAST(COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending, \
            (SELECT require_2fa FROM accounts WHERE id = $1) AS required \
          FROM users u WHERE u.account_id = $1",
-        &[Arg::Int(account_id)],
-        |row| {
-            Ok((
-                row.int("required")? != 0,
-                row.int("total")?,
-                row.int("protected")?,
-                row.int("pending")?,
-            ))
-        },
     )
-    .await?
-    .ok_or_else(|| internal("policy counts")("no row"))?;
-    let pending_setup = fetch_all(
-        state,
+    .bind(account_id)
+    .fetch_one(&state.pool)
+    .await
+    .map_err(internal("policy counts"))?;
+    let pending_setup = sqlx::query(
         "SELECT u.id, u.name, u.email FROM users u WHERE u.account_id = $1 \
          AND NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) ORDER BY u.id LIMIT $2",
-        &[Arg::Int(account_id), Arg::Int(crate::domain::PENDING_SHOWN)],
-        |row| {
-            Ok(UserBrief {
-                id: row.int("id")?,
-                name: row.text("name")?,
-                email: row.text("email")?,
-            })
-        },
     )
-    .await?;
+    .bind(account_id)
+    .bind(crate::domain::PENDING_SHOWN)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(internal("pending setup"))?
+    .iter()
+    .map(|row| {
+        Ok(UserBrief {
+            id: col(row, "id")?,
+            name: col(row, "name")?,
+            email: col(row, "email")?,
+        })
+    })
+    .collect::<Result<_, AppError>>()?;
+    // An account removed meanwhile has no row to say it requires anything.
+    let required = col::<Option<i64>>(&counts, "required")?.is_some_and(|r| r != 0);
+    let (users_total, protected, pending_total) = (
+        col(&counts, "total")?,
+        col(&counts, "protected")?,
+        col(&counts, "pending")?,
+    );
     Ok(PolicyImpact {
         required,
         users_total,

@@ -1,8 +1,18 @@
 //! Row mappers and the column lists they read, shared by the services that query users: a leaf
 //! module, so that no service imports another's internals.
 
-use super::read::Columns;
+use sqlx::{any::AnyRow, Any, Row};
+
 use crate::domain::{policy, AppError, Me, Role, TwoFactorStatus};
+
+/// Column `column` of `row` as `T`; a missing column or a wrong type is logged and answered with
+/// the generic error.
+pub(crate) fn col<'r, T>(row: &'r AnyRow, column: &str) -> Result<T, AppError>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    row.try_get(column).map_err(super::internal("read column"))
+}
 
 /// The columns [`me_from_row`] reads, for a query over `users u JOIN accounts a`.
 pub(crate) static ME_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -13,14 +23,14 @@ pub(crate) static ME_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock:
 });
 
 /// Who the user is and their 2FA state, from a row with [`ME_COLUMNS`].
-pub(crate) fn me_from_row(row: &dyn Columns) -> Result<Me, AppError> {
+pub(crate) fn me_from_row(row: &AnyRow) -> Result<Me, AppError> {
     Ok(Me {
-        user_id: row.int("id")?,
-        name: row.text("name")?,
-        email: row.text("email")?,
-        role: Role::parse(&row.text("role")?).ok_or(AppError::Internal)?,
-        account_id: row.int("account_id")?,
-        account_name: row.text("account_name")?,
+        user_id: col::<i64>(row, "id")?,
+        name: col::<String>(row, "name")?,
+        email: col::<String>(row, "email")?,
+        role: Role::parse(&col::<String>(row, "role")?).ok_or(AppError::Internal)?,
+        account_id: col::<i64>(row, "account_id")?,
+        account_name: col::<String>(row, "account_name")?,
         two_factor: status_from_row(row)?,
     })
 }
@@ -30,18 +40,17 @@ pub(crate) const STATUS_COLUMNS: &str = "u.tfa_on, u.tfa_source, a.require_2fa, 
     (SELECT COUNT(*) FROM authenticators t WHERE t.user_id = u.id) AS has_auth, \
     (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS codes_left";
 
-pub(crate) fn status_from_row(row: &dyn Columns) -> Result<TwoFactorStatus, AppError> {
+pub(crate) fn status_from_row(row: &AnyRow) -> Result<TwoFactorStatus, AppError> {
     Ok(TwoFactorStatus {
         setting: policy::Setting {
-            on: row.int("tfa_on")? != 0,
-            source: row
-                .opt_text("tfa_source")?
+            on: col::<i64>(row, "tfa_on")? != 0,
+            source: col::<Option<String>>(row, "tfa_source")?
                 .as_deref()
                 .and_then(policy::Source::parse),
         },
-        account_required: row.int("require_2fa")? != 0,
-        has_authenticator: row.int("has_auth")? != 0,
-        recovery_codes_left: row.int("codes_left")?,
+        account_required: col::<i64>(row, "require_2fa")? != 0,
+        has_authenticator: col::<i64>(row, "has_auth")? != 0,
+        recovery_codes_left: col::<i64>(row, "codes_left")?,
     })
 }
 

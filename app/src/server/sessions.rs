@@ -6,7 +6,7 @@ use super::throttle::DeviceUser;
 use super::{
     config::Config,
     internal, now,
-    read::{self, Arg},
+    rows::{col, me_from_row},
     AppState,
 };
 use crate::domain::{AppError, Me};
@@ -151,17 +151,17 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, 
             super::rows::ME_COLUMNS.as_str()
         )
     });
-    let found = read::fetch_optional(
-        state,
-        &QUERY,
-        &[
-            Arg::Blob(&hash),
-            Arg::Int(t),
-            Arg::Int(t - state.config.session_idle_secs),
-        ],
-        |row| Ok((row.int("last_seen_at")?, super::rows::me_from_row(row)?)),
-    )
-    .await?;
+    let row = sqlx::query(&QUERY)
+        .bind(hash.clone())
+        .bind(t)
+        .bind(t - state.config.session_idle_secs)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("resolve session"))?;
+    let found = match row {
+        Some(row) => Some((col::<i64>(&row, "last_seen_at")?, me_from_row(&row)?)),
+        None => None,
+    };
     let Some((last_seen, me)) = found else {
         return Ok(None);
     };
@@ -292,17 +292,23 @@ pub async fn resolve_pending(
          LEFT JOIN authenticators a ON a.user_id = u.id \
          WHERE p.id_hash = $1 AND p.expires_at > $2";
     let hash = hash_token(token);
-    read::fetch_optional(state, QUERY, &[Arg::Blob(&hash), Arg::Int(now())], |row| {
-        Ok(PendingLogin {
-            user_id: row.int("user_id")?,
-            account_id: row.int("account_id")?,
-            id_hash: hash.clone(),
-            enrolled: row.int("enrolled")? != 0,
-            via_setup_link: row.int("via_setup_link")? != 0,
-            sealed: row.opt_blob("secret_enc")?,
-        })
-    })
-    .await
+    let Some(row) = sqlx::query(QUERY)
+        .bind(hash.clone())
+        .bind(now())
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("resolve half sign-in"))?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(PendingLogin {
+        user_id: col(&row, "user_id")?,
+        account_id: col(&row, "account_id")?,
+        id_hash: hash,
+        enrolled: col::<i64>(&row, "enrolled")? != 0,
+        via_setup_link: col::<i64>(&row, "via_setup_link")? != 0,
+        sealed: col(&row, "secret_enc")?,
+    }))
 }
 
 /// Ends the live half sign-in `id_hash` of `user_id` at `t`; true when this call ended it (so

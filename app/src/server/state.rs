@@ -14,16 +14,9 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub pool: AnyPool,
     pub backend: Backend,
-    /// SQLite file: reads on the hot path run on the calling thread ([`super::read`]).
-    pub reader: Option<super::read::SqliteReader>,
-    /// SQLite file: the password throttle's writes run in one hop ([`super::sqlite_write`]).
-    pub writer: Option<super::sqlite_write::SqliteWriter>,
     /// SQLite: code checks' write transactions take turns here, in the process, rather than in
     /// SQLite's busy handler, which sleeps 1, 2, 5, 10 … ms between tries of its one write lock.
     pub code_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
-    /// PostgreSQL: connections for the hot path without sqlx's ping on release
-    /// ([`super::pg_direct`]).
-    pub pg_direct: Option<super::pg_direct::PgDirect>,
     pub config: Config,
     pub hasher: Hasher,
     pub keys: ServerKey,

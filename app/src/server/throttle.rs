@@ -18,12 +18,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use rand::RngCore;
 use sqlx::Row;
 
-use super::{
-    config::Config,
-    internal,
-    read::{self, Arg},
-    AppState,
-};
+use super::{config::Config, internal, rows::col, AppState};
 use crate::domain::AppError;
 
 pub const FREE_ATTEMPTS_ACCOUNT: i64 = 5;
@@ -130,21 +125,11 @@ const START_DELAY: &str = "UPDATE sign_in_throttle SET blocked_until = $3 \
 
 /// Counts one attempt for every subject, or refuses without counting when one must wait or
 /// has used up its attempts. Call before checking the password.
+///
+/// One transaction: a refused count rolls the whole of it back, so it counts against nobody,
+/// and only then is the subject's state read to say why.
 pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Result<(), AppError> {
-    if state.writer.is_some() {
-        // SQLite file: the looks and the counts in one hop to the writer, under its write lock
-        // (through the pool: two round trips to a connection thread per subject, and a ping).
-        let subjects: Vec<(Scope, String)> = subjects
-            .iter()
-            .map(|&(scope, s)| (scope, s.to_string()))
-            .collect();
-        return super::sqlite_write::transaction(state, move |tx| claim_sqlite(tx, &subjects, t))
-            .await?;
-    }
-    // Look first, so a refused attempt counts against nobody.
-    for &(scope, subject) in subjects {
-        refuse_if_blocked(state, scope, subject, t).await?;
-    }
+    let mut tx = super::begin(state).await?;
     for &(scope, subject) in subjects {
         let row = sqlx::query(COUNT_ATTEMPT)
             .bind(scope.as_str())
@@ -153,10 +138,11 @@ pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Resu
             .bind(scope.limit())
             .bind(scope.free_attempts())
             .bind(scope.quiet_since(t))
-            .fetch_optional(&state.pool)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(internal("throttle claim"))?;
         let Some(row) = row else {
+            tx.rollback().await.map_err(internal("throttle rollback"))?;
             // A parallel attempt got there first and started a delay, or reached the limit.
             refuse_if_blocked(state, scope, subject, t).await?;
             return Err(refused_by_parallel_attempt());
@@ -168,51 +154,12 @@ pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Resu
                 .bind(scope.as_str())
                 .bind(subject)
                 .bind(t + delay)
-                .execute(&state.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(internal("throttle delay"))?;
         }
     }
-    Ok(())
-}
-
-/// [`claim`] in one transaction that holds SQLite's write lock from its start. The counts need
-/// no look before them: a refused one rolls the whole transaction back, so it counts against
-/// nobody, and only then is the subject's state read to say why.
-fn claim_sqlite(
-    tx: &rusqlite::Transaction<'_>,
-    subjects: &[(Scope, String)],
-    t: i64,
-) -> rusqlite::Result<(bool, Result<(), AppError>)> {
-    use rusqlite::{named_params, OptionalExtension};
-    for (scope, subject) in subjects {
-        let attempts: Option<i64> = tx
-            .prepare_cached(COUNT_ATTEMPT)?
-            .query_row(
-                named_params! {
-                    "$1": scope.as_str(), "$2": subject, "$3": t, "$4": scope.limit(),
-                    "$5": scope.free_attempts(), "$6": scope.quiet_since(t),
-                },
-                |row| row.get(0),
-            )
-            .optional()?;
-        let Some(attempts) = attempts else {
-            let (attempts, blocked_until) = tx.prepare_cached(STATE)?.query_row(
-                named_params! { "$1": scope.as_str(), "$2": subject },
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )?;
-            let refusal = verdict(*scope, attempts, blocked_until, t)
-                .err()
-                .unwrap_or_else(refused_by_parallel_attempt);
-            return Ok((false, Err(refusal)));
-        };
-        let delay = delay_after(attempts, scope.free_attempts());
-        if delay > 0 {
-            tx.prepare_cached(START_DELAY)?
-                .execute(named_params! { "$1": scope.as_str(), "$2": subject, "$3": t + delay })?;
-        }
-    }
-    Ok((true, Ok(())))
+    tx.commit().await.map_err(internal("throttle commit"))
 }
 
 /// The count was refused: a parallel attempt started a delay or reached the limit in between.
@@ -228,13 +175,14 @@ async fn refuse_if_blocked(
     subject: &str,
     t: i64,
 ) -> Result<(), AppError> {
-    let row = read::fetch_optional(
-        state,
-        STATE,
-        &[Arg::Text(scope.as_str()), Arg::Text(subject)],
-        |row| Ok((row.int("attempts")?, row.int("blocked_until")?)),
-    )
-    .await?;
+    let row = sqlx::query(STATE)
+        .bind(scope.as_str())
+        .bind(subject)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("throttle state"))?
+        .map(|row| Ok::<_, AppError>((col(&row, "attempts")?, col(&row, "blocked_until")?)))
+        .transpose()?;
     match row {
         Some((attempts, blocked_until)) => verdict(scope, attempts, blocked_until, t),
         None => Ok(()),
@@ -275,23 +223,27 @@ pub async fn succeed(state: &AppState, subjects: &[(Scope, &str)]) -> Result<(),
         .iter()
         .copied()
         .partition(|(scope, _)| *scope == Scope::Addr);
-    let args: Vec<Arg<'_>> = others
-        .iter()
-        .flat_map(|&(scope, subject)| [Arg::Text(scope.as_str()), Arg::Text(subject)])
-        .collect();
-    let reset = reset_sql(others.len());
-    let mut statements: Vec<(&str, &[Arg<'_>])> = Vec::new();
+    let mut tx = super::begin(state).await?;
     if !others.is_empty() {
-        statements.push((&reset, &args));
+        let reset = reset_sql(others.len());
+        let query = others
+            .iter()
+            .fold(sqlx::query(&reset), |query, &(scope, subject)| {
+                query.bind(scope.as_str()).bind(subject)
+            });
+        query
+            .execute(&mut *tx)
+            .await
+            .map_err(internal("throttle reset"))?;
     }
-    let refunds: Vec<[Arg<'_>; 1]> = addrs.iter().map(|&(_, a)| [Arg::Text(a)]).collect();
-    for args in &refunds {
-        statements.push((REFUND_ADDR, args));
+    for (_, addr) in addrs {
+        sqlx::query(REFUND_ADDR)
+            .bind(addr)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal("throttle refund"))?;
     }
-    if statements.is_empty() {
-        return Ok(());
-    }
-    super::sqlite_write::execute_all(state, "throttle reset", &statements).await
+    tx.commit().await.map_err(internal("throttle reset commit"))
 }
 
 /// Gives address `$1` back the attempt a correct password made.

@@ -2,11 +2,7 @@
 
 use sqlx::Row;
 
-use super::{
-    audit, internal, now,
-    read::{self, Arg},
-    AppState,
-};
+use super::{audit, internal, now, rows::col, AppState};
 use crate::domain::{AppError, Role};
 
 pub struct LoginRow {
@@ -112,24 +108,26 @@ pub fn email_taken_error() -> AppError {
 }
 
 pub async fn find_login(state: &AppState, email: &str) -> Result<Option<LoginRow>, AppError> {
-    read::fetch_optional(
-        state,
+    let Some(row) = sqlx::query(
         "SELECT id, account_id, password_hash, tfa_on, created_at, device_epoch, devices_issued \
          FROM users WHERE email = $1",
-        &[Arg::Text(email)],
-        |row| {
-            Ok(LoginRow {
-                user_id: row.int("id")?,
-                account_id: row.int("account_id")?,
-                password_hash: row.opt_text("password_hash")?,
-                two_factor_on: row.int("tfa_on")? != 0,
-                created_at: row.int("created_at")?,
-                device_epoch: row.int("device_epoch")?,
-                devices_issued: row.int("devices_issued")?,
-            })
-        },
     )
+    .bind(email)
+    .fetch_optional(&state.pool)
     .await
+    .map_err(internal("find login"))?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(LoginRow {
+        user_id: col(&row, "id")?,
+        account_id: col(&row, "account_id")?,
+        password_hash: col(&row, "password_hash")?,
+        two_factor_on: col::<i64>(&row, "tfa_on")? != 0,
+        created_at: col(&row, "created_at")?,
+        device_epoch: col(&row, "device_epoch")?,
+        devices_issued: col(&row, "devices_issued")?,
+    }))
 }
 
 pub const RESET_MESSAGE: &str =
@@ -138,15 +136,16 @@ pub const RESET_MESSAGE: &str =
 /// The owner reset this user's 2FA and the setup link has not been used yet (false for a user
 /// who is gone).
 pub async fn reset_pending(state: &AppState, user_id: i64) -> Result<bool, AppError> {
-    Ok(read::fetch_optional(
-        state,
-        "SELECT tfa_reset_pending FROM users WHERE id = $1",
-        &[Arg::Int(user_id)],
-        |row| row.int("tfa_reset_pending"),
-    )
-    .await?
+    let row = sqlx::query("SELECT tfa_reset_pending FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("reset pending"))?;
     // A user removed meanwhile has nothing pending; what opens next checks the row anyway.
-    .is_some_and(|pending| pending != 0))
+    Ok(match row {
+        Some(row) => col::<i64>(&row, "tfa_reset_pending")? != 0,
+        None => false,
+    })
 }
 
 pub async fn email_of(state: &AppState, user_id: i64) -> Result<String, AppError> {
