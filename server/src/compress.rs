@@ -11,11 +11,6 @@
 //! of 1,496, the sign-in page 947 instead of 1,171 — for no more CPU: callgrind counts ~160 k
 //! fewer instructions per page, most of them zlib-rs clearing its 128 KB hash table on every
 //! reset (cheap in wall-clock time: server CPU per request under `wrk` did not move measurably).
-//!
-//! Bodies up to 4 KB (the sign-in page, the Overview, server-function answers) skip libdeflate:
-//! about half of its cost on such a page is building Huffman codes fitted to it, ~50 k
-//! instructions whatever the size. `fixed_deflate` writes DEFLATE's fixed codes instead: on the
-//! 1,628-byte sign-in page 49 k instead of 107 k instructions, for 953 bytes instead of 759.
 
 use std::cell::RefCell;
 
@@ -25,10 +20,6 @@ use libdeflater::{CompressionLvl, Compressor};
 
 /// Bodies smaller than this go out as they are: the gzip framing would eat most of the gain.
 const MIN_SIZE: usize = 1024;
-/// Bodies up to this size are written with DEFLATE's fixed Huffman codes (`fixed_deflate`):
-/// building codes fitted to the body costs more than their smaller output saves on a small page.
-const FIXED_CODES_MAX: usize = 4 * 1024;
-const _: () = assert!(FIXED_CODES_MAX <= crate::fixed_deflate::MAX_INPUT);
 /// libdeflate's fastest level that compresses (0 only stores). Pages are small; CPU is what a
 /// busy server runs out of.
 const LEVEL: CompressionLvl = match CompressionLvl::new(1) {
@@ -73,7 +64,7 @@ pub async fn gzip(req: Request, next: Next) -> Response {
         return Response::from_parts(parts, Body::from(bytes));
     };
     if gz.len() >= bytes.len() {
-        // Nothing to gain (mostly non-ASCII text takes 9 bits a byte in the fixed codes).
+        // Nothing to gain: the body does not compress.
         return Response::from_parts(parts, Body::from(bytes));
     }
     parts
@@ -129,13 +120,9 @@ fn accepts_gzip<'a>(values: impl Iterator<Item = &'a str>) -> bool {
     gzip.or(star).unwrap_or(false)
 }
 
-/// `data` in the gzip file format (RFC 1952): with the fixed codes if it is small, else by the
-/// compressor this thread keeps; `None` only if libdeflate broke its own bound, and then the
-/// body goes out uncompressed.
+/// `data` in the gzip file format (RFC 1952), by the compressor this thread keeps; `None` only
+/// if libdeflate broke its own bound, and then the body goes out uncompressed.
 fn gzip_bytes(data: &[u8]) -> Option<Vec<u8>> {
-    if data.len() <= FIXED_CODES_MAX {
-        return crate::fixed_deflate::gzip(data);
-    }
     thread_local! {
         static GZIP: RefCell<Compressor> = RefCell::new(Compressor::new(LEVEL));
     }
@@ -173,8 +160,7 @@ mod tests {
         assert!(gzip_bytes(&b"<p>hello</p>".repeat(500)).unwrap().len() < 200);
     }
 
-    /// A body the encoding would not shrink goes out as it is: bytes from 144 up take 9 bits
-    /// each in the fixed codes, and without repeats there is nothing to match. Markup of the same
+    /// A body the encoding would not shrink (random bytes) goes out as it is; markup of the same
     /// size is compressed.
     #[tokio::test]
     async fn bodies_that_would_grow_go_out_uncompressed() {
@@ -184,7 +170,7 @@ mod tests {
             let bytes: Vec<u8> = (0..2000)
                 .map(|_| {
                     x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                    144 + ((x >> 16) % 112) as u8
+                    (x >> 16) as u8
                 })
                 .collect();
             Response::builder()
