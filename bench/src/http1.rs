@@ -1,57 +1,56 @@
-//! A lean HTTP/1.1 keep-alive client for the load loops: one TCP connection per load worker,
-//! requests written as prepared bytes, the answer read on the same task (like `wrk`). A general
-//! client (reqwest over hyper) spends a pool checkout, a header map and two task hand-offs per
-//! request; on a 2-core machine shared with the server that is CPU the server does not get.
-//! Only what the console's answers use is understood: a status line, `Content-Length` or
-//! chunked bodies, and `Connection: close`.
+//! The load loops' HTTP client: hyper's low-level HTTP/1.1 client connection, one keep-alive TCP
+//! connection per load worker with its requests sent one after another on it, as `wrk` does.
+//! The connection is driven on the worker's own task while its answer comes, so a request costs
+//! no hand-off to a connection task; an error or a `Connection: close` drops the connection and
+//! the next request opens a new one.
 
 use std::{io, net::SocketAddr};
 
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
+use http_body_util::{BodyExt, Full};
+use hyper::{
+    body::Bytes,
+    client::conn::http1::{handshake, Connection, SendRequest},
+    header, Method,
 };
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
-/// A request to the server at `host` as it goes on the wire.
-pub fn get(host: SocketAddr, path: &str, cookie: Option<&str>) -> Vec<u8> {
-    request(
-        "GET",
-        host,
-        path,
-        cookie,
-        "accept-encoding: br, gzip\r\n",
-        "",
-    )
+/// A prepared request; [`Conn::send`] sends a copy of it.
+pub type Request = hyper::Request<Full<Bytes>>;
+
+/// A GET to the server at `host`, accepting compressed answers as a browser does.
+pub fn get(host: SocketAddr, path: &str, cookie: Option<&str>) -> Request {
+    builder(Method::GET, host, path, cookie)
+        .header(header::ACCEPT_ENCODING, "br, gzip")
+        .body(Full::default())
+        .expect("a valid request")
 }
 
 /// A form POST to a server function, asking for its JSON answer.
-pub fn post_form(host: SocketAddr, path: &str, body: &str, cookie: Option<&str>) -> Vec<u8> {
-    let headers = format!(
-        "content-type: application/x-www-form-urlencoded\r\naccept: application/json\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    request("POST", host, path, cookie, &headers, body)
+pub fn post_form(host: SocketAddr, path: &str, body: &str, cookie: Option<&str>) -> Request {
+    builder(Method::POST, host, path, cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ACCEPT, "application/json")
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
+        .expect("a valid request")
 }
 
-fn request(
-    method: &str,
+fn builder(
+    method: Method,
     host: SocketAddr,
     path: &str,
     cookie: Option<&str>,
-    headers: &str,
-    body: &str,
-) -> Vec<u8> {
-    let cookie = cookie
-        .map(|c| format!("cookie: {c}\r\n"))
-        .unwrap_or_default();
-    format!("{method} {path} HTTP/1.1\r\nhost: {host}\r\n{cookie}{headers}\r\n{body}").into_bytes()
-}
-
-/// One keep-alive connection, opened on first use and again after an error or a close.
-pub struct Conn {
-    addr: SocketAddr,
-    stream: Option<TcpStream>,
-    buf: Vec<u8>,
+) -> hyper::http::request::Builder {
+    // hyper's connection sends what it is given: the `Host` header is ours to add.
+    let b = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, host.to_string());
+    match cookie {
+        Some(c) => b.header(header::COOKIE, c),
+        None => b,
+    }
 }
 
 /// What one answer was.
@@ -61,230 +60,159 @@ pub struct Answer {
     pub body_len: usize,
 }
 
+type Live = (
+    SendRequest<Full<Bytes>>,
+    Connection<TokioIo<TcpStream>, Full<Bytes>>,
+);
+
+/// One keep-alive connection, opened on first use and again after an error or a close.
+pub struct Conn {
+    addr: SocketAddr,
+    live: Option<Live>,
+}
+
 impl Conn {
     pub fn new(addr: SocketAddr) -> Conn {
-        Conn {
-            addr,
-            stream: None,
-            buf: Vec::with_capacity(16 * 1024),
-        }
+        Conn { addr, live: None }
     }
 
     /// Opens the connection now, so that a timed run does not count its TCP handshake.
     pub async fn open(&mut self) -> io::Result<()> {
-        if self.stream.is_none() {
-            let s = TcpStream::connect(self.addr).await?;
-            s.set_nodelay(true)?;
-            self.stream = Some(s);
+        if self.live.is_none() {
+            let stream = TcpStream::connect(self.addr).await?;
+            stream.set_nodelay(true)?;
+            let live = handshake(TokioIo::new(stream))
+                .await
+                .map_err(io::Error::other)?;
+            self.live = Some(live);
         }
         Ok(())
     }
 
-    /// Sends `req` and reads its whole answer. On any error the connection is dropped, so the
-    /// next request opens a new one.
-    pub async fn send(&mut self, req: &[u8]) -> io::Result<Answer> {
-        let result = self.exchange(req).await;
-        if !matches!(result, Ok((_, true))) {
-            self.stream = None;
-        }
-        result.map(|(a, _)| a)
-    }
-
-    /// The answer and whether the connection may be used again.
-    async fn exchange(&mut self, req: &[u8]) -> io::Result<(Answer, bool)> {
+    /// Sends `req` and reads its whole answer. On any error, or an answer that closes the
+    /// connection, the connection is dropped, so the next request opens a new one.
+    pub async fn send(&mut self, req: &Request) -> io::Result<Answer> {
         self.open().await?;
-        let stream = self.stream.as_mut().expect("connected above");
-        stream.write_all(req).await?;
-        self.buf.clear();
-        let head_end = loop {
-            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
-                break i + 4;
-            }
-            read_more(stream, &mut self.buf).await?;
-        };
-        let head = parse_head(&self.buf[..head_end])?;
-        let body_len = match head.framing {
-            Framing::Length(n) => {
-                while self.buf.len() < head_end + n {
-                    read_more(stream, &mut self.buf).await?;
+        let (mut sender, connection) = self.live.take().expect("opened above");
+        let mut connection = Some(connection);
+        let answered = {
+            let answer = exchange(&mut sender, req.clone());
+            tokio::pin!(answer);
+            tokio::select! {
+                biased;
+                answered = &mut answer => answered,
+                ended = connection.as_mut().expect("not ended yet") => {
+                    // The server closed the connection, after an answer or before one. Dropping
+                    // it ends the answer: whole if it had all come, an error if not.
+                    connection = None;
+                    match ended {
+                        Ok(()) => answer.await,
+                        Err(e) => Err(e),
+                    }
                 }
-                n
             }
-            Framing::Chunked => read_chunked(stream, &mut self.buf, head_end).await?,
         };
-        Ok((
-            Answer {
-                status: head.status,
-                body_len,
-            },
-            head.keep_alive,
-        ))
-    }
-}
-
-async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<()> {
-    if buf.capacity() - buf.len() < 4096 {
-        buf.reserve(16 * 1024);
-    }
-    if stream.read_buf(buf).await? == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the server closed the connection mid-answer",
-        ));
-    }
-    Ok(())
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn bad(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
-}
-
-#[derive(Debug, PartialEq)]
-enum Framing {
-    Length(usize),
-    Chunked,
-}
-
-#[derive(Debug, PartialEq)]
-struct Head {
-    status: u16,
-    framing: Framing,
-    keep_alive: bool,
-}
-
-fn parse_head(head: &[u8]) -> io::Result<Head> {
-    let text = std::str::from_utf8(head).map_err(|_| bad("answer head is not UTF-8"))?;
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.split(' ');
-    if parts.next() != Some("HTTP/1.1") {
-        return Err(bad("not an HTTP/1.1 answer"));
-    }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("no status code"))?;
-    let (mut length, mut chunked, mut keep_alive) = (None, false, true);
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            length = Some(value.parse().map_err(|_| bad("bad content-length"))?);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.eq_ignore_ascii_case("chunked");
-        } else if name.eq_ignore_ascii_case("connection") {
-            keep_alive = !value.eq_ignore_ascii_case("close");
+        match (answered, connection) {
+            (Ok((answer, true)), Some(connection)) => {
+                self.live = Some((sender, connection));
+                Ok(answer)
+            }
+            (answered, _) => answered.map(|(a, _)| a).map_err(io::Error::other),
         }
     }
-    let framing = match (chunked, length) {
-        (true, _) => Framing::Chunked,
-        (false, Some(n)) => Framing::Length(n),
-        // 204 and 304 have no body; anything else without a length would end at the close,
-        // which a keep-alive load loop cannot use.
-        (false, None) if status == 204 || status == 304 => Framing::Length(0),
-        (false, None) => return Err(bad("answer without a length")),
-    };
-    Ok(Head {
-        status,
-        framing,
-        keep_alive,
-    })
 }
 
-/// Reads a chunked body that starts at `at` in `buf`; returns its decoded length.
-async fn read_chunked(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-    mut at: usize,
-) -> io::Result<usize> {
-    let mut total = 0;
-    loop {
-        let line_end = loop {
-            if let Some(i) = find(&buf[at..], b"\r\n") {
-                break at + i;
-            }
-            read_more(stream, buf).await?;
-        };
-        let size_text =
-            std::str::from_utf8(&buf[at..line_end]).map_err(|_| bad("bad chunk size"))?;
-        let size_text = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16).map_err(|_| bad("bad chunk size"))?;
-        at = line_end + 2;
-        if size == 0 {
-            // No trailers from this server: the last chunk ends with an empty line.
-            while buf.len() < at + 2 {
-                read_more(stream, buf).await?;
-            }
-            return Ok(total);
+/// Sends `req` once the connection can take it and reads the whole answer; with it, whether
+/// the server keeps the connection open. The connection itself is polled by the caller.
+async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
+    req: Request,
+) -> hyper::Result<(Answer, bool)> {
+    sender.ready().await?;
+    let response = sender.send_request(req).await?;
+    let status = response.status().as_u16();
+    let keep_alive = !response
+        .headers()
+        .get(header::CONNECTION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    let mut body = response.into_body();
+    let mut body_len = 0;
+    while let Some(frame) = body.frame().await {
+        if let Some(data) = frame?.data_ref() {
+            body_len += data.len();
         }
-        while buf.len() < at + size + 2 {
-            read_more(stream, buf).await?;
-        }
-        at += size + 2;
-        total += size;
     }
+    Ok((Answer { status, body_len }, keep_alive))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::net::TcpListener;
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+        task::JoinHandle,
+    };
 
-    #[test]
-    fn heads_are_read_as_sent() {
-        let h = parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n").unwrap();
-        assert_eq!(h.status, 200);
-        assert_eq!(h.framing, Framing::Length(12));
-        assert!(h.keep_alive);
-        let h = parse_head(
-            b"HTTP/1.1 401 Unauthorized\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
-        )
-        .unwrap();
-        assert_eq!(h.status, 401);
-        assert_eq!(h.framing, Framing::Chunked);
-        assert!(!h.keep_alive);
-        assert!(parse_head(b"HTTP/1.0 200 OK\r\ncontent-length: 1\r\n\r\n").is_err());
-        assert!(parse_head(b"HTTP/1.1 200 OK\r\n\r\n").is_err());
-    }
-
-    /// A server that answers each request with the next canned answer, written in small pieces
-    /// so the client has to read across packet boundaries.
-    async fn canned(answers: Vec<&'static [u8]>) -> SocketAddr {
+    /// A server that takes one connection after another and answers each request on the n-th
+    /// with the n-th list's next canned answer, written in small pieces so the client has to
+    /// read across packet boundaries; it closes a connection once its list is done. It returns
+    /// every request it read, head and body.
+    async fn canned(conns: Vec<Vec<&'static [u8]>>) -> (SocketAddr, JoinHandle<Vec<String>>) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
-        tokio::spawn(async move {
-            let (mut s, _) = l.accept().await.unwrap();
-            s.set_nodelay(true).unwrap();
-            let mut req = Vec::new();
-            for a in answers {
-                req.clear();
-                while find(&req, b"\r\n\r\n").is_none() {
-                    if s.read_buf(&mut req).await.unwrap() == 0 {
-                        return;
+        let server = tokio::spawn(async move {
+            let mut requests = Vec::new();
+            for answers in conns {
+                let (mut s, _) = l.accept().await.unwrap();
+                s.set_nodelay(true).unwrap();
+                for a in answers {
+                    let Some(req) = read_request(&mut s).await else {
+                        break;
+                    };
+                    requests.push(req);
+                    for piece in a.chunks(3) {
+                        s.write_all(piece).await.unwrap();
+                        tokio::time::sleep(std::time::Duration::from_micros(50)).await;
                     }
                 }
-                for piece in a.chunks(3) {
-                    s.write_all(piece).await.unwrap();
-                    tokio::time::sleep(std::time::Duration::from_micros(50)).await;
-                }
             }
+            requests
         });
-        addr
+        (addr, server)
+    }
+
+    /// One request: its head, then as many bytes as its `content-length` says.
+    async fn read_request(s: &mut TcpStream) -> Option<String> {
+        let mut req = Vec::new();
+        let head_end = loop {
+            if let Some(i) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if s.read_buf(&mut req).await.ok()? == 0 {
+                return None;
+            }
+        };
+        let head = String::from_utf8(req[..head_end].to_vec()).unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .map_or(0, |n| n.parse().unwrap());
+        while req.len() < head_end + len {
+            if s.read_buf(&mut req).await.ok()? == 0 {
+                return None;
+            }
+        }
+        Some(String::from_utf8(req).unwrap())
     }
 
     #[tokio::test]
     async fn answers_are_read_whole_on_one_connection() {
-        let addr = canned(vec![
+        let (addr, _) = canned(vec![vec![
             b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello",
             b"HTTP/1.1 400 Bad Request\r\ntransfer-encoding: chunked\r\n\r\n4\r\nwiki\r\n5;x=1\r\npedia\r\n0\r\n\r\n",
             b"HTTP/1.1 204 No Content\r\n\r\n",
-        ])
+        ]])
         .await;
         let mut c = Conn::new(addr);
         let req = get(addr, "/", None);
@@ -300,17 +228,64 @@ mod tests {
 
     #[tokio::test]
     async fn a_short_body_is_an_error() {
-        let addr = canned(vec![b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nshort"]).await;
+        let (addr, _) = canned(vec![vec![
+            b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nshort",
+        ]])
+        .await;
         let mut c = Conn::new(addr);
         assert!(c.send(&get(addr, "/", None)).await.is_err());
     }
 
-    #[test]
-    fn requests_carry_their_cookie_and_body() {
-        let host = SocketAddr::from(([127, 0, 0, 1], 1));
-        let r = String::from_utf8(post_form(host, "/api/x", "code=123456", Some("a=b"))).unwrap();
-        assert!(r.starts_with("POST /api/x HTTP/1.1\r\nhost: 127.0.0.1:1\r\ncookie: a=b\r\n"));
-        assert!(r.contains("content-length: 11\r\n"));
-        assert!(r.ends_with("\r\n\r\ncode=123456"));
+    #[tokio::test]
+    async fn a_closed_connection_is_replaced_by_a_new_one() {
+        let (addr, server) = canned(vec![
+            // Closed as the answer says: the next request goes on a new connection.
+            vec![b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nhi"],
+            // Closed without a word: the next request fails, and the one after reconnects.
+            vec![b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nbye"],
+            vec![b"HTTP/1.1 201 Created\r\ncontent-length: 0\r\n\r\n"],
+        ])
+        .await;
+        let mut c = Conn::new(addr);
+        let req = get(addr, "/", None);
+        assert_eq!(c.send(&req).await.unwrap().body_len, 2);
+        assert_eq!(c.send(&req).await.unwrap().body_len, 3);
+        assert!(c.send(&req).await.is_err());
+        assert_eq!(c.send(&req).await.unwrap().status, 201);
+        assert_eq!(server.await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn requests_carry_their_host_cookie_and_body() {
+        let ok: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+        let (addr, server) = canned(vec![vec![ok, ok]]).await;
+        let mut c = Conn::new(addr);
+        let post = post_form(addr, "/api/x", "code=123456", Some("a=b"));
+        c.send(&post).await.unwrap();
+        c.send(&get(addr, "/login?from=bench", None)).await.unwrap();
+        let requests = server.await.unwrap();
+        let (post, get) = (&requests[0], &requests[1]);
+        assert!(post.starts_with("POST /api/x HTTP/1.1\r\n"), "{post}");
+        for line in [
+            format!("host: {addr}"),
+            "cookie: a=b".into(),
+            "content-type: application/x-www-form-urlencoded".into(),
+            "accept: application/json".into(),
+            "content-length: 11".into(),
+        ] {
+            assert!(
+                post.contains(&format!("\r\n{line}\r\n")),
+                "{line} in {post}"
+            );
+        }
+        assert!(post.ends_with("\r\n\r\ncode=123456"), "{post}");
+        assert!(
+            get.starts_with("GET /login?from=bench HTTP/1.1\r\n"),
+            "{get}"
+        );
+        assert!(get.contains(&format!("\r\nhost: {addr}\r\n")), "{get}");
+        assert!(get.contains("\r\naccept-encoding: br, gzip\r\n"), "{get}");
+        assert!(!get.contains("cookie:"), "{get}");
+        assert!(get.ends_with("\r\n\r\n"), "{get}");
     }
 }
