@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit and integration tests (SQLite and PostgreSQL), the check that
-# the wasm holds no server crate, and the Playwright suite in Debian's Chromium.
+# Runs the whole test suite: formatting and clippy (server and wasm feature sets), unit and
+# integration tests (SQLite and PostgreSQL), the check that the wasm holds no server crate, and
+# the Playwright suite in Debian's Chromium.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -13,6 +14,11 @@ ensure_postgres
 # Schemas left by earlier runs (each integration test makes its own lk_* schema).
 psql "$LATCHKEY_TEST_PG" -qAt -c "SELECT 'DROP SCHEMA ' || nspname || ' CASCADE;' FROM pg_namespace WHERE nspname LIKE 'lk\_%'" \
   | psql "$LATCHKEY_TEST_PG" -q >/dev/null 2>&1 || true
+
+say "formatting and lint (server and wasm feature sets)"
+cargo fmt --all -- --check
+cargo clippy -p app -p server -p bench --features app/ssr --all-targets -- -D warnings
+cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 
 say "unit and integration tests (SQLite and PostgreSQL)"
 cargo test -p app -p server -p bench --features app/ssr --no-fail-fast
