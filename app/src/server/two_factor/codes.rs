@@ -47,20 +47,10 @@ static TAKE_ATTEMPT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Whether user `$1`'s half sign-in `$2` is live at `$3`. Read in a statement of its own once
-/// the attempt holds the user's row: half sign-ins end only under that row, so the answer holds
-/// for the transaction. (Inside the attempt's UPDATE it would not: on PostgreSQL a statement
-/// that waited for the row re-reads that row alone, and sees other tables as they were when it
-/// began, before the twin that held the row ended the half sign-in.)
-const PENDING_LIVE: &str = "SELECT COUNT(*) FROM pending_logins \
-     WHERE id_hash = $2 AND user_id = $1 AND expires_at > $3";
-
 /// A code attempt, counted (as a failure until the code proves right) before the comparison.
 #[derive(Clone, Debug)]
 pub(crate) struct Attempt {
     t: i64,
-    /// The half sign-in named to [`take_attempt`] is live.
-    pub(crate) pending_live: bool,
     /// The lock this attempt took, as the time it ends: it was the last one allowed.
     took_lock: Option<i64>,
     /// SQLite: this attempt's turn to write ([`crate::server::Shared::code_turn`]), held until
@@ -75,7 +65,6 @@ pub(crate) struct Attempt {
 pub(crate) async fn take_attempt(
     state: &AppState,
     user_id: i64,
-    pending_hash: &[u8],
     t: i64,
 ) -> Result<(Tx, Attempt), AppError> {
     let turn = match state.backend {
@@ -91,22 +80,8 @@ pub(crate) async fn take_attempt(
         .map_err(internal("count attempt"))?;
     if let Some(row) = row {
         let until: i64 = row.try_get(0).map_err(internal("attempt row"))?;
-        let pending: i64 = if pending_hash.is_empty() {
-            0
-        } else {
-            sqlx::query(PENDING_LIVE)
-                .bind(user_id)
-                .bind(pending_hash.to_vec())
-                .bind(t)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(internal("half sign-in live"))?
-                .try_get(0)
-                .map_err(internal("half sign-in row"))?
-        };
         let attempt = Attempt {
             t,
-            pending_live: pending != 0,
             took_lock: (until > t).then_some(until),
             _turn: turn.map(Arc::new),
         };
@@ -335,7 +310,7 @@ pub async fn claim_code(
     t: i64,
 ) -> Result<Tx, AppError> {
     let sealed = sealed_secret(state, who.user_id, field).await?;
-    let (mut tx, attempt) = take_attempt(state, who.user_id, &[], t).await?;
+    let (mut tx, attempt) = take_attempt(state, who.user_id, t).await?;
     let step = match compare(state, &mut tx, who, field, code, t, &sealed).await? {
         Ok(step) => step,
         Err(refusal) => return Err(refuse(tx, who, attempt, refusal).await?),
@@ -357,7 +332,7 @@ pub async fn spend_recovery_code(
     code: &str,
     t: i64,
 ) -> Result<Tx, AppError> {
-    let (mut tx, attempt) = take_attempt(state, who.user_id, &[], t).await?;
+    let (mut tx, attempt) = take_attempt(state, who.user_id, t).await?;
     let used = sqlx::query(
         "UPDATE recovery_codes SET used_at = $1 WHERE user_id = $2 AND code_hash = $3 AND used_at IS NULL",
     )

@@ -35,21 +35,24 @@ pub async fn sign_in_with_code(
         Some(sealed) => sealed,
         None => sealed_secret(state, who.user_id, FIELD).await?,
     };
-    let (mut tx, attempt) = take_attempt(state, who.user_id, pending_hash, t).await?;
+    let (mut tx, attempt) = take_attempt(state, who.user_id, t).await?;
     let step = match compare(state, &mut tx, who, FIELD, code, t, &sealed).await? {
         Ok(step) => step,
         Err(refusal) => return Err(refuse(tx, who, attempt, refusal).await?),
     };
-    // The half sign-in must still be there: a twin submit of the same code waited on the user's
-    // row, finds it gone and rolls back, its attempt with it (a right code is no failure) and
-    // the code unspent. A replayed code leaves the half sign-in as it was.
-    if !attempt.pending_live {
-        tx.rollback().await.map_err(internal("rollback"))?;
-        return Err(AppError::Unauthorized);
-    }
     if !claim_step(&mut tx, who.user_id, step).await? {
+        // Spent already: a replay, which counts and leaves the half sign-in as it was, or the
+        // twin of a submit that has just signed in with it: the twin waited for the user's row,
+        // finds the half sign-in gone and rolls back, its attempt with it (a right code is no
+        // failure).
+        if !pending_live(&mut tx, who.user_id, pending_hash, t).await? {
+            tx.rollback().await.map_err(internal("rollback"))?;
+            return Err(AppError::Unauthorized);
+        }
         return Err(refuse(tx, who, attempt, replayed(FIELD)).await?);
     }
+    // A half sign-in that ended otherwise (expired, or the user signed out of it) rolls back
+    // the claim: the code stays unspent.
     if !sessions::take_pending(&mut *tx, pending_hash, who.user_id, t).await? {
         tx.rollback().await.map_err(internal("rollback"))?;
         return Err(AppError::Unauthorized);
@@ -59,6 +62,29 @@ pub async fn sign_in_with_code(
     // The attempt (with its turn to write on SQLite) ends once the sign-in has committed.
     drop(attempt);
     signed
+}
+
+/// Whether user `user_id`'s half sign-in `pending_hash` is live at `t`, read in `tx` once the
+/// attempt holds the user's row: half sign-ins end only under that row, so the answer holds for
+/// the transaction. It is a statement of its own: on PostgreSQL a statement that waited for the
+/// row re-reads that row alone and sees other tables as they were when it began, before the
+/// twin that held the row ended the half sign-in.
+async fn pending_live(
+    tx: &mut Tx,
+    user_id: i64,
+    pending_hash: &[u8],
+    t: i64,
+) -> Result<bool, AppError> {
+    let live: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pending_logins WHERE id_hash = $1 AND user_id = $2 AND expires_at > $3",
+    )
+    .bind(pending_hash.to_vec())
+    .bind(user_id)
+    .bind(t)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(internal("half sign-in live"))?;
+    Ok(live != 0)
 }
 
 /// A finished sign-in: the session's token and the browser's new remembered-device number.
