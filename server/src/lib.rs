@@ -53,6 +53,9 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
     let keys = ServerKey::load(settings.secret_key.as_deref(), &settings.data_dir)?;
     let pool = db::connect(&url, backend, n).await?;
     db::migrate(&pool, backend).await?;
+    if backend == db::Backend::Sqlite {
+        db::spawn_checkpointer(pool.clone());
+    }
     Ok(AppState::new(Shared {
         pool,
         backend,
