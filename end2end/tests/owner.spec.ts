@@ -1,4 +1,5 @@
 // The owner's controls: seed rules 2–8, reset and invitation, with codes from an independent TOTP library.
+import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
 import { codeAt, enrollFromPanel, signOut } from './two-factor-helpers';
 import { acceptInvite, addUser, open, PASSWORD, signIn, signUp, uniqueEmail } from './helpers';
@@ -107,9 +108,12 @@ test('exceptions: an exempted admin signs in without a token; an admin turned on
   // Required now: the owner's session was upgraded by its own enrollment.
   await page.getByRole('link', { name: 'Users' }).click();
   const row = page.getByTestId(`user-${offEmail}`);
-  await expect(row.getByRole('switch', { name: 'Two-factor authentication' })).toHaveAttribute('aria-checked', 'true');
-  await row.getByRole('switch', { name: 'Two-factor authentication' }).click();
-  await expect(row.getByRole('switch', { name: 'Two-factor authentication' })).toHaveAttribute('aria-checked', 'false');
+  // Each row's switch carries its user's name: one switch of that name on the page.
+  const effie = page.getByRole('switch', { name: 'Two-factor authentication for Effie Exempt', exact: true });
+  await expect(effie).toHaveCount(1);
+  await expect(effie).toHaveAttribute('aria-checked', 'true');
+  await effie.click();
+  await expect(effie).toHaveAttribute('aria-checked', 'false');
   await expect(row).toContainText('owner');
 
   const exempt = await (await browser.newContext()).newPage();
@@ -119,7 +123,18 @@ test('exceptions: an exempted admin signs in without a token; an admin turned on
 
   // Reset the enrolled admin: password alone is refused, the setup link re-enrolls.
   const onRow = page.getByTestId(`user-${onEmail}`);
-  await onRow.getByRole('button', { name: 'Reset two-factor authentication' }).click();
+  // The reset asks first, naming the person; Cancel changes nothing.
+  const askReset = page.getByRole('button', { name: 'Reset two-factor authentication for Otto On', exact: true });
+  await askReset.click();
+  await expect(onRow.getByRole('group')).toContainText("Reset Otto On's two-factor authentication?");
+  const confirmReset = onRow.getByRole('button', { name: "Reset Otto On's two-factor authentication", exact: true });
+  await expect(confirmReset).toBeFocused();
+  await onRow.getByRole('button', { name: 'Cancel' }).click();
+  await expect(askReset).toBeFocused();
+  await expect(onRow.getByTestId('setup-link')).toHaveCount(0);
+  await expect(onRow).toContainText('Set up');
+  await askReset.click();
+  await confirmReset.click();
   const setupLink = (await onRow.getByTestId('setup-link').innerText()).trim();
   expect(setupLink).toMatch(/\/setup\/[A-Za-z0-9_-]{43}$/);
   const reset = await (await browser.newContext()).newPage();
@@ -137,4 +152,49 @@ test('exceptions: an exempted admin signs in without a token; an admin turned on
   await page.getByRole('link', { name: 'Audit log' }).click();
   await expect(page.locator('table.audit')).toContainText('two_factor.reset');
   await expect(page.locator('table.audit')).toContainText('user.two_factor_changed');
+});
+
+test('users: removing asks first and names the person; the list exports as CSV', async ({ page }, info) => {
+  await signUp(page, info, { account: 'Export Co', name: 'Oona Owner', email: uniqueEmail('exp-owner') });
+  const adaEmail = uniqueEmail('exp-ada');
+  await addUser(page, 'Ada Admin', adaEmail, 'false');
+  // A name a spreadsheet would run as a formula.
+  const formulaEmail = uniqueEmail('exp-formula');
+  await addUser(page, '=HYPERLINK("http://evil.example","x")', formulaEmail, 'false', true);
+
+  // Remove: a question that names Ada, focus on its button; Cancel keeps her.
+  const ada = page.getByTestId(`user-${adaEmail}`);
+  const askRemove = page.getByRole('button', { name: 'Remove user Ada Admin', exact: true });
+  await askRemove.click();
+  await expect(ada.getByRole('group')).toContainText('Remove Ada Admin?');
+  const confirmRemove = page.getByRole('button', { name: 'Remove Ada Admin', exact: true });
+  await expect(confirmRemove).toBeFocused();
+  await ada.getByRole('button', { name: 'Cancel' }).click();
+  await expect(askRemove).toBeFocused();
+  await page.reload();
+  await expect(ada).toHaveCount(1);
+
+  // The export: a CSV file named for the day, every user, the formula written as text.
+  const download = page.waitForEvent('download');
+  await page.getByRole('link', { name: 'Export CSV' }).click();
+  const file = await download;
+  expect(file.suggestedFilename()).toMatch(/^latchkey-users-\d{4}-\d{2}-\d{2}\.csv$/);
+  const csv = readFileSync(await file.path(), 'utf8');
+  const lines = csv.trim().split('\n');
+  expect(lines[0]).toBe('Name,Email,Role,Two-factor authentication,Source,Set by,Set at,Methods,Authenticator,Last sign-in');
+  expect(lines).toHaveLength(4);
+  expect(csv).toContain(`Ada Admin,${adaEmail},Admin,Off,`);
+  expect(csv).toContain(`"'=HYPERLINK(""http://evil.example"",""x"")",${formulaEmail},Admin,On,owner,Oona Owner,`);
+
+  // Confirmed, Ada is gone.
+  await askRemove.click();
+  await confirmRemove.click();
+  await expect(ada).toHaveCount(0);
+  await page.reload();
+  await expect(page.getByTestId(`user-${formulaEmail}`)).toHaveCount(1);
+  await expect(ada).toHaveCount(0);
+
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  await expect(page.locator('table.audit')).toContainText('users.exported');
+  await expect(page.locator('table.audit')).toContainText('user.removed');
 });

@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/two-factor/qr.svg", get(qr_svg))
+        .route(app::domain::EXPORT_USERS_PATH, get(export_users))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -139,6 +140,58 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The QR code of the caller's own pending enrollment: never cached, 404 for anyone else.
+/// The Users page as CSV, for the account's owner only; audited. A plain `GET` from a link, so
+/// it works without JavaScript; the session cookie is `SameSite=Strict`, so another site's link
+/// arrives without it.
+async fn export_users(
+    State(state): State<AppState>,
+    req: Request<Body>,
+) -> axum::response::Response {
+    use app::server::{context::ClientAddr, owner, sessions::AuthUser};
+    use axum::http::{header, StatusCode};
+    let no_store = [(header::CACHE_CONTROL, "no-store")];
+    let Some(auth) = req.extensions().get::<AuthUser>() else {
+        return (StatusCode::UNAUTHORIZED, no_store, "Sign in first.").into_response();
+    };
+    if auth.role != app::domain::Role::Owner {
+        return (
+            StatusCode::FORBIDDEN,
+            no_store,
+            "Only the account owner can export the users.",
+        )
+            .into_response();
+    }
+    let addr = req
+        .extensions()
+        .get::<ClientAddr>()
+        .map(|a| a.0.as_str())
+        .unwrap_or("unknown");
+    match owner::export_users_csv(&state, owner::Owner::of(auth, addr)).await {
+        Ok(csv) => {
+            let day = &app::domain::format_time(app::server::now())[..10];
+            (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                    (header::CACHE_CONTROL, "no-store".to_string()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"latchkey-users-{day}.csv\""),
+                    ),
+                ],
+                csv,
+            )
+                .into_response()
+        }
+        Err(e) => (
+            StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            no_store,
+            e.to_string(),
+        )
+            .into_response(),
+    }
+}
+
 async fn qr_svg(State(state): State<AppState>, req: Request<Body>) -> axum::response::Response {
     use app::server::sessions::{AuthUser, PendingLogin};
     use axum::http::{header, StatusCode};

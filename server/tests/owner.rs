@@ -442,5 +442,104 @@ on_both!(
             (p["protected"].as_i64(), p["pending_total"].as_i64()),
             (Some(1), Some(55))
         );
+        // The picture's three groups add up to everyone.
+        assert_eq!(
+            (p["to_set_up"].as_i64(), p["off"].as_i64()),
+            (Some(0), Some(55))
+        );
+    }
+);
+
+on_both!(
+    the_owner_exports_their_own_users_as_csv,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        owner_with_2fa(&mut app, "owner@example.com").await;
+        let (mut adam, _) = admin(&mut app, "adam@example.com", true).await;
+        let r = app
+            .call(
+                "add_user",
+                &[
+                    ("name", "=cmd|' /C calc'!A0"),
+                    ("email", "formula@example.com"),
+                    ("two_factor", "false"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        // Another account's users never appear.
+        let mut other = app.other_browser();
+        other.sign_up("stranger@example.com", PW).await;
+
+        let csv = app.get("/users/export.csv").await;
+        assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+        assert_eq!(
+            csv.headers[http::header::CONTENT_TYPE],
+            "text/csv; charset=utf-8"
+        );
+        let disposition = csv.headers[http::header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap();
+        assert!(
+            disposition.starts_with("attachment; filename=\"latchkey-users-")
+                && disposition.ends_with(".csv\""),
+            "{disposition}"
+        );
+        assert_eq!(csv.headers[http::header::CACHE_CONTROL], "no-store");
+        let lines: Vec<&str> = csv.body.lines().collect();
+        assert_eq!(
+            lines[0],
+            "Name,Email,Role,Two-factor authentication,Source,Set by,Set at,Methods,Authenticator,Last sign-in"
+        );
+        assert_eq!(lines.len(), 4, "{}", csv.body);
+        assert!(
+            lines[1].starts_with("Ann Owner,owner@example.com,Owner,On,self,"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[1].contains(",Authenticator app,Set up,"),
+            "{}",
+            lines[1]
+        );
+        // Adam: on by the owner, to enroll at his next sign-in, never signed in.
+        assert!(
+            lines[2].starts_with("Adam,adam@example.com,Admin,On,owner,Ann Owner,"),
+            "{}",
+            lines[2]
+        );
+        assert!(
+            lines[2].ends_with(",,Pending: sets up at next sign-in,"),
+            "{}",
+            lines[2]
+        );
+        // A cell a spreadsheet would run is written as text.
+        assert!(
+            lines[3].starts_with("'=cmd|' /C calc'!A0,formula@example.com,Admin,Off,"),
+            "{}",
+            lines[3]
+        );
+        assert!(!csv.body.contains("stranger"));
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'users.exported'")
+                .await,
+            1
+        );
+
+        // Only the owner, only with a session: not a half sign-in, not an admin.
+        let r = adam.get("/users/export.csv").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+        let (mut bea, _) = admin(&mut app, "bea@example.com", false).await;
+        let r = bea.get("/users/export.csv").await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+        assert!(!r.body.contains("adam@example.com"));
+        let r = app.other_browser().get("/users/export.csv").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'users.exported'")
+                .await,
+            1,
+            "a refused export is not one"
+        );
     }
 );

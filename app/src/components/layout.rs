@@ -110,10 +110,18 @@ fn hydrating_user() -> Option<Me> {
 #[component]
 fn Header(me: Me) -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
+    // On a phone the links fold behind a Menu button once the wasm runs; before (or without)
+    // it they stay open, so every page can be reached without JavaScript.
+    let open = RwSignal::new(false);
     view! {
         <header class="topbar">
             <NavLink href="/" class="brand">"Latchkey"</NavLink>
-            <nav aria-label="Main">
+            <button type="button" class="menu-button secondary" aria-controls="main-menu"
+                aria-expanded=move || if open.get() { "true" } else { "false" }
+                on:click=move |_| open.update(|o| *o = !*o)>"Menu"</button>
+            <div class="menu-body" id="main-menu" class:open=move || open.get()>
+            // A followed link closes the menu.
+            <nav aria-label="Main" on:click=move |_| open.set(false)>
                 <NavLink href="/">"Overview"</NavLink>
                 <NavLink href="/profile">"Profile"</NavLink>
                 {(me.role == crate::domain::Role::Owner).then(|| view! {
@@ -129,6 +137,7 @@ fn Header(me: Me) -> impl IntoView {
                     <ReturnHere/>
                     <button type="submit" class="secondary">"Sign out"</button>
                 </ActionForm>
+            </div>
             </div>
         </header>
     }

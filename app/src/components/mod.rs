@@ -3,6 +3,7 @@
 mod enrollment_panel;
 mod field;
 mod layout;
+mod protection_picture;
 mod two_factor_toggle;
 
 pub use enrollment_panel::{EnrollmentPanel, EnrollmentPurpose, RecoveryCodes};
@@ -10,6 +11,7 @@ pub use field::{
     action_error, field_error, CodeField, FormError, ReturnHere, TextField, RETURN_FIELD,
 };
 pub use layout::{AuthCard, OwnerOnly, SignedIn};
+pub use protection_picture::ProtectionPicture;
 pub use two_factor_toggle::TwoFactorToggle;
 
 use leptos::prelude::*;

@@ -3,13 +3,17 @@
 use leptos::prelude::*;
 
 /// A real switch for assistive technology: `role="switch"` with `aria-checked`, named by its
-/// visible label. When `disabled`, `note` says why.
+/// visible label, or for a switch that belongs to someone (one per user row) by the label and
+/// their name: "Two-factor authentication for Ada Admin". When `disabled`, `note` says why.
 #[component]
 pub fn TwoFactorToggle(
     #[prop(into)] label: String,
     /// Distinguishes several switches on one page (e.g. one per user row).
     #[prop(into)]
     id: String,
+    /// Whose setting this is, when several switches share the page.
+    #[prop(into, optional)]
+    whose: Option<String>,
     #[prop(into)] checked: Signal<bool>,
     #[prop(into, optional)] disabled: Signal<bool>,
     #[prop(into, optional)] note: Signal<Option<String>>,
@@ -18,6 +22,8 @@ pub fn TwoFactorToggle(
     let label_id = format!("{id}-label");
     let note_id = format!("{id}-note");
     let described = note_id.clone();
+    let aria_label = whose.as_ref().map(|name| format!("{label} for {name}"));
+    let labelled_by = aria_label.is_none().then(|| label_id.clone());
     view! {
         <div class="switch-row">
             <button
@@ -26,7 +32,8 @@ pub fn TwoFactorToggle(
                 class="switch"
                 id=id
                 aria-checked=move || if checked.get() { "true" } else { "false" }
-                aria-labelledby=label_id.clone()
+                aria-label=aria_label
+                aria-labelledby=labelled_by
                 aria-describedby=move || note.with(Option::is_some).then(|| described.clone())
                 disabled=move || disabled.get()
                 on:click=move |_| on_toggle.run(!checked.get_untracked())

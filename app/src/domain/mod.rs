@@ -110,6 +110,31 @@ pub struct UserRow {
     pub reset_pending: bool,
 }
 
+impl UserRow {
+    /// Where the user's authenticator stands, in the words of the Users page and its export.
+    pub fn authenticator_state(&self) -> &'static str {
+        if self.invitation_pending {
+            "Invitation pending"
+        } else if self.reset_pending {
+            "Reset, waiting for setup"
+        } else if self.has_authenticator {
+            "Set up"
+        } else if self.setting.on {
+            "Pending: sets up at next sign-in"
+        } else {
+            "Not set up"
+        }
+    }
+}
+
+/// Where the owner downloads the Users page as CSV (a plain link on that page).
+pub const EXPORT_USERS_PATH: &str = "/users/export.csv";
+
+/// `n` and the noun, singular for one: "1 user", "3 users", "0 users".
+pub fn count_of(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserBrief {
     pub id: i64,
@@ -128,12 +153,35 @@ pub struct PolicyImpact {
     /// `PENDING_SHOWN` of them; `pending_total` counts them all).
     pub pending_setup: Vec<UserBrief>,
     pub pending_total: i64,
+    /// Users whose 2FA is on but who have no authenticator yet (they set up at next sign-in).
+    pub to_set_up: i64,
+    /// Users whose 2FA is off (exempt, while the account requires it).
+    pub off: i64,
 }
 
 /// How many of the users still to set up an authenticator the console names.
 pub const PENDING_SHOWN: i64 = 50;
 
 impl PolicyImpact {
+    /// "2 of 3 users are protected …", "1 of 1 user is protected …".
+    pub fn protected_sentence(&self) -> String {
+        let verb = if self.users_total == 1 { "is" } else { "are" };
+        format!(
+            "{} of {} {verb} protected by two-factor authentication.",
+            self.protected,
+            count_of(self.users_total, "user", "users")
+        )
+    }
+
+    /// The word for users with 2FA off: exempt while the account requires it.
+    pub fn off_label(&self) -> &'static str {
+        if self.required {
+            "exempt"
+        } else {
+            "with two-factor authentication off"
+        }
+    }
+
     /// "… and N more" under a shortened list, or nothing.
     pub fn more_pending(&self) -> Option<String> {
         let more = self.pending_total - self.pending_setup.len() as i64;
@@ -182,7 +230,34 @@ pub fn format_time(secs: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::format_time;
+    use super::{format_time, PolicyImpact};
+
+    #[test]
+    fn counts_read_as_english() {
+        let impact = |protected, users_total| PolicyImpact {
+            required: false,
+            users_total,
+            protected,
+            pending_setup: Vec::new(),
+            pending_total: 0,
+            to_set_up: 0,
+            off: 0,
+        };
+        assert_eq!(
+            impact(1, 1).protected_sentence(),
+            "1 of 1 user is protected by two-factor authentication."
+        );
+        assert_eq!(
+            impact(0, 1).protected_sentence(),
+            "0 of 1 user is protected by two-factor authentication."
+        );
+        assert_eq!(
+            impact(2, 3).protected_sentence(),
+            "2 of 3 users are protected by two-factor authentication."
+        );
+        assert_eq!(super::count_of(1, "code", "codes"), "1 code");
+        assert_eq!(super::count_of(0, "code", "codes"), "0 codes");
+    }
 
     #[test]
     fn formats_utc_times() {

@@ -24,6 +24,7 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ("user.added", "User added"),
     ("user.removed", "User removed"),
     ("invitation.accepted", "Invitation accepted"),
+    ("users.exported", "Users exported"),
     ("session.ended", "Session ended"),
     ("account.created", "Account created"),
 ];
@@ -73,8 +74,8 @@ fn Audit() -> impl IntoView {
                     Ok(p) => {
                         let next = p.next_before;
                         view! {
-                            <div class="table-wrap">
-                                <table class="audit">
+                            <div class="table-wrap" tabindex="0" role="region" aria-label="Audit events">
+                                <table class="audit cards">
                                     <thead><tr>
                                         <th scope="col">"Time"</th><th scope="col">"Event"</th><th scope="col">"Actor"</th>
                                         <th scope="col">"Target"</th><th scope="col">"Detail"</th><th scope="col">"Client address"</th>
@@ -82,12 +83,12 @@ fn Audit() -> impl IntoView {
                                     <tbody>
                                         {p.entries.into_iter().map(|e| view! {
                                             <tr>
-                                                <td>{format_time(e.at)}</td>
-                                                <td><code>{e.event}</code></td>
-                                                <td>{e.actor.unwrap_or_else(|| "—".into())}</td>
-                                                <td>{e.target.unwrap_or_else(|| "—".into())}</td>
-                                                <td>{e.detail}</td>
-                                                <td>{e.client_addr}</td>
+                                                <td data-label="Time">{format_time(e.at)}</td>
+                                                <td data-label="Event"><code>{e.event}</code></td>
+                                                <td data-label="Actor">{e.actor.unwrap_or_else(|| "—".into())}</td>
+                                                <td data-label="Target">{e.target.unwrap_or_else(|| "—".into())}</td>
+                                                <td data-label="Detail">{e.detail}</td>
+                                                <td data-label="Client address">{e.client_addr}</td>
                                             </tr>
                                         }).collect_view()}
                                     </tbody>

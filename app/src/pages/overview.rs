@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::owner::account_policy;
-use crate::components::SignedIn;
-use crate::domain::{Me, Role};
+use crate::components::{ProtectionPicture, SignedIn};
+use crate::domain::{count_of, Me, Role};
 
 #[component]
 pub fn OverviewPage() -> impl IntoView {
@@ -36,7 +36,7 @@ fn Overview(me: Me) -> impl IntoView {
         {is_owner.then(|| view! { <AccountProtection/> })}
         {low.then(|| view! {
             <p class="notice" role="status">
-                {format!("You have {left} unused recovery codes left. Regenerate them in your Profile.")}
+                {format!("You have {} left. Regenerate them in your Profile.", count_of(left, "unused recovery code", "unused recovery codes"))}
             </p>
         })}
     }
@@ -54,9 +54,8 @@ fn AccountProtection() -> impl IntoView {
                     policy.await.map(|p| {
                         let more = p.more_pending();
                         view! {
-                        <p data-testid="protected-count">
-                            {format!("{} of {} users are protected by two-factor authentication.", p.protected, p.users_total)}
-                        </p>
+                        <p data-testid="protected-count">{p.protected_sentence()}</p>
+                        <ProtectionPicture policy=p.clone()/>
                         <p>{if p.required { "Two-factor authentication is required at login." } else { "Two-factor authentication is not required for everyone." }}</p>
                         {(!p.pending_setup.is_empty()).then(|| view! {
                             <p>"Still to set up an authenticator:"</p>

@@ -5,8 +5,8 @@ use leptos_meta::Title;
 
 use crate::api::owner::{account_policy, SetAccountRequirement};
 use crate::components::{
-    action_error, CodeField, EnrollmentPanel, EnrollmentPurpose, OwnerOnly, ReturnHere, SignedIn,
-    TwoFactorToggle,
+    action_error, CodeField, EnrollmentPanel, EnrollmentPurpose, OwnerOnly, ProtectionPicture,
+    ReturnHere, SignedIn, TwoFactorToggle,
 };
 use crate::domain::{Me, PolicyImpact};
 
@@ -97,14 +97,15 @@ fn RequirementForm(
                 disabled=Signal::derive(move || step.get() == Step::Confirming || step.get() == Step::Enrolling)
                 on_toggle=Callback::new(move |on| { draft.set(on); step.set(Step::Editing); saved_note.set(false); })
             />
-            <p class="hint-block">{format!("{} of {} users are protected now.", policy.protected, total)}</p>
+            <p class="hint-block">{policy.protected_sentence()}</p>
+            <ProtectionPicture policy=policy.clone()/>
             <Show when=move || draft.get() && !saved>
                 <div class="impact" role="status">
-                    <p>{format!("When you save, all {total} users will be asked for an authentication code at login.")}</p>
+                    <p>{format!("When you save, {} will be asked for an authentication code at login.", if total == 1 { "you".to_string() } else { format!("all {total} users") })}</p>
                     {
                         let (pending, more) = (pending.clone(), more.clone());
                         (!pending.is_empty()).then(move || view! {
-                            <p>{format!("{pending_total} still have to set up an authenticator app at their next sign-in:")}</p>
+                            <p>{format!("{pending_total} still {} to set up an authenticator app at their next sign-in:", if pending_total == 1 { "has" } else { "have" })}</p>
                             <ul class="pending-users">
                                 {pending.into_iter().map(|u| view! { <li>{u.name}" ("{u.email}")"</li> }).collect_view()}
                             </ul>
@@ -126,9 +127,9 @@ fn RequirementForm(
                         <ReturnHere/>
                         <input type="hidden" name="on" value=move || draft.get().to_string()/>
                         <CodeField error=error/>
-                        <button type="submit">"Confirm"</button>
+                        <button type="submit">{move || if draft.get() { "Confirm" } else { "Stop requiring two-factor authentication" }}</button>
                         " "
-                        <button type="button" class="secondary" on:click=move |_| step.set(Step::Editing)>"Cancel"</button>
+                        <button type="button" class="secondary" on:click=move |_| { draft.set(saved); step.set(Step::Editing); }>"Cancel"</button>
                     </ActionForm>
                 </div>
             </Show>

@@ -8,7 +8,7 @@ use crate::components::{
     action_error, field_error, FormError, OwnerOnly, ReturnHere, SignedIn, TextField,
     TwoFactorToggle,
 };
-use crate::domain::{format_time, AppError, Me, Role, UserRow};
+use crate::domain::{format_time, AppError, Me, Role, UserRow, EXPORT_USERS_PATH};
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
@@ -35,10 +35,14 @@ fn Users(required: bool) -> impl IntoView {
     let users = Resource::new(move || version.get(), |_| list_users());
     let reload = Callback::new(move |_: ()| version.update(|v| *v += 1));
     let adding = RwSignal::new(false);
+    // At most one confirmation is open on the page (its buttons' names stay unique), and it
+    // stays open while the list reloads after another change.
+    let confirming = RwSignal::new(None::<(i64, Destructive)>);
     view! {
         <h1>"Users"</h1>
         <div class="toolbar">
             <button type="button" on:click=move |_| adding.set(true) disabled=move || adding.get()>"Add user"</button>
+            <a class="button secondary" href=EXPORT_USERS_PATH download>"Export CSV"</a>
         </div>
         <Show when=move || adding.get()>
             <AddUserForm required on_added=reload on_close=Callback::new(move |_| adding.set(false))/>
@@ -46,7 +50,7 @@ fn Users(required: bool) -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match users.await {
-                    Ok(list) => view! { <UserTable users=list reload/> }.into_any(),
+                    Ok(list) => view! { <UserTable users=list reload confirming/> }.into_any(),
                     Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
@@ -101,17 +105,47 @@ fn AddUserForm(required: bool, on_added: Callback<()>, on_close: Callback<()>) -
     }
 }
 
+/// A destructive action of a user row that waits for its confirmation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Destructive {
+    Reset,
+    Remove,
+}
+
+impl Destructive {
+    /// The question and the confirming button, naming the person.
+    fn words(self, name: &str) -> (String, String) {
+        match self {
+            Destructive::Reset => (
+                format!(
+                    "Reset {name}'s two-factor authentication? Their authenticator and recovery \
+                     codes stop working and they set up again with a setup link."
+                ),
+                format!("Reset {name}'s two-factor authentication"),
+            ),
+            Destructive::Remove => (
+                format!("Remove {name}? They lose access to the account at once."),
+                format!("Remove {name}"),
+            ),
+        }
+    }
+}
+
 #[component]
-fn UserTable(users: Vec<UserRow>, reload: Callback<()>) -> impl IntoView {
+fn UserTable(
+    users: Vec<UserRow>,
+    reload: Callback<()>,
+    confirming: RwSignal<Option<(i64, Destructive)>>,
+) -> impl IntoView {
     view! {
-        <div class="table-wrap">
-            <table class="users">
+        <div class="table-wrap" tabindex="0" role="region" aria-label="Users of the account">
+            <table class="users cards">
                 <thead><tr>
                     <th scope="col">"Name"</th><th scope="col">"Role"</th><th scope="col">"Two-factor authentication"</th>
                     <th scope="col">"Set by"</th><th scope="col">"Authenticator"</th><th scope="col">"Actions"</th>
                 </tr></thead>
                 <tbody>
-                    {users.into_iter().map(|u| view! { <UserLine user=u reload/> }).collect_view()}
+                    {users.into_iter().map(|u| view! { <UserLine user=u reload confirming/> }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -119,7 +153,11 @@ fn UserTable(users: Vec<UserRow>, reload: Callback<()>) -> impl IntoView {
 }
 
 #[component]
-fn UserLine(user: UserRow, reload: Callback<()>) -> impl IntoView {
+fn UserLine(
+    user: UserRow,
+    reload: Callback<()>,
+    confirming: RwSignal<Option<(i64, Destructive)>>,
+) -> impl IntoView {
     let toggle = ServerAction::<SetUserTwoFactor>::new();
     let reset = ServerAction::<ResetUserTwoFactor>::new();
     let remove = ServerAction::<RemoveUser>::new();
@@ -161,42 +199,103 @@ fn UserLine(user: UserRow, reload: Callback<()>) -> impl IntoView {
         (Some(who), Some(at)) => format!("{who}, {}", format_time(at)),
         _ => "—".to_string(),
     };
-    let auth_state = if user.invitation_pending {
-        "Invitation pending"
-    } else if user.reset_pending {
-        "Reset, waiting for setup"
-    } else if user.has_authenticator {
-        "Set up"
-    } else if user.setting.on {
-        "Pending: sets up at next sign-in"
-    } else {
-        "Not set up"
-    };
+    let auth_state = user.authenticator_state();
     let note = if is_owner {
         Some("Change yours in Profile.".to_string())
     } else {
         None
     };
+    let name = user.name.clone();
+    let asking = move || {
+        confirming
+            .get()
+            .filter(|(row, _)| *row == id)
+            .map(|(_, what)| what)
+    };
+    // Focus moves to the confirming button when the question opens, and back to the button
+    // that asked when it is cancelled, so a keyboard user never loses their place.
+    let reset_ref = NodeRef::<leptos::html::Button>::new();
+    let remove_ref = NodeRef::<leptos::html::Button>::new();
+    let confirm_ref = NodeRef::<leptos::html::Button>::new();
+    let return_to = StoredValue::new(None::<Destructive>);
+    Effect::new(move |_| match asking() {
+        Some(_) => {
+            if let Some(button) = confirm_ref.get() {
+                let _ = button.focus();
+            }
+        }
+        None => {
+            let asked = return_to.get_value();
+            let button = match asked {
+                Some(Destructive::Reset) => reset_ref.get(),
+                Some(Destructive::Remove) => remove_ref.get(),
+                None => None,
+            };
+            if let Some(button) = button {
+                let _ = button.focus();
+                return_to.set_value(None);
+            }
+        }
+    });
+    let confirm = {
+        let name = name.clone();
+        move || {
+            asking().map(|what| {
+                let (question, button) = what.words(&name);
+                let go = move |_| {
+                    confirming.set(None);
+                    match what {
+                        Destructive::Reset => {
+                            reset.dispatch(ResetUserTwoFactor { user_id: id });
+                        }
+                        Destructive::Remove => {
+                            remove.dispatch(RemoveUser { user_id: id });
+                        }
+                    }
+                };
+                let cancel = move |_| {
+                    return_to.set_value(Some(what));
+                    confirming.set(None);
+                };
+                view! {
+                    <div class="confirm" role="group" aria-labelledby=format!("confirm-{id}")>
+                        <p id=format!("confirm-{id}")>{question}</p>
+                        <button type="button" class="danger" node_ref=confirm_ref on:click=go>{button}</button>
+                        " "
+                        <button type="button" class="secondary" on:click=cancel>"Cancel"</button>
+                    </div>
+                }
+            })
+        }
+    };
+    let actions = (!is_owner).then(|| {
+        let reset_name = format!("Reset two-factor authentication for {name}");
+        let remove_name = format!("Remove user {name}");
+        view! {
+            <button type="button" class="secondary" aria-label=reset_name node_ref=reset_ref
+                hidden=move || asking().is_some()
+                on:click=move |_| confirming.set(Some((id, Destructive::Reset)))>"Reset two-factor authentication"</button>
+            <button type="button" class="danger" aria-label=remove_name node_ref=remove_ref
+                hidden=move || asking().is_some()
+                on:click=move |_| confirming.set(Some((id, Destructive::Remove)))>"Remove user"</button>
+        }
+    });
     view! {
         <tr data-testid=format!("user-{}", user.email)>
             <td><div class="name">{user.name.clone()}</div><div class="email">{user.email.clone()}</div></td>
-            <td>{user.role.label()}</td>
-            <td>
-                <TwoFactorToggle label="Two-factor authentication" id=format!("user-{id}-2fa") checked=on
+            <td data-label="Role">{user.role.label()}</td>
+            <td data-label="Two-factor authentication">
+                <TwoFactorToggle label="Two-factor authentication" whose=name.clone() id=format!("user-{id}-2fa") checked=on
                     disabled=Signal::derive(move || is_owner || toggle.pending().get())
                     note=Signal::derive(move || note.clone())
                     on_toggle=Callback::new(move |v| { on.set(v); toggle.dispatch(SetUserTwoFactor { user_id: id, on: v }); })/>
                 <div class="source">"From: "{source}</div>
             </td>
-            <td>{set_by}</td>
-            <td>{auth_state}</td>
+            <td data-label="Set by">{set_by}</td>
+            <td data-label="Authenticator">{auth_state}</td>
             <td class="row-actions">
-                {(!is_owner).then(|| view! {
-                    <button type="button" class="secondary" on:click=move |_| { reset.dispatch(ResetUserTwoFactor { user_id: id }); }>
-                        "Reset two-factor authentication"</button>
-                    <button type="button" class="danger" on:click=move |_| { remove.dispatch(RemoveUser { user_id: id }); }>
-                        "Remove user"</button>
-                })}
+                {actions}
+                {confirm}
                 <Show when=move || setup_link().is_some()>
                     <p class="link-box"><span class="label" id=format!("setup-label-{id}")>"Setup link"</span>
                         <code aria-labelledby=format!("setup-label-{id}") data-testid="setup-link">{setup_link}</code></p>

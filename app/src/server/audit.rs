@@ -24,6 +24,7 @@ pub enum Event {
     UserAdded,
     UserRemoved,
     InvitationAccepted,
+    UsersExported,
 }
 
 impl Event {
@@ -47,6 +48,7 @@ impl Event {
             Event::UserAdded => "user.added",
             Event::UserRemoved => "user.removed",
             Event::InvitationAccepted => "invitation.accepted",
+            Event::UsersExported => "users.exported",
         }
     }
 }
