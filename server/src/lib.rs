@@ -150,6 +150,15 @@ async fn export_users(
     use app::server::{context::ClientAddr, owner, sessions::AuthUser};
     use axum::http::{header, StatusCode};
     let no_store = [(header::CACHE_CONTROL, "no-store")];
+    // axum answers HEAD with the GET handler: an export (and its audit row) only on GET.
+    if req.method() != axum::http::Method::GET {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET")],
+            "Use GET.",
+        )
+            .into_response();
+    }
     let Some(auth) = req.extensions().get::<AuthUser>() else {
         return (StatusCode::UNAUTHORIZED, no_store, "Sign in first.").into_response();
     };

@@ -489,36 +489,45 @@ on_both!(
         let lines: Vec<&str> = csv.body.lines().collect();
         assert_eq!(
             lines[0],
-            "Name,Email,Role,Two-factor authentication,Source,Set by,Set at,Methods,Authenticator,Last sign-in"
+            r#""Name","Email","Role","Two-factor authentication","Source","Set by","Set at","Methods","Authenticator","Last sign-in""#
         );
         assert_eq!(lines.len(), 4, "{}", csv.body);
         assert!(
-            lines[1].starts_with("Ann Owner,owner@example.com,Owner,On,self,"),
+            lines[1].starts_with(r#""Ann Owner","owner@example.com","Owner","On","self","#),
             "{}",
             lines[1]
         );
         assert!(
-            lines[1].contains(",Authenticator app,Set up,"),
+            lines[1].contains(r#","Authenticator app","Set up","#),
             "{}",
             lines[1]
         );
         // Adam: on by the owner, to enroll at his next sign-in, never signed in.
         assert!(
-            lines[2].starts_with("Adam,adam@example.com,Admin,On,owner,Ann Owner,"),
+            lines[2].starts_with(r#""Adam","adam@example.com","Admin","On","owner","Ann Owner","#),
             "{}",
             lines[2]
         );
         assert!(
-            lines[2].ends_with(",,Pending: sets up at next sign-in,"),
+            lines[2].ends_with(r#","","Pending: sets up at next sign-in","""#),
             "{}",
             lines[2]
         );
-        // A cell a spreadsheet would run is written as text.
+        // A cell a spreadsheet would run is written as text; every field is quoted, so a
+        // spreadsheet reading `;` as the separator keeps `a;=1+1` in one cell too.
         assert!(
-            lines[3].starts_with("'=cmd|' /C calc'!A0,formula@example.com,Admin,Off,"),
+            lines[3].starts_with(r#""'=cmd|' /C calc'!A0","formula@example.com","Admin","Off","#),
             "{}",
             lines[3]
         );
+        let head = app
+            .send(
+                app.request(http::Method::HEAD, "/users/export.csv")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(head.status, StatusCode::METHOD_NOT_ALLOWED);
         assert!(!csv.body.contains("stranger"));
         assert_eq!(
             app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'users.exported'")

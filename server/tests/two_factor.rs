@@ -353,6 +353,51 @@ on_both!(recovery_code_signs_in_once, |db: Db| async move {
     assert_eq!(status["recovery_codes_left"], 9);
 });
 
+on_both!(
+    a_recovery_code_submitted_twenty_times_at_once_opens_one_session,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        let (_, codes) = enrolled(&mut app).await;
+        let uid = user_id(&app).await;
+        let mut b = app.other_browser();
+        b.sign_in("ann@example.com", PW).await;
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let mut b = b.other_browser_with(None, b.pending.clone());
+                let code = codes[0].clone();
+                tokio::spawn(async move {
+                    let r = b
+                        .call("verify_sign_in_recovery", &[("recovery_code", &code)])
+                        .await;
+                    (r.status, r.body, b.cookie)
+                })
+            })
+            .collect();
+        let mut sessions = 0;
+        for t in tasks {
+            let (status, body, cookie) = t.await.unwrap();
+            match status {
+                StatusCode::OK => sessions += 1,
+                StatusCode::UNAUTHORIZED => assert!(cookie.is_none(), "{body}"),
+                s => panic!("{s}: {body}"),
+            }
+        }
+        assert_eq!(sessions, 1, "exactly one of twenty submits signs in");
+        // The twins found the half sign-in ended: none counts as a wrong code (each counted,
+        // and five of them locked the user's code check).
+        assert_eq!(
+            app.count(&format!(
+                "SELECT code_failures + code_lockouts FROM users WHERE id = {uid}"
+            ))
+            .await,
+            0,
+            "a twin submit is no failure"
+        );
+        let status = app.call("my_two_factor", &[]).await.json();
+        assert_eq!(status["recovery_codes_left"], 9);
+    }
+);
+
 on_both!(secrets_are_encrypted_at_rest, |db: Db| async move {
     use sqlx::Row;
     let mut app = TestApp::spawn(db).await;

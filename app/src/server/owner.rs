@@ -528,7 +528,11 @@ pub async fn export_users_csv(state: &AppState, o: Owner<'_>) -> Result<Vec<u8>,
     })
     .collect::<Result<_, AppError>>()?;
     let time = |t: Option<i64>| t.map(crate::domain::format_time).unwrap_or_default();
-    let mut out = csv::Writer::from_writer(Vec::new());
+    // Every field quoted: a spreadsheet set to another separator (`;`) keeps `a;=1+1` one
+    // text cell instead of splitting off a formula.
+    let mut out = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .from_writer(Vec::new());
     let header = [
         "Name",
         "Email",

@@ -130,7 +130,7 @@ const START_DELAY: &str = "UPDATE sign_in_throttle SET blocked_until = $3 \
 /// and only then is the subject's state read to say why.
 pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Result<(), AppError> {
     let mut tx = super::begin(state).await?;
-    for &(scope, subject) in subjects {
+    for (scope, subject) in in_lock_order(subjects) {
         let row = sqlx::query(COUNT_ATTEMPT)
             .bind(scope.as_str())
             .bind(subject)
@@ -160,6 +160,15 @@ pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Resu
         }
     }
     tx.commit().await.map_err(internal("throttle commit"))
+}
+
+/// `subjects` in the one order every throttle transaction writes their rows in (by scope, then
+/// subject), so that two of them (a sign-in's count and another's success, say) never wait for
+/// each other's rows in opposite orders: a deadlock on PostgreSQL, which kills one of them.
+fn in_lock_order<'a>(subjects: &[(Scope, &'a str)]) -> Vec<(Scope, &'a str)> {
+    let mut ordered = subjects.to_vec();
+    ordered.sort_by_key(|&(scope, subject)| (scope.as_str(), subject));
+    ordered
 }
 
 /// The count was refused: a parallel attempt started a delay or reached the limit in between.
@@ -203,48 +212,28 @@ fn verdict(scope: Scope, attempts: i64, blocked_until: i64, t: i64) -> Result<()
     Ok(())
 }
 
-/// `DELETE … WHERE (scope, subject) IN (VALUES ($1, $2), ($3, $4), …)` for `n` subjects: one
-/// statement for all of them.
-fn reset_sql(n: usize) -> String {
-    let rows = (0..n)
-        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!("DELETE FROM sign_in_throttle WHERE (scope, subject) IN (VALUES {rows})")
-}
-
 /// The password was right: the account (or device) starts over. A client address does not: its
 /// attempt is given back, so one who signs in to their own account now and then keeps the count
 /// of the guesses they spray at others from that address, and an office's successful sign-ins
 /// cost it nothing.
 pub async fn succeed(state: &AppState, subjects: &[(Scope, &str)]) -> Result<(), AppError> {
-    type Subjects<'a> = Vec<(Scope, &'a str)>;
-    let (addrs, others): (Subjects<'_>, Subjects<'_>) = subjects
-        .iter()
-        .copied()
-        .partition(|(scope, _)| *scope == Scope::Addr);
     let mut tx = super::begin(state).await?;
-    if !others.is_empty() {
-        let reset = reset_sql(others.len());
-        let query = others
-            .iter()
-            .fold(sqlx::query(&reset), |query, &(scope, subject)| {
-                query.bind(scope.as_str()).bind(subject)
-            });
-        query
+    for (scope, subject) in in_lock_order(subjects) {
+        let statement = if scope == Scope::Addr {
+            sqlx::query(REFUND_ADDR).bind(subject)
+        } else {
+            sqlx::query(RESET).bind(scope.as_str()).bind(subject)
+        };
+        statement
             .execute(&mut *tx)
             .await
             .map_err(internal("throttle reset"))?;
     }
-    for (_, addr) in addrs {
-        sqlx::query(REFUND_ADDR)
-            .bind(addr)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal("throttle refund"))?;
-    }
     tx.commit().await.map_err(internal("throttle reset commit"))
 }
+
+/// Clears subject `$2` of scope `$1`: it starts over.
+const RESET: &str = "DELETE FROM sign_in_throttle WHERE scope = $1 AND subject = $2";
 
 /// Gives address `$1` back the attempt a correct password made.
 const REFUND_ADDR: &str = "UPDATE sign_in_throttle SET attempts = attempts - 1 \
@@ -404,16 +393,16 @@ mod tests {
     }
 
     #[test]
-    fn one_reset_statement_for_any_number_of_subjects() {
-        assert_eq!(
-            reset_sql(2),
-            "DELETE FROM sign_in_throttle WHERE (scope, subject) IN (VALUES ($1, $2), ($3, $4))"
-        );
-        assert_eq!(
-            reset_sql(4),
-            "DELETE FROM sign_in_throttle WHERE (scope, subject) IN \
-             (VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8))"
-        );
-        assert!(reset_sql(1).ends_with("(VALUES ($1, $2))"));
+    fn every_transaction_takes_the_subjects_in_one_order() {
+        let a = in_lock_order(&[
+            (Scope::Addr, "10.0.0.1"),
+            (Scope::Account, "ann@example.com"),
+        ]);
+        let b = in_lock_order(&[
+            (Scope::Account, "ann@example.com"),
+            (Scope::Addr, "10.0.0.1"),
+        ]);
+        assert_eq!(a, b);
+        assert_eq!(a[0], (Scope::Account, "ann@example.com"));
     }
 }

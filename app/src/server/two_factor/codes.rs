@@ -47,6 +47,29 @@ static TAKE_ATTEMPT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Whether user `user_id`'s half sign-in `pending_hash` is live at `t`, read in `tx` once the
+/// attempt holds the user's row: half sign-ins end only under that row, so the answer holds for
+/// the transaction. It is a statement of its own: on PostgreSQL a statement that waited for the
+/// row re-reads that row alone and sees other tables as they were when it began, before the
+/// twin that held the row ended the half sign-in.
+pub(crate) async fn pending_live(
+    tx: &mut Tx,
+    user_id: i64,
+    pending_hash: &[u8],
+    t: i64,
+) -> Result<bool, AppError> {
+    let live: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pending_logins WHERE id_hash = $1 AND user_id = $2 AND expires_at > $3",
+    )
+    .bind(pending_hash.to_vec())
+    .bind(user_id)
+    .bind(t)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(internal("half sign-in live"))?;
+    Ok(live != 0)
+}
+
 /// A code attempt, counted (as a failure until the code proves right) before the comparison.
 #[derive(Clone, Debug)]
 pub(crate) struct Attempt {
@@ -322,8 +345,8 @@ pub async fn claim_code(
     Ok(tx)
 }
 
-/// Spends one unused recovery code in place of a code; each works once, also under races, and
-/// each attempt counts toward the same lock as codes. As with [`claim_code`], the spending is
+/// Spends one unused recovery code in place of a code at the half sign-in `who.holder`; each
+/// works once, also under races, and each attempt counts toward the same lock as codes. As with [`claim_code`], the spending is
 /// left in an open transaction for the caller to commit.
 pub async fn spend_recovery_code(
     state: &AppState,
@@ -344,6 +367,12 @@ pub async fn spend_recovery_code(
     .map_err(internal("spend recovery code"))?
     .rows_affected();
     if used != 1 {
+        // Used already by a twin of this submit that has just signed in (it held the user's row
+        // until then): the twin rolls back, uncounted, as a code's twin does.
+        if !pending_live(&mut tx, who.user_id, who.holder, t).await? {
+            tx.rollback().await.map_err(internal("rollback"))?;
+            return Err(AppError::Unauthorized);
+        }
         let refusal = Refusal {
             shown: AppError::invalid(
                 field,

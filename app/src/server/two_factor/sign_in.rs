@@ -3,7 +3,8 @@
 
 use super::{
     codes::{
-        claim_step, compare, refuse, replayed, sealed_secret, spent, take_attempt, CODE_DETAIL,
+        claim_step, compare, pending_live, refuse, replayed, sealed_secret, spent, take_attempt,
+        CODE_DETAIL,
     },
     entry, Who,
 };
@@ -62,29 +63,6 @@ pub async fn sign_in_with_code(
     // The attempt (with its turn to write on SQLite) ends once the sign-in has committed.
     drop(attempt);
     signed
-}
-
-/// Whether user `user_id`'s half sign-in `pending_hash` is live at `t`, read in `tx` once the
-/// attempt holds the user's row: half sign-ins end only under that row, so the answer holds for
-/// the transaction. It is a statement of its own: on PostgreSQL a statement that waited for the
-/// row re-reads that row alone and sees other tables as they were when it began, before the
-/// twin that held the row ended the half sign-in.
-async fn pending_live(
-    tx: &mut Tx,
-    user_id: i64,
-    pending_hash: &[u8],
-    t: i64,
-) -> Result<bool, AppError> {
-    let live: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM pending_logins WHERE id_hash = $1 AND user_id = $2 AND expires_at > $3",
-    )
-    .bind(pending_hash.to_vec())
-    .bind(user_id)
-    .bind(t)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(internal("half sign-in live"))?;
-    Ok(live != 0)
 }
 
 /// A finished sign-in: the session's token and the browser's new remembered-device number.
