@@ -144,6 +144,7 @@ test('exceptions: an exempted admin signs in without a token; an admin turned on
   await reset.getByLabel('Password').fill(PASSWORD);
   await reset.getByRole('button', { name: 'Continue' }).click();
   await expect(reset).toHaveURL(/\/login\/verify$/);
+  await expect(reset.getByTestId('enroll-message')).toContainText('Your two-factor authentication was reset by Ora on ');
   const again = await enrollFromPanel(reset);
   expect(again.key).not.toEqual(key);
   await expect(reset).toHaveURL(/\/$/);

@@ -232,6 +232,17 @@ on_both!(reset_needs_the_setup_link, |db: Db| async move {
         .call("continue_setup", &[("token", &token), ("password", PW)])
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The enrollment says the 2FA was reset, and by whom.
+    let stage = b.call("sign_in_stage", &[]).await.json();
+    assert_eq!(stage["Reenroll"]["by"], "Ann Owner", "{stage}");
+    assert!(stage["Reenroll"]["at"].as_i64().unwrap() > 0, "{stage}");
+    let page = b.get("/login/verify").await;
+    assert!(
+        page.body
+            .contains("Your two-factor authentication was reset by Ann Owner on "),
+        "{}",
+        page.body
+    );
     b.enroll().await;
     assert_eq!(
         b.call("finish_enrollment", &[]).await.status,

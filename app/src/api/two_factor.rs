@@ -18,11 +18,16 @@ pub async fn get_sign_in_stage() -> Result<SignInStage, AppError> {
     let cx = context::ctx()?;
     let pending = cx.require_pending()?;
     let status = two_factor::status(&cx.state, pending.user_id).await?;
-    Ok(if status.has_authenticator && !pending.enrolled {
-        SignInStage::Code
-    } else {
-        SignInStage::Enroll
-    })
+    if status.has_authenticator && !pending.enrolled {
+        return Ok(SignInStage::Code);
+    }
+    if pending.via_setup_link {
+        if let Some((by, at)) = crate::server::owner::last_reset(&cx.state, pending.user_id).await?
+        {
+            return Ok(SignInStage::Reenroll { by, at });
+        }
+    }
+    Ok(SignInStage::Enroll)
 }
 
 /// Starts setting up an authenticator: in Profile, or during sign-in when 2FA is on but none exists.

@@ -83,12 +83,29 @@ pub struct EnrollmentStart {
 }
 
 /// Where a half-signed-in user stands between password and session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SignInStage {
     /// Has an authenticator: asks for a code.
     Code,
     /// 2FA is on but no authenticator yet: enrollment first.
     Enroll,
+    /// Came through a setup link after a reset of their 2FA: enrollment again. `by` is the
+    /// owner who reset it (`None`: the server's operator), `at` when.
+    Reenroll { by: Option<String>, at: i64 },
+}
+
+impl SignInStage {
+    /// What the sign-in page says above the enrollment.
+    pub fn enroll_message(&self) -> String {
+        match self {
+            SignInStage::Reenroll { by, at } => format!(
+                "Your two-factor authentication was reset by {} on {}. Set up your authenticator app again to finish signing in.",
+                by.as_deref().unwrap_or("the server's operator"),
+                format_time(*at)
+            ),
+            _ => "Your account requires two-factor authentication. Set up an authenticator app to finish signing in.".to_string(),
+        }
+    }
 }
 
 /// A user as the owner sees them on the Users page.

@@ -22,8 +22,8 @@ pub fn VerifyPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match stage.await {
                         Ok(SignInStage::Code) => view! { <CodeForms/> }.into_any(),
-                        Ok(SignInStage::Enroll) => view! {
-                            <p>"Your account requires two-factor authentication. Set up an authenticator app to finish signing in."</p>
+                        Ok(stage) => view! {
+                            <p data-testid="enroll-message">{stage.enroll_message()}</p>
                             <EnrollmentPanel on_done=Callback::new(|_| ())/>
                         }.into_any(),
                         Err(_) => view! {

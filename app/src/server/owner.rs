@@ -504,6 +504,32 @@ pub async fn remove_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result
     .await
 }
 
+/// Who last reset user `user_id`'s 2FA (`None`: the server's operator) and when, from the
+/// audit log of the user's own account.
+pub async fn last_reset(
+    state: &AppState,
+    user_id: i64,
+) -> Result<Option<(Option<String>, i64)>, AppError> {
+    let row = sqlx::query(
+        "SELECT e.created_at, a.name FROM audit_events e \
+         JOIN users t ON t.id = e.target_user_id AND t.account_id = e.account_id \
+         LEFT JOIN users a ON a.id = e.actor_user_id AND a.account_id = e.account_id \
+         WHERE e.target_user_id = $1 AND e.event = $2 ORDER BY e.id DESC LIMIT 1",
+    )
+    .bind(user_id)
+    .bind(Event::TwoFactorReset.as_str())
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(internal("last reset"))?;
+    row.map(|row| {
+        Ok((
+            super::rows::col(&row, "name")?,
+            super::rows::col(&row, "created_at")?,
+        ))
+    })
+    .transpose()
+}
+
 /// The Users page as CSV, for the owner to hand to their auditors: one row per user with their
 /// 2FA setting, where it comes from, who set it and when, their methods, the authenticator's
 /// state and their last sign-in (within the audit log's 400 days). Audited.
