@@ -53,3 +53,26 @@ test('bad sign-up input is explained next to its field', async ({ page }, info) 
   await signUp(page, info, { account: 'Again Co', name: 'Tia', email: taken, password: PASSWORD });
   await expect(page.getByText('This email is already registered. Sign in instead.')).toBeVisible();
 });
+
+test("the owner switches a user's 2FA in the Users table", async ({ page }, info) => {
+  await signUp(page, info, { account: 'Switch Co', name: 'Sam Owner', email: uniqueEmail('switch-owner') });
+  await expect(page.getByTestId('role')).toHaveText('Owner');
+  // The user is added through the server function (its form opens by script).
+  const added = await page.request.post('/api/add_user', {
+    form: { name: 'Sue Switch', email: uniqueEmail('switch-sue'), two_factor: 'false' },
+    headers: { 'sec-fetch-site': 'same-origin', accept: 'application/json' },
+  });
+  expect(added.status()).toBe(200);
+  await open(page, '/users', info);
+  const sw = page.getByRole('switch', { name: 'Two-factor authentication for Sue Switch', exact: true });
+  await expect(sw).toHaveAttribute('aria-checked', 'false');
+  await sw.click();
+  await expect(sw).toHaveAttribute('aria-checked', 'true');
+  // Stored: a fresh load shows it on, set by the owner.
+  await open(page, '/users', info);
+  await expect(sw).toHaveAttribute('aria-checked', 'true');
+  await sw.click();
+  await expect(sw).toHaveAttribute('aria-checked', 'false');
+  await open(page, '/users', info);
+  await expect(sw).toHaveAttribute('aria-checked', 'false');
+});

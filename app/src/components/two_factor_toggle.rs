@@ -17,7 +17,10 @@ pub fn TwoFactorToggle(
     #[prop(into)] checked: Signal<bool>,
     #[prop(into, optional)] disabled: Signal<bool>,
     #[prop(into, optional)] note: Signal<Option<String>>,
-    on_toggle: Callback<bool>,
+    /// Called with the new state on a click; `None` when the switch submits the form it sits
+    /// in, which then says what changes (and works without JavaScript).
+    #[prop(optional)]
+    on_toggle: Option<Callback<bool>>,
 ) -> impl IntoView {
     let label_id = format!("{id}-label");
     let note_id = format!("{id}-note");
@@ -27,7 +30,7 @@ pub fn TwoFactorToggle(
     view! {
         <div class="switch-row">
             <button
-                type="button"
+                type=if on_toggle.is_some() { "button" } else { "submit" }
                 role="switch"
                 class="switch"
                 id=id
@@ -36,7 +39,11 @@ pub fn TwoFactorToggle(
                 aria-labelledby=labelled_by
                 aria-describedby=move || note.with(Option::is_some).then(|| described.clone())
                 disabled=move || disabled.get()
-                on:click=move |_| on_toggle.run(!checked.get_untracked())
+                on:click=move |_| {
+                    if let Some(on_toggle) = on_toggle {
+                        on_toggle.run(!checked.get_untracked());
+                    }
+                }
             >
                 <span class="knob"></span>
             </button>

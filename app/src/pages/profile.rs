@@ -7,7 +7,7 @@ use crate::api::two_factor::{my_two_factor, DisableTwoFactor, RegenerateRecovery
 use crate::components::{
     action_error, CodeField, EnrollmentPanel, RecoveryCodes, ReturnHere, SignedIn, TwoFactorToggle,
 };
-use crate::domain::{policy, Me, Role};
+use crate::domain::{count_of, policy, Me, Role};
 
 #[component]
 pub fn ProfilePage() -> impl IntoView {
@@ -65,7 +65,7 @@ fn Profile(me: Me) -> impl IntoView {
             />
             <Show when=move || status.with(|s| s.low_on_recovery_codes())>
                 <p class="notice" role="status">
-                    {move || format!("You have {} unused recovery codes left. Regenerate them so you are not locked out.", status.with(|s| s.recovery_codes_left))}
+                    {move || format!("You have {} left. Regenerate them so you are not locked out.", count_of(status.with(|s| s.recovery_codes_left), "unused recovery code", "unused recovery codes"))}
                 </p>
             </Show>
             {move || match mode.get() {

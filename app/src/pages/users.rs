@@ -171,6 +171,12 @@ fn UserLine(
             reload.run(());
         }
     });
+    // The switch shows the state asked for at once, and goes back if the change is refused.
+    Effect::new(move |_| {
+        if let Some(asked) = toggle.input().get() {
+            on.set(asked.on);
+        }
+    });
     Effect::new(move |_| {
         if let Some(Err(_)) = toggle.value().get() {
             on.set(!on.get_untracked());
@@ -285,10 +291,15 @@ fn UserLine(
             <td><div class="name">{user.name.clone()}</div><div class="email">{user.email.clone()}</div></td>
             <td data-label="Role">{user.role.label()}</td>
             <td data-label="Two-factor authentication">
-                <TwoFactorToggle label="Two-factor authentication" whose=name.clone() id=format!("user-{id}-2fa") checked=on
-                    disabled=Signal::derive(move || is_owner || toggle.pending().get())
-                    note=Signal::derive(move || note.clone())
-                    on_toggle=Callback::new(move |v| { on.set(v); toggle.dispatch(SetUserTwoFactor { user_id: id, on: v }); })/>
+                // A form of its own: the switch submits it, with JavaScript or without.
+                <ActionForm action=toggle>
+                    <ReturnHere/>
+                    <input type="hidden" name="user_id" value=id.to_string()/>
+                    <input type="hidden" name="on" value=move || (!on.get()).to_string()/>
+                    <TwoFactorToggle label="Two-factor authentication" whose=name.clone() id=format!("user-{id}-2fa") checked=on
+                        disabled=Signal::derive(move || is_owner || toggle.pending().get())
+                        note=Signal::derive(move || note.clone())/>
+                </ActionForm>
                 <div class="source">"From: "{source}</div>
             </td>
             <td data-label="Set by">{set_by}</td>
