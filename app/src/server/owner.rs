@@ -417,14 +417,19 @@ pub async fn reset_two_factor(
     user_id: i64,
 ) -> Result<String, AppError> {
     let mut tx = super::begin(state).await?;
-    // The user's row first, as every transaction over several of one user's tables does.
-    let mine = sqlx::query("UPDATE users SET code_failures = 0 WHERE id = $1 AND account_id = $2")
-        .bind(user_id)
-        .bind(account_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal("lock user"))?
-        .rows_affected();
+    // The user's row first, as every transaction over several of one user's tables does: marked
+    // reset, the lock and its count cleared, and the device epoch moved on, so every browser the
+    // user was remembered on is forgotten.
+    let mine = sqlx::query(
+        "UPDATE users SET tfa_reset_pending = 1, code_failures = 0, code_locked_until = 0, \
+         device_epoch = device_epoch + 1 WHERE id = $1 AND account_id = $2",
+    )
+    .bind(user_id)
+    .bind(account_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(internal("mark reset"))?
+    .rows_affected();
     if mine != 1 {
         return Err(AppError::NotFound);
     }
@@ -440,17 +445,6 @@ pub async fn reset_two_factor(
             .execute(&mut *tx)
             .await
             .map_err(internal("reset 2fa"))?;
-    }
-    // The device epoch moves on: every browser the user was remembered on is forgotten.
-    let n = sqlx::query("UPDATE users SET tfa_reset_pending = 1, code_failures = 0, code_locked_until = 0, device_epoch = device_epoch + 1 WHERE id = $1 AND account_id = $2")
-        .bind(user_id)
-        .bind(account_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(internal("mark reset"))?
-        .rows_affected();
-    if n != 1 {
-        return Err(AppError::NotFound);
     }
     let token = insert_link(&mut tx, user_id, "setup", SETUP_TTL_SECS).await?;
     tx.commit().await.map_err(internal("commit reset"))?;
