@@ -8,12 +8,6 @@ use http::StatusCode;
 
 const PW: &str = "correct horse battery";
 
-/// An owner with an authenticator (account "Acme"), signed in; returns their secret.
-async fn owner_with_2fa(app: &mut TestApp, email: &str) -> Vec<u8> {
-    assert_eq!(app.sign_up(email, PW).await.status, StatusCode::OK);
-    app.enroll().await.0
-}
-
 /// Adds an admin and accepts the invitation in a new browser; returns (browser, user id).
 async fn admin(owner: &mut TestApp, email: &str, two_factor: bool) -> (TestApp, i64) {
     let (b, token) = owner.add_member(email, PW, two_factor).await;
@@ -35,7 +29,7 @@ on_both!(
     requirement_on_turns_everyone_on_and_off_changes_nobody,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        let secret = owner_with_2fa(&mut app, "owner@example.com").await;
+        let secret = app.owner_with_2fa("owner@example.com", PW).await;
         let (mut adam, _) = admin(&mut app, "adam@example.com", false).await;
         assert_eq!(adam.call("current_user", &[]).await.status, StatusCode::OK);
         let impact = app.call("account_policy", &[]).await.json();
@@ -137,7 +131,7 @@ on_both!(
     per_user_exceptions_and_owner_cannot_exempt_self,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        let secret = owner_with_2fa(&mut app, "owner@example.com").await;
+        let secret = app.owner_with_2fa("owner@example.com", PW).await;
         let (_, adam_id) = admin(&mut app, "adam@example.com", true).await;
         let owner_id = app.count("SELECT id FROM users WHERE role = 'owner'").await;
         let code = totp::code_for(&secret, now() as u64 + 30);
@@ -184,7 +178,7 @@ on_both!(
 
 on_both!(reset_needs_the_setup_link, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
-    owner_with_2fa(&mut app, "owner@example.com").await;
+    app.owner_with_2fa("owner@example.com", PW).await;
     let (mut adam, adam_id) = admin(&mut app, "adam@example.com", true).await;
     // Adam enrolls during sign-in.
     adam.enroll().await;
@@ -263,7 +257,7 @@ on_both!(reset_needs_the_setup_link, |db: Db| async move {
 // refused, and nothing changed.
 on_both!(authorization_matrix, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
-    owner_with_2fa(&mut app, "owner@example.com").await;
+    app.owner_with_2fa("owner@example.com", PW).await;
     let (mut admin_b, adam_id) = admin(&mut app, "adam@example.com", false).await;
     let mut other = app.other_browser();
     other
@@ -377,7 +371,7 @@ on_both!(authorization_matrix, |db: Db| async move {
 
 on_both!(remove_user_ends_their_sessions, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
-    owner_with_2fa(&mut app, "owner@example.com").await;
+    app.owner_with_2fa("owner@example.com", PW).await;
     let (mut adam, adam_id) = admin(&mut app, "adam@example.com", false).await;
     assert_eq!(adam.call("current_user", &[]).await.status, StatusCode::OK);
     assert_eq!(
@@ -402,7 +396,7 @@ on_both!(remove_user_ends_their_sessions, |db: Db| async move {
 
 on_both!(operator_reset_issues_a_setup_link, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
-    owner_with_2fa(&mut app, "owner@example.com").await;
+    app.owner_with_2fa("owner@example.com", PW).await;
     let link = server::operator_reset(&app.state, "Owner@Example.com")
         .await
         .unwrap();
@@ -465,7 +459,7 @@ on_both!(
     the_owner_exports_their_own_users_as_csv,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        owner_with_2fa(&mut app, "owner@example.com").await;
+        app.owner_with_2fa("owner@example.com", PW).await;
         let (mut adam, _) = admin(&mut app, "adam@example.com", true).await;
         let r = app
             .call(

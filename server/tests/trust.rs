@@ -10,14 +10,6 @@ use http::StatusCode;
 const PW: &str = "correct horse battery";
 
 /// An owner (signed in) with an authenticator; returns their secret.
-async fn owner_with_2fa(app: &mut TestApp) -> Vec<u8> {
-    assert_eq!(
-        app.sign_up("owner@example.com", PW).await.status,
-        StatusCode::OK
-    );
-    app.enroll().await.0
-}
-
 async fn id_of(app: &TestApp, email: &str) -> i64 {
     app.count(&format!("SELECT id FROM users WHERE email = '{email}'"))
         .await
@@ -75,7 +67,7 @@ on_both!(
     parallel_wrong_codes_cannot_beat_the_lock,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        let secret = owner_with_2fa(&mut app).await;
+        let secret = app.owner_with_2fa("owner@example.com", PW).await;
         let mut b = app.other_browser();
         b.sign_in("owner@example.com", PW).await;
         assert!(b.pending.is_some());
@@ -106,7 +98,7 @@ on_both!(
     parallel_wrong_recovery_and_step_up_codes_cannot_beat_the_lock,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        let secret = owner_with_2fa(&mut app).await;
+        let secret = app.owner_with_2fa("owner@example.com", PW).await;
         let mut b = app.other_browser();
         b.sign_in("owner@example.com", PW).await;
         let (refused, _) = tally(
@@ -152,7 +144,7 @@ on_both!(
     a_leftover_enrollment_completes_no_sign_in,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        owner_with_2fa(&mut app).await;
+        app.owner_with_2fa("owner@example.com", PW).await;
         // Adam enrolls (his own authenticator, K1) and finishes his sign-in.
         let (mut adam, _) = app.add_member("adam@example.com", PW, true).await;
         let (k1, _) = adam.enroll().await;
@@ -258,7 +250,7 @@ on_both!(
     the_owner_cannot_reset_their_own_two_factor,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        owner_with_2fa(&mut app).await;
+        app.owner_with_2fa("owner@example.com", PW).await;
         let me = id_of(&app, "owner@example.com").await;
         let before = app.snapshot().await;
         let r = app
@@ -305,7 +297,7 @@ on_both!(
     setup_link_password_guesses_are_throttled,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        owner_with_2fa(&mut app).await;
+        app.owner_with_2fa("owner@example.com", PW).await;
         let (_adam, _) = app.add_member("adam@example.com", PW, true).await;
         let adam_id = id_of(&app, "adam@example.com").await;
         let r = app
@@ -358,7 +350,7 @@ on_both!(
 // 33.7: turning a user's 2FA on ends their password-only sessions; off again does not revive them.
 on_both!(password_only_sessions_end_for_good, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
-    owner_with_2fa(&mut app).await;
+    app.owner_with_2fa("owner@example.com", PW).await;
     let (mut adam, _) = app.add_member("adam@example.com", PW, false).await;
     assert_eq!(adam.call("current_user", &[]).await.status, StatusCode::OK);
     let id = id_of(&app, "adam@example.com").await.to_string();
@@ -385,7 +377,7 @@ on_both!(password_only_sessions_end_for_good, |db: Db| async move {
 // 33.8: a removed user's id is never given to another user, in any account.
 on_both!(ids_are_never_reused, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
-    owner_with_2fa(&mut app).await;
+    app.owner_with_2fa("owner@example.com", PW).await;
     let (_adam, _) = app.add_member("adam@example.com", PW, false).await;
     let adam_id = id_of(&app, "adam@example.com").await;
     let r = app
@@ -419,7 +411,7 @@ on_both!(
     a_sign_in_racing_a_removal_opens_nothing,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        owner_with_2fa(&mut app).await;
+        app.owner_with_2fa("owner@example.com", PW).await;
         for two_factor in [false, true] {
             let email = format!("temp{two_factor}@example.com");
             let (_b, _) = app.add_member(&email, PW, two_factor).await;
@@ -494,7 +486,7 @@ on_both!(
     device_tokens_are_bound_expire_and_are_revoked,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        owner_with_2fa(&mut app).await;
+        app.owner_with_2fa("owner@example.com", PW).await;
         let (_adam, _) = app.add_member("adam@example.com", PW, false).await;
         let login = users::find_login(&app.state, "adam@example.com")
             .await
@@ -551,7 +543,7 @@ on_both!(
 // 34.3: a code answered with the clock hint counts as a failure, and its step never works.
 on_both!(a_hinted_code_never_works_later, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
-    let secret = owner_with_2fa(&mut app).await;
+    let secret = app.owner_with_2fa("owner@example.com", PW).await;
     let uid = id_of(&app, "owner@example.com").await;
     let who = two_factor::Who {
         account_id: 1,
@@ -597,7 +589,7 @@ on_both!(a_hinted_code_never_works_later, |db: Db| async move {
 // 33.13: a stranger's password sign-in does not end the user's own half sign-in.
 on_both!(half_sign_ins_are_kept_apart, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
-    let secret = owner_with_2fa(&mut app).await;
+    let secret = app.owner_with_2fa("owner@example.com", PW).await;
     let mut mine = app.other_browser();
     mine.sign_in("owner@example.com", PW).await;
     let mut eve = app.other_browser();
@@ -739,7 +731,7 @@ async fn the_hashing_queue_is_bounded() {
 // 33.12: expired rows are purged, live ones stay.
 on_both!(expired_rows_are_purged, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
-    owner_with_2fa(&mut app).await;
+    app.owner_with_2fa("owner@example.com", PW).await;
     let mut half = app.other_browser();
     half.sign_in("owner@example.com", PW).await;
     app.call("start_enrollment", &[]).await;
@@ -811,7 +803,7 @@ on_both!(
     owner_changes_show_on_the_next_page_load,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        let secret = owner_with_2fa(&mut app).await;
+        let secret = app.owner_with_2fa("owner@example.com", PW).await;
         let (mut adam, _) = app.add_member("adam@example.com", PW, true).await;
         adam.enroll().await;
         assert_eq!(
@@ -872,7 +864,7 @@ on_both!(
     turning_off_rechecks_the_rule_in_storage,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        owner_with_2fa(&mut app).await;
+        app.owner_with_2fa("owner@example.com", PW).await;
         let (mut adam, _) = app.add_member("adam@example.com", PW, false).await;
         let (mut secret, _) = adam.enroll().await;
         let uid = id_of(&app, "adam@example.com").await;
@@ -957,7 +949,7 @@ on_both!(
     parallel_starts_and_a_reset_racing_a_sign_in_answer_cleanly,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        owner_with_2fa(&mut app).await;
+        app.owner_with_2fa("owner@example.com", PW).await;
         let (adam, _) = app.add_member("adam@example.com", PW, false).await;
         let statuses = at_once(&adam, 20, "start_enrollment", vec![]).await;
         assert!(
@@ -1006,7 +998,7 @@ on_both!(
 // invitation link cannot be hashed over and over.
 on_both!(a_busy_server_costs_nobody_an_attempt, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
-    owner_with_2fa(&mut app).await;
+    app.owner_with_2fa("owner@example.com", PW).await;
     let full: Vec<_> = (0..app::server::password::MAX_QUEUED)
         .map(|_| app.state.hasher.slot().unwrap())
         .collect();
@@ -1063,7 +1055,7 @@ on_both!(
     an_account_holds_a_bounded_number_of_users,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        owner_with_2fa(&mut app).await;
+        app.owner_with_2fa("owner@example.com", PW).await;
         let cap = app::server::owner::MAX_USERS;
         sqlx::query(&format!(
             "WITH RECURSIVE n(i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM n WHERE i < {cap}) \
@@ -1145,7 +1137,7 @@ on_both!(
     a_replaced_authenticator_leaves_no_foothold,
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
-        owner_with_2fa(&mut app).await;
+        app.owner_with_2fa("owner@example.com", PW).await;
         let (mut adam, _) = app.add_member("adam@example.com", PW, true).await;
         adam.enroll().await;
         assert_eq!(

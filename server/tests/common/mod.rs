@@ -291,6 +291,14 @@ impl TestApp {
         (b, token)
     }
 
+    /// Signs up `email` with `password` as a new account's owner and sets up their
+    /// authenticator; returns its secret.
+    pub async fn owner_with_2fa(&mut self, email: &str, password: &str) -> Vec<u8> {
+        let r = self.sign_up(email, password).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        self.enroll().await.0
+    }
+
     /// Sets up an authenticator for the signed-in (or half-signed-in) user with a code at
     /// `now()`; returns the secret behind the setup key and the recovery codes.
     pub async fn enroll(&mut self) -> (Vec<u8>, Vec<String>) {
