@@ -66,12 +66,14 @@ test("the owner switches a user's 2FA in the Users table", async ({ page }, info
   await open(page, '/users', info);
   const sw = page.getByRole('switch', { name: 'Two-factor authentication for Sue Switch', exact: true });
   await expect(sw).toHaveAttribute('aria-checked', 'false');
-  await sw.click();
+  // With the wasm the switch shows the new state before the server has it: wait for its answer.
+  const saved = () => page.waitForResponse((r) => r.url().includes('/api/set_user_two_factor'));
+  await Promise.all([saved(), sw.click()]);
   await expect(sw).toHaveAttribute('aria-checked', 'true');
   // Stored: a fresh load shows it on, set by the owner.
   await open(page, '/users', info);
   await expect(sw).toHaveAttribute('aria-checked', 'true');
-  await sw.click();
+  await Promise.all([saved(), sw.click()]);
   await expect(sw).toHaveAttribute('aria-checked', 'false');
   await open(page, '/users', info);
   await expect(sw).toHaveAttribute('aria-checked', 'false');
