@@ -465,6 +465,33 @@ on_both!(qr_is_only_for_the_pending_owner, |db: Db| async move {
     );
 });
 
+// A page can start the enrollment more than once while it renders (and a person may open it
+// again): the key it shows must stay the one its QR code carries, for as long as it is open.
+on_both!(
+    an_open_enrollment_keeps_its_key_for_its_browser_only,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.sign_up("ann@example.com", PW).await;
+        let key = |r: common::Resp| r.json()["setup_key"].as_str().unwrap().to_string();
+        let first = key(app.call("start_enrollment", &[]).await);
+        assert_eq!(key(app.call("start_enrollment", &[]).await), first);
+        // Another browser of hers starts its own; hers is then gone.
+        let mut other = app.other_browser();
+        other.sign_in("ann@example.com", PW).await;
+        let theirs = key(other.call("start_enrollment", &[]).await);
+        assert_ne!(theirs, first);
+        assert_ne!(key(app.call("start_enrollment", &[]).await), first);
+        // Expired, it starts afresh.
+        let now_key = key(app.call("start_enrollment", &[]).await);
+        sqlx::query("UPDATE enrollments SET expires_at = $1")
+            .bind(now() - 1)
+            .execute(&app.state.pool)
+            .await
+            .unwrap();
+        assert_ne!(key(app.call("start_enrollment", &[]).await), now_key);
+    }
+);
+
 on_both!(clock_drift_gets_a_hint, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
     app.sign_up("ann@example.com", PW).await;

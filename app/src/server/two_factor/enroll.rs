@@ -36,7 +36,8 @@ fn expired_error() -> AppError {
     )
 }
 
-/// Starts (or restarts) an enrollment: a fresh secret, kept encrypted until a code confirms it.
+/// Starts an enrollment: a secret kept encrypted until a code confirms it; fresh unless this
+/// browser's enrollment is still open.
 pub async fn start_enrollment(state: &AppState, who: Who<'_>) -> Result<EnrollmentStart, AppError> {
     start_enrollment_for(state, who, false).await
 }
@@ -57,18 +58,24 @@ pub async fn start_enrollment_for(
     if in_use.is_some() {
         return Err(in_use_error());
     }
-    let secret = totp::SecretKey::generate();
-    let sealed = state.keys.seal(&secret_context(user_id), &secret.0);
+    let fresh = totp::SecretKey::generate();
+    let sealed = state.keys.seal(&secret_context(user_id), &fresh.0);
     let t = now();
-    // One statement: parallel starts leave the last one's secret, never a duplicate key.
-    sqlx::query(
+    // One statement: parallel starts leave one secret, never a duplicate key. A start from the
+    // browser whose enrollment is still open keeps its secret: the page may be rendered more
+    // than once, or opened again, and its setup key must stay the one the QR code carries.
+    let kept: Vec<u8> = sqlx::query_scalar(
         "INSERT INTO enrollments \
            (user_id, secret_enc, created_at, expires_at, then_require_account, holder_hash) \
          VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (user_id) DO UPDATE SET secret_enc = excluded.secret_enc, \
+         ON CONFLICT (user_id) DO UPDATE SET \
+           secret_enc = CASE WHEN enrollments.holder_hash = excluded.holder_hash \
+             AND enrollments.expires_at > excluded.created_at \
+             THEN enrollments.secret_enc ELSE excluded.secret_enc END, \
            created_at = excluded.created_at, expires_at = excluded.expires_at, \
            then_require_account = excluded.then_require_account, \
-           holder_hash = excluded.holder_hash",
+           holder_hash = excluded.holder_hash \
+         RETURNING secret_enc",
     )
     .bind(user_id)
     .bind(sealed)
@@ -76,9 +83,14 @@ pub async fn start_enrollment_for(
     .bind(t + ENROLLMENT_TTL_SECS)
     .bind(i64::from(then_require_account))
     .bind(who.holder.to_vec())
-    .execute(&state.pool)
+    .fetch_one(&state.pool)
     .await
     .map_err(internal("insert enrollment"))?;
+    let secret = state
+        .keys
+        .open(&secret_context(user_id), &kept)
+        .map(totp::SecretKey)
+        .ok_or_else(|| internal("open enrollment secret")("sealed by another key"))?;
     Ok(EnrollmentStart {
         setup_key: group(&secret.base32()),
         qr_version: rand::thread_rng().gen_range(0..i64::MAX),
