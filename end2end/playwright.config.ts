@@ -37,8 +37,8 @@ export default defineConfig({
   use: { baseURL, trace: 'retain-on-failure' },
   projects: [
     { name: 'js', use: { ...chromium, javaScriptEnabled: true } },
-    // Forms must work before (or without) the wasm: run the form specs with JavaScript off.
-    { name: 'no-js', testMatch: /forms\.spec\.ts/, use: { ...chromium, javaScriptEnabled: false } },
+    // Every flow must work before (or without) the wasm: run the flow specs with JavaScript off.
+    { name: 'no-js', testMatch: /(forms|flows)\.spec\.ts/, use: { ...chromium, javaScriptEnabled: false } },
   ],
   webServer: {
     // Everything the server logs (at debug) goes to a file that global-teardown.ts scans for

@@ -75,7 +75,7 @@ test('abandoning the QR leaves the requirement off', async ({ page }, info) => {
   await signUp(page, info, { account: 'Abandon Co', name: 'Abe', email: uniqueEmail('abandon') });
   await requireTwoFactor(page);
   await expect(page.getByRole('img', { name: 'QR code for your authenticator app' })).toBeVisible();
-  await page.getByRole('button', { name: 'Cancel' }).click();
+  await page.getByRole('link', { name: 'Cancel' }).click();
   await page.reload();
   await expect(page.getByRole('switch', { name: 'Require two-factor authentication at login' })).toHaveAttribute('aria-checked', 'false');
 });
@@ -129,7 +129,7 @@ test('exceptions: an exempted admin signs in without a token; an admin turned on
   await expect(onRow.getByRole('group')).toContainText("Reset Otto On's two-factor authentication?");
   const confirmReset = onRow.getByRole('button', { name: "Reset Otto On's two-factor authentication", exact: true });
   await expect(confirmReset).toBeFocused();
-  await onRow.getByRole('button', { name: 'Cancel' }).click();
+  await onRow.getByRole('link', { name: 'Cancel' }).click();
   await expect(askReset).toBeFocused();
   await expect(onRow.getByTestId('setup-link')).toHaveCount(0);
   await expect(onRow).toContainText('Set up');
@@ -170,7 +170,7 @@ test('users: removing asks first and names the person; the list exports as CSV',
   await expect(ada.getByRole('group')).toContainText('Remove Ada Admin?');
   const confirmRemove = page.getByRole('button', { name: 'Remove Ada Admin', exact: true });
   await expect(confirmRemove).toBeFocused();
-  await ada.getByRole('button', { name: 'Cancel' }).click();
+  await ada.getByRole('link', { name: 'Cancel' }).click();
   await expect(askRemove).toBeFocused();
   await page.reload();
   await expect(ada).toHaveCount(1);

@@ -16,13 +16,13 @@ export function codeAt(setupKey: string, offsetSeconds = 0): string {
 }
 
 /** Completes an open enrollment panel: QR shown, code from the setup key, recovery codes saved. */
-export async function enrollFromPanel(page: Page): Promise<{ key: string; codes: string[] }> {
+export async function enrollFromPanel(page: Page, offsetSeconds = 0): Promise<{ key: string; codes: string[] }> {
   const qr = page.getByRole('img', { name: 'QR code for your authenticator app' });
   await expect(qr).toBeVisible();
   await expect.poll(() => qr.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0);
   const key = (await page.getByTestId('setup-key').innerText()).trim();
   expect(key.replace(/\s+/g, '')).toMatch(/^[A-Z2-7]{32}$/);
-  await page.getByLabel('Authentication code').fill(codeAt(key));
+  await page.getByLabel('Authentication code').fill(codeAt(key, offsetSeconds));
   await page.getByRole('button', { name: 'Verify' }).click();
   await expect(page.getByRole('heading', { name: 'Recovery codes' })).toBeVisible();
   const codes = (await page.locator('.recovery-codes li').allInnerTexts()).map((c) => c.trim());

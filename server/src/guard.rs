@@ -25,29 +25,11 @@ fn refusal(status: StatusCode, err: AppError) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// The origin this request was sent to (`scheme://host` from `Host`, or from the proxy's
-/// `X-Forwarded-Host` behind `--trust-proxy`).
-fn request_origin(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let host = state
-        .config
-        .trust_proxy
-        .then(|| headers.get("x-forwarded-host"))
-        .flatten()
-        .or_else(|| headers.get(header::HOST))
-        .and_then(|v| v.to_str().ok())?;
-    let scheme = if state.config.secure_cookies {
-        "https"
-    } else {
-        "http"
-    };
-    Some(format!("{scheme}://{}", host.to_ascii_lowercase()))
-}
-
 /// Whether a browser's `Origin` is this console: the public URL's, or the request's own.
 fn is_own_origin(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {
     let origin = origin.to_ascii_lowercase();
     state.config.public_origin.as_deref() == Some(origin.as_str())
-        || request_origin(state, headers).as_deref() == Some(origin.as_str())
+        || state.config.request_origin(headers).as_deref() == Some(origin.as_str())
 }
 
 /// Server functions: POST only, and never on behalf of another site. Browsers name the site
@@ -100,6 +82,7 @@ pub async fn api_guard(State(state): State<AppState>, req: Request<Body>, next: 
     if !is_plain_form {
         return next.run(Request::from_parts(parts, body)).await;
     }
+    parts.extensions.insert(app::server::context::PlainForm);
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         return refusal(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -129,7 +112,19 @@ pub async fn api_guard(State(state): State<AppState>, req: Request<Body>, next: 
                 false => "/",
             },
         )
-        .map(|relative| sign_form_error(&state, relative));
+        .map(|relative| match relative.split_once('?') {
+            // A failed post goes back to its page as it was (its step in the query), with the
+            // error; one that succeeded goes to the page itself, which shows what the call kept
+            // for it (`app::server::flash`).
+            Some((_, query)) if query.split('&').any(|p| p.starts_with("__err=")) => {
+                sign_form_error(&state, relative)
+            }
+            _ => format!(
+                "{}?{}",
+                relative.split('?').next().unwrap_or("/"),
+                app::domain::FLASH_PARAM
+            ),
+        });
     if let Some(v) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         res.headers_mut().insert(header::LOCATION, v);
     }
@@ -262,17 +257,33 @@ fn return_path(body: &[u8]) -> Option<String> {
         .find(|(k, _)| k == app::components::RETURN_FIELD)?
         .1
         .into_owned();
+    let (path, query) = match value.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (value.as_str(), None),
+    };
     // No dot segments either: `/.//host` resolves to `//host`, another site.
-    let ok = value.starts_with('/')
-        && !value.starts_with("//")
+    let path_ok = path.starts_with('/')
+        && !path.starts_with("//")
         && value.len() <= 512
-        && value
+        && path
             .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'?' && b != b'#' && b != b'%')
-        && !value
+            .all(|b| b.is_ascii_graphic() && b != b'\\' && b != b'#' && b != b'%')
+        && !path
             .split('/')
             .any(|segment| segment == "." || segment == "..");
-    ok.then_some(value)
+    // The query holds the page's step (`?require=on`): plain words, and never an error's
+    // parameters (`__err`), which only the server writes.
+    let word = |w: &str| {
+        w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    let query_ok = query.is_none_or(|q| {
+        q.split('&').all(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            !k.is_empty() && !k.starts_with("__") && word(k) && word(v)
+        })
+    });
+    (path_ok && query_ok).then_some(value)
 }
 
 /// Headers every response carries. Pages and server functions hold account data and are never
@@ -332,7 +343,20 @@ mod tests {
             return_path(b"__return=/invite/abc-DEF_1&code=1").as_deref(),
             Some("/invite/abc-DEF_1")
         );
+        // A page's step comes back with it.
+        assert_eq!(
+            return_path(b"__return=%2Fusers%3Fconfirm%3Dremove%26user%3D7").as_deref(),
+            Some("/users?confirm=remove&user=7")
+        );
         for bad in [
+            &b"__return=/x?__path=/api/y"[..],
+            b"__return=/x?a=b%23c",
+            b"__return=/x?a=%2520",
+            b"__return=/x?a=b?c",
+            b"__return=/x?a=b/c",
+            b"__return=/x?&a=b",
+            b"__return=//evil.example?a=b",
+            b"__return=/\\evil.example?a=b",
             &b"__return=https://evil.example/"[..],
             b"__return=/.//evil.example",
             b"__return=/x/..//evil.example/p",

@@ -33,7 +33,9 @@ pub async fn set_account_requirement(on: bool, code: String) -> Result<(), AppEr
     let addr = cx.client_addr();
     two_factor::verify_code(&cx.state, cx.who(&addr)?, "code", &code, now()).await?;
     let o = svc::Owner::of(&auth, &addr);
-    svc::set_requirement(&cx.state, o, on).await
+    svc::set_requirement(&cx.state, o, on).await?;
+    cx.keep_for_page(crate::domain::Flash::Done("Saved.".into()))
+        .await
 }
 
 /// For an owner without an authenticator: an enrollment whose confirmation also switches the
@@ -57,7 +59,12 @@ pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
 
 /// Adds an admin; returns the invitation link path.
 #[server(endpoint = "add_user")]
-pub async fn add_user(name: String, email: String, two_factor: bool) -> Result<String, AppError> {
+pub async fn add_user(
+    name: String,
+    email: String,
+    // A checkbox: absent from a plain form post when it is off.
+    #[server(default)] two_factor: bool,
+) -> Result<String, AppError> {
     use crate::domain::{normalize_email, validate_email, validate_name};
     use crate::server::{context, owner as svc};
     let cx = context::ctx()?;
@@ -68,7 +75,13 @@ pub async fn add_user(name: String, email: String, two_factor: bool) -> Result<S
     let addr = cx.client_addr();
     let o = svc::Owner::of(&auth, &addr);
     let token = svc::add_user(&cx.state, o, name.trim(), &email, two_factor).await?;
-    Ok(format!("/invite/{token}"))
+    let path = format!("/invite/{token}");
+    cx.keep_for_page(crate::domain::Flash::Invitation {
+        name: name.trim().to_string(),
+        link: cx.link_to(&path),
+    })
+    .await?;
+    Ok(path)
 }
 
 #[server(endpoint = "set_user_two_factor")]
@@ -89,10 +102,16 @@ pub async fn reset_user_two_factor(user_id: i64) -> Result<String, AppError> {
     let auth = owner(&cx)?;
     let addr = cx.client_addr();
     let o = svc::Owner::of(&auth, &addr);
-    Ok(format!(
-        "/setup/{}",
-        svc::reset_user(&cx.state, o, user_id).await?
-    ))
+    let path = format!("/setup/{}", svc::reset_user(&cx.state, o, user_id).await?);
+    if cx.plain_form() {
+        let name = svc::user_name(&cx.state, auth.account_id, user_id).await?;
+        cx.keep_for_page(crate::domain::Flash::SetupLink {
+            name,
+            link: cx.link_to(&path),
+        })
+        .await?;
+    }
+    Ok(path)
 }
 
 #[server(endpoint = "remove_user")]
@@ -108,7 +127,9 @@ pub async fn remove_user(user_id: i64) -> Result<(), AppError> {
     }
     let addr = cx.client_addr();
     let o = svc::Owner::of(&auth, &addr);
-    svc::remove_user(&cx.state, o, user_id).await
+    let name = svc::remove_user(&cx.state, o, user_id).await?;
+    cx.keep_for_page(crate::domain::Flash::Done(format!("{name} was removed.")))
+        .await
 }
 
 #[server(endpoint = "audit_log")]

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::domain::{AppError, EnrollmentStart, SignInStage, TwoFactorStatus};
+use crate::domain::{AppError, EnrollmentStart, Flash, SignInStage, TwoFactorStatus};
 
 #[server(endpoint = "my_two_factor")]
 pub async fn my_two_factor() -> Result<TwoFactorStatus, AppError> {
@@ -17,8 +17,11 @@ pub async fn get_sign_in_stage() -> Result<SignInStage, AppError> {
     use crate::server::{context, two_factor};
     let cx = context::ctx()?;
     let pending = cx.require_pending()?;
+    if pending.enrolled {
+        return Ok(SignInStage::Enrolled);
+    }
     let status = two_factor::status(&cx.state, pending.user_id).await?;
-    if status.has_authenticator && !pending.enrolled {
+    if status.has_authenticator {
         return Ok(SignInStage::Code);
     }
     if pending.via_setup_link {
@@ -51,7 +54,11 @@ pub async fn confirm_enrollment(code: String) -> Result<Vec<String>, AppError> {
     let addr = cx.client_addr();
     let who = cx.who(&addr)?;
     may_enroll(&cx, who.user_id).await?;
-    two_factor::confirm_enrollment(&cx.state, who, &code, now(), cx.auth().is_some()).await
+    let codes =
+        two_factor::confirm_enrollment(&cx.state, who, &code, now(), cx.auth().is_some()).await?;
+    cx.keep_for_page(Flash::RecoveryCodes(codes.clone()))
+        .await?;
+    Ok(codes)
 }
 
 /// Who may set up an authenticator now, checked alike when an enrollment starts and when it is
@@ -143,7 +150,10 @@ pub async fn regenerate_recovery_codes(code: String) -> Result<Vec<String>, AppE
     cx.require_auth()?;
     let code = parse_code("code", &code)?;
     let addr = cx.client_addr();
-    two_factor::regenerate_recovery_codes(&cx.state, cx.who(&addr)?, &code).await
+    let codes = two_factor::regenerate_recovery_codes(&cx.state, cx.who(&addr)?, &code).await?;
+    cx.keep_for_page(Flash::RecoveryCodes(codes.clone()))
+        .await?;
+    Ok(codes)
 }
 
 /// Turns the signed-in user's own 2FA off; needs a current code and the policy's consent.
@@ -164,7 +174,19 @@ pub async fn disable_two_factor(code: String) -> Result<(), AppError> {
         .map_err(|r| AppError::invalid("code", r.message()))?;
     let code = parse_code("code", &code)?;
     let addr = cx.client_addr();
-    two_factor::disable_own(&cx.state, cx.who(&addr)?, &code).await
+    two_factor::disable_own(&cx.state, cx.who(&addr)?, &code).await?;
+    cx.keep_for_page(Flash::Done("Two-factor authentication is off.".into()))
+        .await
+}
+
+/// What the last plain form post of this browser left for its page ([`Flash`]), once. Pages
+/// ask only when the post sent them back with `?done` ([`crate::domain::FLASH_PARAM`]).
+#[server(endpoint = "take_flash")]
+pub async fn take_flash() -> Result<Option<Flash>, AppError> {
+    use crate::server::{context, flash};
+    let cx = context::ctx()?;
+    let addr = cx.client_addr();
+    flash::take(&cx.state, cx.who(&addr)?).await
 }
 
 /// The second factor is done: the pending sign-in becomes a session with `second_factor`, in

@@ -1,11 +1,12 @@
 //! Setting up an authenticator, wherever it happens: QR code and setup key, a confirming code,
-//! then the recovery codes, shown once.
+//! then the recovery codes, shown once. Without JavaScript, **Verify** posts natively and the
+//! page it returns to shows the codes ([`super::PlainFormResult`]).
 
 use leptos::prelude::*;
 
-use super::{action_error, CodeField, FormError, ReturnHere};
+use super::{action_error, CodeField, ReturnHere, SavedCodesButton};
 use crate::api::owner::start_requirement_enrollment;
-use crate::api::two_factor::{start_enrollment, ConfirmEnrollment, FinishEnrollment};
+use crate::api::two_factor::{start_enrollment, ConfirmEnrollment};
 
 /// Why an authenticator is being set up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,14 +35,7 @@ pub fn EnrollmentPanel(
         },
     );
     let confirm = ServerAction::<ConfirmEnrollment>::new();
-    let finish = ServerAction::<FinishEnrollment>::new();
     let confirm_error = action_error(confirm.value());
-    let finish_error = action_error(finish.value());
-    Effect::new(move |_| {
-        if let Some(Ok(())) = finish.value().get() {
-            on_done.run(());
-        }
-    });
     let codes = move || confirm.value().get().and_then(Result::ok);
 
     view! {
@@ -78,10 +72,7 @@ pub fn EnrollmentPanel(
                 }
             >
                 <RecoveryCodes codes=codes().unwrap_or_default()/>
-                <FormError error=finish_error/>
-                <button type="button" on:click=move |_| { finish.dispatch(FinishEnrollment {}); }>
-                    "I have saved my recovery codes"
-                </button>
+                <SavedCodesButton on_done/>
             </Show>
         </section>
     }
@@ -103,7 +94,8 @@ pub fn RecoveryCodes(codes: Vec<String>) -> impl IntoView {
             {codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}
         </ul>
         <div class="actions">
-            <button type="button" class="secondary" on:click=move |_| copy_to_clipboard(&copy_text)>"Copy"</button>
+            // Copying needs the wasm: the button appears once it runs.
+            <button type="button" class="secondary js-only" on:click=move |_| copy_to_clipboard(&copy_text)>"Copy"</button>
             <a class="button secondary" href=href download="latchkey-recovery-codes.txt">"Download"</a>
         </div>
     }

@@ -71,13 +71,38 @@ pub fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
 /// Name of the hidden field that tells the server which page a plain form post came from.
 pub const RETURN_FIELD: &str = "__return";
 
-/// Goes inside every form: without wasm, a failed post is sent back to this page with its error.
-/// Browsers send no `Referer` (the console sets `Referrer-Policy: no-referrer`), so the page
-/// names itself; the server accepts only a path on its own origin.
+/// Goes inside every form: without wasm, a failed post is sent back to this page as it was (its
+/// step in the query, e.g. `?require=on`) with its error, and one that succeeded to the page
+/// itself with what it did ([`crate::domain::Flash`]). Browsers send no `Referer` (the console
+/// sets `Referrer-Policy: no-referrer`), so the page names itself; the server accepts only a
+/// path on its own origin, with a query of plain words.
 #[component]
 pub fn ReturnHere() -> impl IntoView {
     let location = leptos_router::hooks::use_location();
-    view! { <input type="hidden" name=RETURN_FIELD value=move || location.pathname.get()/> }
+    let here = move || {
+        let path = location.pathname.get();
+        let step: Vec<String> = location.query.with(|q| {
+            q.into_iter()
+                .filter(|(k, v)| {
+                    let word = |w: &str| {
+                        w.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                    };
+                    !k.starts_with("__")
+                        && k.as_ref() != crate::domain::FLASH_PARAM
+                        && word(k)
+                        && word(v)
+                })
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect()
+        });
+        if step.is_empty() {
+            path
+        } else {
+            format!("{path}?{}", step.join("&"))
+        }
+    };
+    view! { <input type="hidden" name=RETURN_FIELD value=here/> }
 }
 
 /// The 6-digit code input every second-factor form shares, with the form's own error under it.

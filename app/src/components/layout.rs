@@ -6,7 +6,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 use leptos_router::{components::Redirect, hooks::use_location};
 
-use super::ReturnHere;
+use super::{flash_resource, has_flash, PlainFormResult, ReturnHere};
 #[cfg(not(feature = "ssr"))]
 use crate::api::auth::current_user;
 use crate::api::auth::SignOut;
@@ -80,9 +80,11 @@ where
             let data_me = serde_json::to_string(&me).ok();
             #[cfg(not(feature = "ssr"))]
             let data_me: Option<String> = None;
+            // After a plain form post, what it did ([`crate::domain::Flash`]) comes first.
+            let result = has_flash().then(|| view! { <PlainFormResult flash=flash_resource()/> });
             view! {
                 <Header me=me.clone()/>
-                <main class="page" data-me=data_me>{page(me)}</main>
+                <main class="page" data-me=data_me>{result}{page(me)}</main>
             }
             .into_any()
         }

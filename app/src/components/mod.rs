@@ -3,6 +3,7 @@
 mod enrollment_panel;
 mod field;
 mod layout;
+mod plain_forms;
 mod protection_picture;
 mod two_factor_toggle;
 
@@ -11,8 +12,11 @@ pub use field::{
     action_error, field_error, CodeField, FormError, ReturnHere, TextField, RETURN_FIELD,
 };
 pub use layout::{AuthCard, OwnerOnly, SignedIn};
+pub use plain_forms::{
+    flash_resource, has_flash, step_param, LinkBox, PlainFormResult, SavedCodesButton, StepForm,
+};
 pub use protection_picture::ProtectionPicture;
-pub use two_factor_toggle::TwoFactorToggle;
+pub use two_factor_toggle::{SwitchAction, TwoFactorToggle};
 
 use leptos::prelude::*;
 

@@ -1,10 +1,24 @@
-//! The one 2FA switch of the console (Settings & Security, Users, Profile).
+//! The one 2FA switch of the console (Settings & Security, Users, Profile, Add user).
 
 use leptos::prelude::*;
 
-/// A real switch for assistive technology: `role="switch"` with `aria-checked`, named by its
-/// visible label, or for a switch that belongs to someone (one per user row) by the label and
-/// their name: "Two-factor authentication for Ada Admin". When `disabled`, `note` says why.
+/// What the switch does when pressed.
+#[derive(Clone, Copy)]
+pub enum SwitchAction {
+    /// Submits the form it sits in: with the wasm or without, that form says what changes (a
+    /// server function's form, or a GET form that opens the page's next step).
+    Submit,
+    /// With the wasm, runs the callback with the new state instead of submitting; without it,
+    /// the button still submits its form.
+    Enhanced(Callback<bool>),
+    /// A checkbox named `name` in a form that is sent later (Add user): its state is the field.
+    Field(&'static str),
+}
+
+/// A real switch for assistive technology, named by its visible label, or for a switch that
+/// belongs to someone (one per user row) by the label and their name: "Two-factor
+/// authentication for Ada Admin". It is a button with `role="switch"` and `aria-checked`, or
+/// for [`SwitchAction::Field`] a checkbox with `role="switch"`. When `disabled`, `note` says why.
 #[component]
 pub fn TwoFactorToggle(
     #[prop(into)] label: String,
@@ -17,30 +31,33 @@ pub fn TwoFactorToggle(
     #[prop(into)] checked: Signal<bool>,
     #[prop(into, optional)] disabled: Signal<bool>,
     #[prop(into, optional)] note: Signal<Option<String>>,
-    /// Called with the new state on a click; `None` when the switch submits the form it sits
-    /// in, which then says what changes (and works without JavaScript).
-    #[prop(optional)]
-    on_toggle: Option<Callback<bool>>,
+    action: SwitchAction,
 ) -> impl IntoView {
     let label_id = format!("{id}-label");
     let note_id = format!("{id}-note");
     let described = note_id.clone();
     let aria_label = whose.as_ref().map(|name| format!("{label} for {name}"));
     let labelled_by = aria_label.is_none().then(|| label_id.clone());
-    view! {
-        <div class="switch-row">
-            <button
-                type=if on_toggle.is_some() { "button" } else { "submit" }
-                role="switch"
-                class="switch"
-                id=id
+    let described_by = move || note.with(Option::is_some).then(|| described.clone());
+    let control = match action {
+        SwitchAction::Field(name) => view! {
+            <input type="checkbox" role="switch" class="switch" id=id name=name value="true"
+                checked=move || checked.get()
+                aria-label=aria_label aria-labelledby=labelled_by aria-describedby=described_by
+                disabled=move || disabled.get()/>
+            <span class="switch-label" id=label_id>{label}</span>
+            // Shown by CSS from the checkbox's own state, so it is right without JavaScript.
+            <span class="switch-state"><span class="when-on">"On"</span><span class="when-off">"Off"</span></span>
+        }
+        .into_any(),
+        SwitchAction::Submit | SwitchAction::Enhanced(_) => view! {
+            <button type="submit" role="switch" class="switch" id=id
                 aria-checked=move || if checked.get() { "true" } else { "false" }
-                aria-label=aria_label
-                aria-labelledby=labelled_by
-                aria-describedby=move || note.with(Option::is_some).then(|| described.clone())
+                aria-label=aria_label aria-labelledby=labelled_by aria-describedby=described_by
                 disabled=move || disabled.get()
-                on:click=move |_| {
-                    if let Some(on_toggle) = on_toggle {
+                on:click=move |ev| {
+                    if let SwitchAction::Enhanced(on_toggle) = action {
+                        ev.prevent_default();
                         on_toggle.run(!checked.get_untracked());
                     }
                 }
@@ -49,7 +66,11 @@ pub fn TwoFactorToggle(
             </button>
             <span class="switch-label" id=label_id>{label}</span>
             <span class="switch-state">{move || if checked.get() { "On" } else { "Off" }}</span>
-        </div>
+        }
+        .into_any(),
+    };
+    view! {
+        <div class="switch-row">{control}</div>
         <Show when=move || note.with(Option::is_some)>
             <p class="note" id=note_id.clone()>{move || note.get()}</p>
         </Show>

@@ -92,6 +92,9 @@ pub enum SignInStage {
     /// Came through a setup link after a reset of their 2FA: enrollment again. `by` is the
     /// owner who reset it (`None`: the server's operator), `at` when.
     Reenroll { by: Option<String>, at: i64 },
+    /// The new authenticator is confirmed: the recovery codes were shown, and
+    /// **I have saved my recovery codes** opens the session.
+    Enrolled,
 }
 
 impl SignInStage {
@@ -107,6 +110,24 @@ impl SignInStage {
         }
     }
 }
+
+/// What a plain form post (one sent without JavaScript) produced that the page it returns to
+/// must show: the server holds it for that page only, for the session that posted it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Flash {
+    /// New recovery codes, shown once.
+    RecoveryCodes(Vec<String>),
+    /// A new user's invitation link.
+    Invitation { name: String, link: String },
+    /// The setup link of a user whose 2FA was reset.
+    SetupLink { name: String, link: String },
+    /// What was done, in a sentence ("Saved.").
+    Done(String),
+}
+
+/// The query parameter a page is given after a plain form post succeeded: it has a [`Flash`]
+/// to show if the server holds one.
+pub const FLASH_PARAM: &str = "done";
 
 /// A user as the owner sees them on the Users page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,6 +3,8 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+use leptos_router::hooks::{use_navigate, use_query_map};
+
 use crate::api::owner::{audit_log, list_users};
 use crate::components::{OwnerOnly, SignedIn};
 use crate::domain::{format_time, Me};
@@ -37,37 +39,73 @@ pub fn AuditPage() -> impl IntoView {
     }
 }
 
+/// The page for a filter and a position: its query says all (`?event=…&user=…&before=…`), so a
+/// filtered page can be linked, reloaded and used without JavaScript.
+fn audit_path(event: &str, user: i64, before: i64) -> String {
+    let mut q = Vec::new();
+    if !event.is_empty() {
+        q.push(format!("event={event}"));
+    }
+    if user > 0 {
+        q.push(format!("user={user}"));
+    }
+    if before > 0 {
+        q.push(format!("before={before}"));
+    }
+    if q.is_empty() {
+        "/audit".to_string()
+    } else {
+        format!("/audit?{}", q.join("&"))
+    }
+}
+
 #[component]
 fn Audit() -> impl IntoView {
-    let event = RwSignal::new(String::new());
-    let user = RwSignal::new(0i64);
-    let before = RwSignal::new(0i64);
+    let query = use_query_map();
+    let number = move |name: &str| {
+        query.with(|q| q.get(name).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0))
+    };
+    let event = Memo::new(move |_| query.with(|q| q.get("event").unwrap_or_default()));
+    let user = Memo::new(move |_| number("user"));
+    let before = Memo::new(move |_| number("before"));
     let page = Resource::new(
         move || (event.get(), user.get(), before.get()),
         |(e, u, b)| audit_log(e, u, b),
     );
     let users = Resource::new(|| (), |_| list_users());
+    // With the wasm a filter applies as it changes; without, the form's button sends it.
+    let navigate = use_navigate();
+    let go =
+        move |event: String, user: i64| navigate(&audit_path(&event, user, 0), Default::default());
+    let go_user = go.clone();
     view! {
         <h1>"Audit log"</h1>
-        <div class="toolbar">
+        <form method="get" action="/audit" class="toolbar">
             <label for="event-filter">"Event type"</label>
-            <select id="event-filter" on:change=move |ev| { before.set(0); event.set(event_target_value(&ev)); }>
+            <select id="event-filter" name="event" on:change=move |ev| go(event_target_value(&ev), user.get_untracked())>
                 <option value="">"All events"</option>
-                {EVENT_TYPES.iter().map(|(v, l)| view! { <option value=*v>{*l}</option> }).collect_view()}
+                {EVENT_TYPES.iter().map(|(v, l)| view! { <option value=*v selected=move || event.get() == *v>{*l}</option> }).collect_view()}
             </select>
             <Suspense>
-                {move || Suspend::new(async move {
-                    let list = users.await.unwrap_or_default();
-                    view! {
-                        <label for="user-filter">"User"</label>
-                        <select id="user-filter" on:change=move |ev| { before.set(0); user.set(event_target_value(&ev).parse().unwrap_or(0)); }>
-                            <option value="0">"All users"</option>
-                            {list.into_iter().map(|u| view! { <option value=u.id.to_string()>{u.name}" ("{u.email}")"</option> }).collect_view()}
-                        </select>
-                    }
-                })}
+                {move || {
+                    let go_user = go_user.clone();
+                    Suspend::new(async move {
+                        let list = users.await.unwrap_or_default();
+                        view! {
+                            <label for="user-filter">"User"</label>
+                            <select id="user-filter" name="user" on:change=move |ev| go_user(event.get_untracked(), event_target_value(&ev).parse().unwrap_or(0))>
+                                <option value="0">"All users"</option>
+                                {list.into_iter().map(|u| {
+                                    let id = u.id;
+                                    view! { <option value=id.to_string() selected=move || user.get() == id>{u.name}" ("{u.email}")"</option> }
+                                }).collect_view()}
+                            </select>
+                        }
+                    })
+                }}
             </Suspense>
-        </div>
+            <button type="submit" class="secondary no-js-only">"Filter"</button>
+        </form>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match page.await {
@@ -94,7 +132,7 @@ fn Audit() -> impl IntoView {
                                     </tbody>
                                 </table>
                             </div>
-                            {next.map(|n| view! { <button type="button" class="secondary" on:click=move |_| before.set(n)>"Older events"</button> })}
+                            {next.map(|n| view! { <a class="button secondary" href=audit_path(&event.get_untracked(), user.get_untracked(), n)>"Older events"</a> })}
                         }.into_any()
                     }
                     Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),

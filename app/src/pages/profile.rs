@@ -5,7 +5,8 @@ use leptos_meta::Title;
 
 use crate::api::two_factor::{my_two_factor, DisableTwoFactor, RegenerateRecoveryCodes};
 use crate::components::{
-    action_error, CodeField, EnrollmentPanel, RecoveryCodes, ReturnHere, SignedIn, TwoFactorToggle,
+    action_error, step_param, CodeField, EnrollmentPanel, RecoveryCodes, ReturnHere,
+    SavedCodesButton, SignedIn, StepForm, SwitchAction, TwoFactorToggle,
 };
 use crate::domain::{count_of, policy, Me, Role};
 
@@ -25,11 +26,29 @@ enum Mode {
     Regenerating,
 }
 
+/// The query parameters of the page's steps (see [`crate::components::StepForm`]).
+const SWITCH: &str = "two_factor";
+const REGENERATE: &str = "regenerate";
+
+impl Mode {
+    /// The step the page's query asks for, where the user's state allows it.
+    fn asked(status: &crate::domain::TwoFactorStatus, may_switch: bool) -> Mode {
+        match (step_param(SWITCH).as_deref(), step_param(REGENERATE)) {
+            (Some("on"), _) if may_switch && !status.setting.on => Mode::Enrolling,
+            (Some("off"), _) if may_switch && status.setting.on => Mode::Disabling,
+            (None, Some(_)) if status.has_authenticator => Mode::Regenerating,
+            _ => Mode::Idle,
+        }
+    }
+}
+
 #[component]
 fn Profile(me: Me) -> impl IntoView {
     let role = me.role;
+    let may_switch =
+        policy::own_switch(role, me.two_factor.account_required, me.two_factor.setting).is_ok();
     let status = RwSignal::new(me.two_factor.clone());
-    let mode = RwSignal::new(Mode::Idle);
+    let mode = RwSignal::new(Mode::asked(&me.two_factor, may_switch));
     let refresh = Action::new(move |_: &()| async move {
         if let Ok(s) = my_two_factor().await {
             status.set(s);
@@ -55,14 +74,16 @@ fn Profile(me: Me) -> impl IntoView {
         <section class="panel" aria-labelledby="tfa-heading">
             <h2 id="tfa-heading">"Two-factor authentication"</h2>
             <p class="hint-block">"Sign in with your password and a 6-digit code from an authenticator app on your phone."</p>
-            <TwoFactorToggle
-                label="Two-factor authentication"
-                id="own-2fa"
-                checked=Signal::derive(move || status.with(|s| s.setting.on))
-                disabled=Signal::derive(move || refusal.get().is_some() || mode.get() != Mode::Idle)
-                note=Signal::derive(move || refusal.get().map(|r| r.message().to_string()))
-                on_toggle
-            />
+            <StepForm params=vec![(SWITCH, if me.two_factor.setting.on { "off" } else { "on" }.to_string())]>
+                <TwoFactorToggle
+                    label="Two-factor authentication"
+                    id="own-2fa"
+                    checked=Signal::derive(move || status.with(|s| s.setting.on))
+                    disabled=Signal::derive(move || refusal.get().is_some() || mode.get() != Mode::Idle)
+                    note=Signal::derive(move || refusal.get().map(|r| r.message().to_string()))
+                    action=SwitchAction::Enhanced(on_toggle)
+                />
+            </StepForm>
             <Show when=move || status.with(|s| s.low_on_recovery_codes())>
                 <p class="notice" role="status">
                     {move || format!("You have {} left. Regenerate them so you are not locked out.", count_of(status.with(|s| s.recovery_codes_left), "unused recovery code", "unused recovery codes"))}
@@ -71,13 +92,16 @@ fn Profile(me: Me) -> impl IntoView {
             {move || match mode.get() {
                 Mode::Enrolling => view! {
                     <EnrollmentPanel on_done=Callback::new(move |_| { refresh.dispatch(()); })/>
-                    <button type="button" class="secondary" on:click=move |_| mode.set(Mode::Idle)>"Cancel"</button>
+                    <CancelLink mode/>
                 }.into_any(),
-                Mode::Disabling => view! { <DisableForm on_done=Callback::new(move |_| { refresh.dispatch(()); }) on_cancel=Callback::new(move |_| mode.set(Mode::Idle))/> }.into_any(),
-                Mode::Regenerating => view! { <RegenerateForm on_done=Callback::new(move |_| { refresh.dispatch(()); })/> }.into_any(),
+                Mode::Disabling => view! { <DisableForm on_done=Callback::new(move |_| { refresh.dispatch(()); }) mode/> }.into_any(),
+                Mode::Regenerating => view! { <RegenerateForm on_done=Callback::new(move |_| { refresh.dispatch(()); }) mode/> }.into_any(),
                 Mode::Idle => view! {
                     <Show when=move || status.with(|s| s.has_authenticator)>
-                        <button type="button" class="secondary" on:click=move |_| mode.set(Mode::Regenerating)>"Regenerate recovery codes"</button>
+                        <StepForm params=vec![(REGENERATE, "1".to_string())]>
+                            <button type="submit" class="secondary"
+                                on:click=move |ev| { ev.prevent_default(); mode.set(Mode::Regenerating); }>"Regenerate recovery codes"</button>
+                        </StepForm>
                     </Show>
                 }.into_any(),
             }}
@@ -86,8 +110,14 @@ fn Profile(me: Me) -> impl IntoView {
     }
 }
 
+/// Back to the page without its step: a link, so it works without the wasm too.
 #[component]
-fn DisableForm(on_done: Callback<()>, on_cancel: Callback<()>) -> impl IntoView {
+fn CancelLink(mode: RwSignal<Mode>) -> impl IntoView {
+    view! { <a class="button secondary" href="/profile" on:click=move |_| mode.set(Mode::Idle)>"Cancel"</a> }
+}
+
+#[component]
+fn DisableForm(on_done: Callback<()>, mode: RwSignal<Mode>) -> impl IntoView {
     let action = ServerAction::<DisableTwoFactor>::new();
     let error = action_error(action.value());
     Effect::new(move |_| {
@@ -103,14 +133,14 @@ fn DisableForm(on_done: Callback<()>, on_cancel: Callback<()>) -> impl IntoView 
                 <CodeField error=error/>
                 <button type="submit" class="danger">"Turn off"</button>
                 " "
-                <button type="button" class="secondary" on:click=move |_| on_cancel.run(())>"Cancel"</button>
+                <CancelLink mode/>
             </ActionForm>
         </div>
     }
 }
 
 #[component]
-fn RegenerateForm(on_done: Callback<()>) -> impl IntoView {
+fn RegenerateForm(on_done: Callback<()>, mode: RwSignal<Mode>) -> impl IntoView {
     let action = ServerAction::<RegenerateRecoveryCodes>::new();
     let error = action_error(action.value());
     let codes = move || action.value().get().and_then(Result::ok);
@@ -124,11 +154,13 @@ fn RegenerateForm(on_done: Callback<()>) -> impl IntoView {
                         <ReturnHere/>
                         <CodeField error=error/>
                         <button type="submit">"Regenerate recovery codes"</button>
+                        " "
+                        <CancelLink mode/>
                     </ActionForm>
                 }
             >
                 <RecoveryCodes codes=codes().unwrap_or_default()/>
-                <button type="button" on:click=move |_| on_done.run(())>"I have saved my recovery codes"</button>
+                <SavedCodesButton on_done/>
             </Show>
         </div>
     }

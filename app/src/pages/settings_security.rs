@@ -5,8 +5,8 @@ use leptos_meta::Title;
 
 use crate::api::owner::{account_policy, SetAccountRequirement};
 use crate::components::{
-    action_error, CodeField, EnrollmentPanel, EnrollmentPurpose, OwnerOnly, ProtectionPicture,
-    ReturnHere, SignedIn, TwoFactorToggle,
+    action_error, step_param, CodeField, EnrollmentPanel, EnrollmentPurpose, OwnerOnly,
+    ProtectionPicture, ReturnHere, SignedIn, StepForm, SwitchAction, TwoFactorToggle,
 };
 use crate::domain::{Me, PolicyImpact};
 
@@ -55,6 +55,16 @@ fn Settings(me: Me) -> impl IntoView {
     }
 }
 
+/// The query parameters of the page's steps (see [`crate::components::StepForm`]).
+const PAGE: &str = "/settings/security";
+const REQUIRE: &str = "require";
+const STEP: &str = "step";
+const CONFIRM: &str = "confirm";
+
+fn on_off(on: bool) -> String {
+    if on { "on" } else { "off" }.to_string()
+}
+
 #[component]
 fn RequirementForm(
     policy: PolicyImpact,
@@ -63,8 +73,21 @@ fn RequirementForm(
     saved_note: RwSignal<bool>,
 ) -> impl IntoView {
     let saved = policy.required;
-    let draft = RwSignal::new(saved);
-    let step = RwSignal::new(Step::Editing);
+    // Without the wasm the switch and Save load the page with the draft and the step in its
+    // query (`?require=on&step=confirm`); the page starts where its query says.
+    let asked = match step_param(REQUIRE).as_deref() {
+        Some("on") => true,
+        Some("off") => false,
+        _ => saved,
+    };
+    let draft = RwSignal::new(asked);
+    let step = RwSignal::new(
+        match step_param(STEP).as_deref() == Some(CONFIRM) && asked != saved {
+            false => Step::Editing,
+            true if asked && !has_authenticator => Step::Enrolling,
+            true => Step::Confirming,
+        },
+    );
     let confirm = ServerAction::<SetAccountRequirement>::new();
     let error = action_error(confirm.value());
     Effect::new(move |_| {
@@ -77,7 +100,8 @@ fn RequirementForm(
     let pending_total = policy.pending_total;
     let more = policy.more_pending();
     let total = policy.users_total;
-    let on_save = move |_| {
+    let on_save = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
         if draft.get_untracked() == saved {
             return;
         }
@@ -90,13 +114,15 @@ fn RequirementForm(
     view! {
         <section class="panel" aria-labelledby="req-heading">
             <h2 id="req-heading">"Two-factor authentication"</h2>
-            <TwoFactorToggle
-                label="Require two-factor authentication at login"
-                id="require-2fa"
-                checked=draft
-                disabled=Signal::derive(move || step.get() == Step::Confirming || step.get() == Step::Enrolling)
-                on_toggle=Callback::new(move |on| { draft.set(on); step.set(Step::Editing); saved_note.set(false); })
-            />
+            <StepForm params=vec![(REQUIRE, on_off(!asked))]>
+                <TwoFactorToggle
+                    label="Require two-factor authentication at login"
+                    id="require-2fa"
+                    checked=draft
+                    disabled=Signal::derive(move || step.get() == Step::Confirming || step.get() == Step::Enrolling)
+                    action=SwitchAction::Enhanced(Callback::new(move |on| { draft.set(on); step.set(Step::Editing); saved_note.set(false); }))
+                />
+            </StepForm>
             <p class="hint-block">{policy.protected_sentence()}</p>
             <ProtectionPicture policy=policy.clone()/>
             <Show when=move || draft.get() && !saved>
@@ -118,7 +144,9 @@ fn RequirementForm(
                 <p class="impact" role="status">"Turning this off changes nobody's two-factor authentication; users can then turn theirs off in Profile unless you set it for them."</p>
             </Show>
             <Show when=move || step.get() == Step::Editing>
-                <button type="button" on:click=on_save disabled=move || draft.get() == saved>"Save"</button>
+                <StepForm params=vec![(REQUIRE, on_off(asked)), (STEP, CONFIRM.to_string())]>
+                    <button type="submit" on:click=on_save disabled=move || draft.get() == saved>"Save"</button>
+                </StepForm>
             </Show>
             <Show when=move || step.get() == Step::Confirming>
                 <div class="panel inset">
@@ -129,7 +157,7 @@ fn RequirementForm(
                         <CodeField error=error/>
                         <button type="submit">{move || if draft.get() { "Confirm" } else { "Stop requiring two-factor authentication" }}</button>
                         " "
-                        <button type="button" class="secondary" on:click=move |_| { draft.set(saved); step.set(Step::Editing); }>"Cancel"</button>
+                        <a class="button secondary" href=PAGE on:click=move |_| { draft.set(saved); step.set(Step::Editing); }>"Cancel"</a>
                     </ActionForm>
                 </div>
             </Show>
@@ -137,7 +165,7 @@ fn RequirementForm(
                 <p>"To complete the setup, scan the QR code with your authenticator app and enter a code. The requirement takes effect when the code verifies."</p>
                 <EnrollmentPanel purpose=EnrollmentPurpose::AccountRequirement
                     on_done=Callback::new(move |_| { step.set(Step::Saved); on_saved.run(()); })/>
-                <button type="button" class="secondary" on:click=move |_| { draft.set(saved); step.set(Step::Editing); }>"Cancel"</button>
+                <a class="button secondary" href=PAGE on:click=move |_| { draft.set(saved); step.set(Step::Editing); }>"Cancel"</a>
             </Show>
         </section>
     }

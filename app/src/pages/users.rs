@@ -5,8 +5,8 @@ use leptos_meta::Title;
 
 use crate::api::owner::{list_users, AddUser, RemoveUser, ResetUserTwoFactor, SetUserTwoFactor};
 use crate::components::{
-    action_error, field_error, FormError, OwnerOnly, ReturnHere, SignedIn, TextField,
-    TwoFactorToggle,
+    action_error, field_error, step_param, FormError, LinkBox, OwnerOnly, ReturnHere, SignedIn,
+    StepForm, SwitchAction, TextField, TwoFactorToggle,
 };
 use crate::domain::{format_time, AppError, Me, Role, UserRow, EXPORT_USERS_PATH};
 
@@ -34,14 +34,19 @@ fn Users(required: bool) -> impl IntoView {
     let version = RwSignal::new(0u32);
     let users = Resource::new(move || version.get(), |_| list_users());
     let reload = Callback::new(move |_: ()| version.update(|v| *v += 1));
-    let adding = RwSignal::new(false);
+    // Without the wasm, "Add user", "Reset" and "Remove" load the page with the step in its
+    // query (`?add=1`, `?confirm=remove&user=7`), and the page starts in it.
+    let adding = RwSignal::new(step_param(ADD).is_some());
     // At most one confirmation is open on the page (its buttons' names stay unique), and it
     // stays open while the list reloads after another change.
-    let confirming = RwSignal::new(None::<(i64, Destructive)>);
+    let confirming = RwSignal::new(Destructive::asked());
     view! {
         <h1>"Users"</h1>
         <div class="toolbar">
-            <button type="button" on:click=move |_| adding.set(true) disabled=move || adding.get()>"Add user"</button>
+            <StepForm params=vec![(ADD, "1".to_string())]>
+                <button type="submit" on:click=move |ev| { ev.prevent_default(); adding.set(true); }
+                    disabled=move || adding.get()>"Add user"</button>
+            </StepForm>
             <a class="button secondary" href=EXPORT_USERS_PATH download>"Export CSV"</a>
         </div>
         <Show when=move || adding.get()>
@@ -62,8 +67,6 @@ fn Users(required: bool) -> impl IntoView {
 fn AddUserForm(required: bool, on_added: Callback<()>, on_close: Callback<()>) -> impl IntoView {
     let action = ServerAction::<AddUser>::new();
     let error = action_error(action.value());
-    // Seed rule 5: the switch starts ON exactly when the account requires 2FA.
-    let two_factor = RwSignal::new(required);
     Effect::new(move |_| {
         if let Some(Ok(_)) = action.value().get() {
             on_added.run(());
@@ -86,19 +89,19 @@ fn AddUserForm(required: bool, on_added: Callback<()>, on_close: Callback<()>) -
                         <ReturnHere/>
                         <TextField label="Name" name="name" autocomplete="off" maxlength=100usize error=field_error(error, "name")/>
                         <TextField label="Email" name="email" kind="email" autocomplete="off" error=field_error(error, "email")/>
-                        <input type="hidden" name="two_factor" value=move || two_factor.get().to_string()/>
-                        <TwoFactorToggle label="Two-factor authentication" id="new-user-2fa" checked=two_factor
-                            on_toggle=Callback::new(move |on| two_factor.set(on))/>
+                        // Seed rule 5: the switch starts ON exactly when the account requires 2FA.
+                        <TwoFactorToggle label="Two-factor authentication" id="new-user-2fa"
+                            checked=required action=SwitchAction::Field("two_factor")/>
                         <FormError error/>
                         <button type="submit" disabled=move || action.pending().get()>"Create user"</button>
                         " "
-                        <button type="button" class="secondary" on:click=move |_| on_close.run(())>"Cancel"</button>
+                        <a class="button secondary" href=PAGE on:click=move |_| on_close.run(())>"Cancel"</a>
                     </ActionForm>
                 }
             >
                 <p>"User added. Send them this single-use link (valid 7 days) to set their password:"</p>
-                <p class="link-box"><span class="label" id="invite-label">"Invitation link"</span>
-                    <code aria-labelledby="invite-label" data-testid="invitation-link">{link}</code></p>
+                <LinkBox label="Invitation link" id="invite-label" test_id="invitation-link"
+                    link=Signal::derive(move || link().unwrap_or_default())/>
                 <button type="button" on:click=move |_| on_close.run(())>"Done"</button>
             </Show>
         </section>
@@ -112,7 +115,30 @@ enum Destructive {
     Remove,
 }
 
+/// The query parameters of the page's steps (see [`crate::components::StepForm`]).
+const PAGE: &str = "/users";
+const ADD: &str = "add";
+const CONFIRM: &str = "confirm";
+const USER: &str = "user";
+
 impl Destructive {
+    fn param(self) -> &'static str {
+        match self {
+            Destructive::Reset => "reset",
+            Destructive::Remove => "remove",
+        }
+    }
+
+    /// The confirmation the page's query opens (`?confirm=remove&user=7`).
+    fn asked() -> Option<(i64, Destructive)> {
+        let what = match step_param(CONFIRM).as_deref() {
+            Some("reset") => Destructive::Reset,
+            Some("remove") => Destructive::Remove,
+            _ => return None,
+        };
+        Some((step_param(USER)?.parse().ok()?, what))
+    }
+
     /// The question and the confirming button, naming the person.
     fn words(self, name: &str) -> (String, String) {
         match self {
@@ -243,32 +269,41 @@ fn UserLine(
             }
         }
     });
+    // A confirmed action closes its question as it goes.
+    Effect::new(move |_| {
+        if (reset.pending().get() || remove.pending().get())
+            && confirming.get_untracked().is_some_and(|(row, _)| row == id)
+        {
+            confirming.set(None);
+        }
+    });
     let confirm = {
         let name = name.clone();
         move || {
             asking().map(|what| {
                 let (question, button) = what.words(&name);
-                let go = move |_| {
-                    confirming.set(None);
-                    match what {
-                        Destructive::Reset => {
-                            reset.dispatch(ResetUserTwoFactor { user_id: id });
-                        }
-                        Destructive::Remove => {
-                            remove.dispatch(RemoveUser { user_id: id });
-                        }
-                    }
-                };
                 let cancel = move |_| {
                     return_to.set_value(Some(what));
                     confirming.set(None);
                 };
+                let submit = view! {
+                    <ReturnHere/>
+                    <input type="hidden" name="user_id" value=id.to_string()/>
+                    <button type="submit" class="danger" node_ref=confirm_ref>{button}</button>
+                };
+                let form = match what {
+                    Destructive::Reset => {
+                        view! { <ActionForm action=reset>{submit}</ActionForm> }.into_any()
+                    }
+                    Destructive::Remove => {
+                        view! { <ActionForm action=remove>{submit}</ActionForm> }.into_any()
+                    }
+                };
                 view! {
                     <div class="confirm" role="group" aria-labelledby=format!("confirm-{id}")>
                         <p id=format!("confirm-{id}")>{question}</p>
-                        <button type="button" class="danger" node_ref=confirm_ref on:click=go>{button}</button>
-                        " "
-                        <button type="button" class="secondary" on:click=cancel>"Cancel"</button>
+                        {form}
+                        <a class="button secondary" href=PAGE on:click=cancel>"Cancel"</a>
                     </div>
                 }
             })
@@ -277,13 +312,26 @@ fn UserLine(
     let actions = (!is_owner).then(|| {
         let reset_name = format!("Reset two-factor authentication for {name}");
         let remove_name = format!("Remove user {name}");
+        let ask = move |what: Destructive| {
+            move |ev: leptos::ev::MouseEvent| {
+                ev.prevent_default();
+                confirming.set(Some((id, what)));
+            }
+        };
+        let params = move |what: Destructive| {
+            vec![(CONFIRM, what.param().to_string()), (USER, id.to_string())]
+        };
         view! {
-            <button type="button" class="secondary" aria-label=reset_name node_ref=reset_ref
-                hidden=move || asking().is_some()
-                on:click=move |_| confirming.set(Some((id, Destructive::Reset)))>"Reset two-factor authentication"</button>
-            <button type="button" class="danger" aria-label=remove_name node_ref=remove_ref
-                hidden=move || asking().is_some()
-                on:click=move |_| confirming.set(Some((id, Destructive::Remove)))>"Remove user"</button>
+            <StepForm params=params(Destructive::Reset)>
+                <button type="submit" class="secondary" aria-label=reset_name node_ref=reset_ref
+                    hidden=move || asking().is_some()
+                    on:click=ask(Destructive::Reset)>"Reset two-factor authentication"</button>
+            </StepForm>
+            <StepForm params=params(Destructive::Remove)>
+                <button type="submit" class="danger" aria-label=remove_name node_ref=remove_ref
+                    hidden=move || asking().is_some()
+                    on:click=ask(Destructive::Remove)>"Remove user"</button>
+            </StepForm>
         }
     });
     view! {
@@ -298,7 +346,7 @@ fn UserLine(
                     <input type="hidden" name="on" value=move || (!on.get()).to_string()/>
                     <TwoFactorToggle label="Two-factor authentication" whose=name.clone() id=format!("user-{id}-2fa") checked=on
                         disabled=Signal::derive(move || is_owner || toggle.pending().get())
-                        note=Signal::derive(move || note.clone())/>
+                        note=Signal::derive(move || note.clone()) action=SwitchAction::Submit/>
                 </ActionForm>
                 <div class="source">"From: "{source}</div>
             </td>
@@ -308,8 +356,8 @@ fn UserLine(
                 {actions}
                 {confirm}
                 <Show when=move || setup_link().is_some()>
-                    <p class="link-box"><span class="label" id=format!("setup-label-{id}")>"Setup link"</span>
-                        <code aria-labelledby=format!("setup-label-{id}") data-testid="setup-link">{setup_link}</code></p>
+                    <LinkBox label="Setup link" id=format!("setup-label-{id}") test_id="setup-link"
+                        link=Signal::derive(move || setup_link().unwrap_or_default())/>
                 </Show>
                 <Show when=move || error.get().is_some()>
                     <p class="form-error" role="alert">{move || error.get()}</p>

@@ -7,14 +7,15 @@ use leptos_router::{components::A, hooks::use_query_map};
 
 use crate::api::two_factor::{get_sign_in_stage, VerifySignIn, VerifySignInRecovery};
 use crate::components::{
-    action_error, field_error, AuthCard, CodeField, EnrollmentPanel, FormError, ReturnHere,
-    TextField,
+    action_error, field_error, flash_resource, AuthCard, CodeField, EnrollmentPanel, FormError,
+    PlainFormResult, ReturnHere, SavedCodesButton, TextField,
 };
 use crate::domain::SignInStage;
 
 #[component]
 pub fn VerifyPage() -> impl IntoView {
     let stage = Resource::new(|| (), |_| get_sign_in_stage());
+    let flash = flash_resource();
     view! {
         <Title text="Two-factor authentication"/>
         <AuthCard title="Two-factor authentication">
@@ -22,6 +23,14 @@ pub fn VerifyPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match stage.await {
                         Ok(SignInStage::Code) => view! { <CodeForms/> }.into_any(),
+                        // Confirmed by a plain form post: its recovery codes, once; a reload
+                        // after that can only go on.
+                        Ok(SignInStage::Enrolled) => view! {
+                            <PlainFormResult flash otherwise=|| view! {
+                                <p>"Your authenticator app is set up. Its recovery codes were shown once: if you did not save them, make new ones in Profile."</p>
+                                <SavedCodesButton label="Continue"/>
+                            }/>
+                        }.into_any(),
                         Ok(stage) => view! {
                             <p data-testid="enroll-message">{stage.enroll_message()}</p>
                             <EnrollmentPanel on_done=Callback::new(|_| ())/>

@@ -35,6 +35,19 @@ impl Config {
         }
     }
 
+    /// The origin a request was sent to (`scheme://host` from `Host`, or from the proxy's
+    /// `X-Forwarded-Host` behind `--trust-proxy`).
+    pub fn request_origin(&self, headers: &http::HeaderMap) -> Option<String> {
+        let host = self
+            .trust_proxy
+            .then(|| headers.get("x-forwarded-host"))
+            .flatten()
+            .or_else(|| headers.get(http::header::HOST))
+            .and_then(|v| v.to_str().ok())?;
+        let scheme = if self.secure_cookies { "https" } else { "http" };
+        Some(format!("{scheme}://{}", host.to_ascii_lowercase()))
+    }
+
     /// The cookie of a sign-in that passed the password and owes a code.
     pub fn pending_cookie_name(&self) -> &'static str {
         if self.secure_cookies {

@@ -13,11 +13,17 @@ use super::{
     two_factor::Who,
     AppState,
 };
-use crate::domain::{AppError, Me};
+use crate::domain::{AppError, Flash, Me};
 
 /// The client address as the session middleware determined it.
 #[derive(Clone, Debug)]
 pub struct ClientAddr(pub String);
+
+/// Put in a server function call's request by the API guard (`server/src/guard.rs`) when it
+/// came as a plain form post: the browser is sent back to its page, which shows what the call
+/// kept with [`Ctx::keep_for_page`].
+#[derive(Clone, Copy, Debug)]
+pub struct PlainForm;
 
 pub struct Ctx {
     pub state: AppState,
@@ -102,6 +108,34 @@ impl Ctx {
 
     pub fn require_auth(&self) -> Result<AuthUser, AppError> {
         self.auth().cloned().ok_or(AppError::Unauthorized)
+    }
+
+    /// `path` as a link to hand over: on the console's public URL, or else on the origin this
+    /// request was sent to.
+    pub fn link_to(&self, path: &str) -> String {
+        let origin = self
+            .state
+            .config
+            .public_origin
+            .clone()
+            .or_else(|| self.state.config.request_origin(&self.parts.headers))
+            .unwrap_or_default();
+        format!("{origin}{path}")
+    }
+
+    /// Whether this call came as a plain form post ([`PlainForm`]).
+    pub fn plain_form(&self) -> bool {
+        self.parts.extensions.get::<PlainForm>().is_some()
+    }
+
+    /// Keeps what the page must show after a plain form post ([`super::flash`]); a call from
+    /// the wasm gets its result in the answer, and nothing is kept.
+    pub async fn keep_for_page(&self, flash: Flash) -> Result<(), AppError> {
+        if !self.plain_form() {
+            return Ok(());
+        }
+        let addr = self.client_addr();
+        super::flash::put(&self.state, self.who(&addr)?, &flash).await
     }
 
     pub fn pending(&self) -> Option<&PendingLogin> {

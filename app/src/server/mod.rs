@@ -4,6 +4,7 @@ pub mod audit;
 pub mod config;
 pub mod context;
 pub mod db;
+pub mod flash;
 pub mod keys;
 pub mod owner;
 pub mod password;

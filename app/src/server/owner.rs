@@ -474,7 +474,8 @@ pub async fn reset_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result<
     Ok(token)
 }
 
-pub async fn remove_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result<(), AppError> {
+/// Removes user `user_id` of the owner's account; returns their name.
+pub async fn remove_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result<String, AppError> {
     let (role, _) = target(state, o, user_id).await?;
     if role == Role::Owner {
         return Err(AppError::invalid(
@@ -482,12 +483,16 @@ pub async fn remove_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result
             "The account owner cannot be removed.",
         ));
     }
-    sqlx::query("DELETE FROM users WHERE id = $1 AND account_id = $2")
-        .bind(user_id)
-        .bind(o.account_id)
-        .execute(&state.pool)
-        .await
-        .map_err(internal("remove user"))?;
+    // A twin request that removed them first leaves nothing to remove: not found.
+    let name: String = sqlx::query_scalar(
+        "DELETE FROM users WHERE id = $1 AND account_id = $2 AND role <> 'owner' RETURNING name",
+    )
+    .bind(user_id)
+    .bind(o.account_id)
+    .fetch_optional(&state.pool)
+    .await
+    .map_err(internal("remove user"))?
+    .ok_or(AppError::NotFound)?;
     log(
         state,
         o,
@@ -495,7 +500,23 @@ pub async fn remove_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result
         Some(user_id),
         "removed; sessions ended",
     )
-    .await
+    .await?;
+    Ok(name)
+}
+
+/// The name of user `user_id` of account `account_id`.
+pub async fn user_name(
+    state: &AppState,
+    account_id: i64,
+    user_id: i64,
+) -> Result<String, AppError> {
+    sqlx::query_scalar("SELECT name FROM users WHERE id = $1 AND account_id = $2")
+        .bind(user_id)
+        .bind(account_id)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("user name"))?
+        .ok_or(AppError::NotFound)
 }
 
 /// Who last reset user `user_id`'s 2FA (`None`: the server's operator) and when, from the

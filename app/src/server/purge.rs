@@ -1,4 +1,5 @@
-//! Deleting what has expired: sessions, half sign-ins, enrollments, spent or expired links,
+//! Deleting what has expired: sessions, half sign-ins, enrollments, plain-form results, spent
+//! or expired links,
 //! throttle rows quiet for a day, and audit events past their retention. Each is one idempotent DELETE, so several instances may purge
 //! at once.
 
@@ -19,13 +20,14 @@ const UNOWNED_AUDIT_SECS: i64 = 30 * 24 * 3600;
 /// Deletes every row expired at `t`; returns how many went.
 pub async fn run_once(state: &AppState, t: i64) -> Result<u64, AppError> {
     let idle_since = t - state.config.session_idle_secs;
-    let statements: [(&str, &[i64]); 6] = [
+    let statements: [(&str, &[i64]); 7] = [
         (
             "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
             &[t, idle_since],
         ),
         (CLEAR_EXPIRED_PENDING, &[t]),
         ("DELETE FROM enrollments WHERE expires_at <= $1", &[t]),
+        ("DELETE FROM flashes WHERE expires_at <= $1", &[t]),
         (
             "DELETE FROM user_links WHERE expires_at <= $1 OR used_at IS NOT NULL",
             &[t],

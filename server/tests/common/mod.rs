@@ -49,6 +49,17 @@ impl Resp {
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
     }
+
+    /// The text of the page's element with `data-testid="{id}"` (up to its first child).
+    pub fn test_id(&self, id: &str) -> &str {
+        let at = self
+            .body
+            .find(&format!("data-testid=\"{id}\""))
+            .unwrap_or_else(|| panic!("{id} on the page: {}", self.body));
+        let rest = &self.body[at..];
+        let start = rest.find('>').unwrap() + 1;
+        &rest[start..start + rest[start..].find('<').unwrap()]
+    }
 }
 
 fn unique(prefix: &str) -> String {
@@ -224,6 +235,21 @@ impl TestApp {
             .form_post(&format!("/api/{name}"))
             .header(header::ACCEPT, "application/json")
             .body(Body::from(body))
+            .unwrap();
+        self.send(req).await
+    }
+
+    /// Posts `fields` to server function `name` as a browser without JavaScript does, from
+    /// the page `page` (path and query) its form sits on.
+    pub async fn plain_post(&mut self, name: &str, page: &str, fields: &[(&str, &str)]) -> Resp {
+        let mut all = vec![("__return", page)];
+        all.extend_from_slice(fields);
+        let req = self
+            .form_post(&format!("/api/{name}"))
+            .header(header::ACCEPT, "text/html,application/xhtml+xml")
+            .header(header::HOST, "console.test")
+            .header("sec-fetch-site", "same-origin")
+            .body(Body::from(encode_form(&all)))
             .unwrap();
         self.send(req).await
     }
