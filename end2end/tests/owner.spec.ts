@@ -112,9 +112,18 @@ test('exceptions: an exempted admin signs in without a token; an admin turned on
   const effie = page.getByRole('switch', { name: 'Two-factor authentication for Effie Exempt', exact: true });
   await expect(effie).toHaveCount(1);
   await expect(effie).toHaveAttribute('aria-checked', 'true');
+  // Off while required exempts her: the console says what that means before it happens.
   await effie.click();
+  await expect(row.getByRole('group')).toContainText('Effie Exempt will sign in with only a password');
+  await row.getByRole('button', { name: 'Exempt Effie Exempt', exact: true }).click();
   await expect(effie).toHaveAttribute('aria-checked', 'false');
-  await expect(row).toContainText('owner');
+  await expect(row).toContainText('Exempt: signs in with only a password');
+  // Where the requirement is stated, she is named.
+  await page.getByRole('link', { name: 'Settings & Security' }).click();
+  await expect(page.getByTestId('requirement')).toHaveText(
+    'Two-factor authentication is required for everyone except Effie Exempt, who signs in with only a password.',
+  );
+  await page.getByRole('link', { name: 'Users' }).click();
 
   const exempt = await (await browser.newContext()).newPage();
   await signIn(exempt, info, offEmail);

@@ -169,10 +169,9 @@ on_both!(
                 .await,
             1
         );
-        // The admin cannot turn theirs off... it is off; and cannot turn it on while required (rule 8).
+        // Exempt, the admin may still turn theirs on, as if the account did not require it.
         let r = b.call("start_enrollment", &[]).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-        assert!(r.body.contains("Contact your account owner"), "{}", r.body);
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     }
 );
 
@@ -555,5 +554,61 @@ on_both!(
             1,
             "a refused export is not one"
         );
+    }
+);
+
+// An exemption, as the owner, the exempt user and the account's statements see it.
+on_both!(
+    an_exempt_user_is_named_not_asked_and_may_opt_in,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        let secret = app.owner_with_2fa("owner@example.com", PW).await;
+        let (_, ben_id) = admin(&mut app, "ben@example.com", false).await;
+        admin(&mut app, "cy@example.com", false).await;
+        let code = totp::code_for(&secret, now() as u64 + 30);
+        let r = app
+            .call(
+                "set_account_requirement",
+                &[("on", "true"), ("code", &code)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let p = app.call("account_policy", &[]).await.json();
+        assert_eq!(p["pending_total"], 2);
+        assert_eq!(p["exempt"].as_array().unwrap().len(), 0);
+
+        // The owner exempts Ben: he is named as exempt, and no longer listed as asked.
+        let r = app
+            .call(
+                "set_user_two_factor",
+                &[("user_id", &ben_id.to_string()), ("on", "false")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let p = app.call("account_policy", &[]).await.json();
+        assert_eq!(p["off"], 1);
+        assert_eq!(p["exempt"][0]["email"], "ben@example.com");
+        assert_eq!(p["pending_total"], 1);
+        assert_eq!(p["pending_setup"][0]["email"], "cy@example.com");
+
+        // Ben signs in with only a password, and may turn 2FA on for himself.
+        let mut ben = app.other_browser();
+        assert_eq!(
+            ben.sign_in("ben@example.com", PW).await.status,
+            StatusCode::OK
+        );
+        assert!(ben.cookie.is_some(), "a session without a code");
+        let status = ben.call("my_two_factor", &[]).await.json();
+        assert_eq!(status["setting"]["on"], false);
+        ben.enroll().await;
+        let status = ben.call("my_two_factor", &[]).await.json();
+        assert_eq!(status["setting"]["on"], true);
+        // Once on, the account's requirement holds him: he cannot turn it off again.
+        let r = ben.call("disable_two_factor", &[("code", "123456")]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.body.contains("required for your account"), "{}", r.body);
+        let p = app.call("account_policy", &[]).await.json();
+        assert_eq!(p["off"], 0);
+        assert_eq!(p["exempt"].as_array().unwrap().len(), 0);
     }
 );

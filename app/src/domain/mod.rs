@@ -195,6 +195,9 @@ pub struct PolicyImpact {
     pub to_set_up: i64,
     /// Users whose 2FA is off (exempt, while the account requires it).
     pub off: i64,
+    /// While the account requires 2FA: the users the owner exempted (the first
+    /// `PENDING_SHOWN`; `off` counts them all).
+    pub exempt: Vec<UserBrief>,
 }
 
 /// How many of the users still to set up an authenticator the console names.
@@ -209,6 +212,27 @@ impl PolicyImpact {
             self.protected,
             count_of(self.users_total, "user", "users")
         )
+    }
+
+    /// The account's requirement in a sentence, naming who is exempt from it.
+    pub fn requirement_sentence(&self) -> String {
+        if !self.required {
+            return "Two-factor authentication is not required for everyone.".to_string();
+        }
+        let names: Vec<&str> = self.exempt.iter().map(|u| u.name.as_str()).collect();
+        match (self.off, names.as_slice()) {
+            (0, _) => "Two-factor authentication is required for everyone at login.".to_string(),
+            (1, [one]) => format!(
+                "Two-factor authentication is required for everyone except {one}, who signs in with only a password."
+            ),
+            (2, [a, b]) => format!(
+                "Two-factor authentication is required for everyone except {a} and {b}, who sign in with only a password."
+            ),
+            (n, _) => format!(
+                "Two-factor authentication is required for everyone except {}, who sign in with only a password (see Users).",
+                count_of(n, "exempt user", "exempt users")
+            ),
+        }
     }
 
     /// The word for users with 2FA off: exempt while the account requires it.
@@ -280,6 +304,7 @@ mod tests {
             pending_total: 0,
             to_set_up: 0,
             off: 0,
+            exempt: Vec::new(),
         };
         assert_eq!(
             impact(1, 1).protected_sentence(),
@@ -293,6 +318,32 @@ mod tests {
             impact(2, 3).protected_sentence(),
             "2 of 3 users are protected by two-factor authentication."
         );
+        let brief = |name: &str| super::UserBrief {
+            id: 1,
+            name: name.into(),
+            email: "x@example.com".into(),
+        };
+        let mut p = impact(1, 3);
+        assert!(p.requirement_sentence().contains("not required"));
+        p.required = true;
+        assert_eq!(
+            p.requirement_sentence(),
+            "Two-factor authentication is required for everyone at login."
+        );
+        p.off = 1;
+        p.exempt = vec![brief("Ben Admin")];
+        assert_eq!(
+            p.requirement_sentence(),
+            "Two-factor authentication is required for everyone except Ben Admin, who signs in with only a password."
+        );
+        p.off = 2;
+        p.exempt.push(brief("Cy"));
+        assert!(p
+            .requirement_sentence()
+            .contains("except Ben Admin and Cy, who sign in"));
+        p.off = 3;
+        p.exempt.push(brief("Di"));
+        assert!(p.requirement_sentence().contains("except 3 exempt users"));
         assert_eq!(super::count_of(1, "code", "codes"), "1 code");
         assert_eq!(super::count_of(0, "code", "codes"), "0 codes");
     }

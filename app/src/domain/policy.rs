@@ -49,6 +49,15 @@ pub struct Setting {
     pub source: Option<Source>,
 }
 
+impl Setting {
+    /// Exempt: the account requires 2FA and the owner turned it off for this user, who signs
+    /// in with only a password. For their own switch the account counts as not requiring it
+    /// (seed rule 7): they may turn 2FA on, and the requirement holds them once they have.
+    pub fn is_exempt(self, account_required: bool) -> bool {
+        account_required && !self.on && self.source == Some(Source::Owner)
+    }
+}
+
 /// Who is asking to change the setting of whom.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Actor {
@@ -105,7 +114,7 @@ pub fn may_set(
             }
         }
         (Role::Admin, true) => {
-            if account_required {
+            if account_required && !current.is_exempt(account_required) {
                 // Seed rule 8: the Profile switch is disabled while the account requires it.
                 Err(Refusal::RequiredByAccount)
             } else if !on && current.on && current.source == Some(Source::Owner) {
@@ -129,6 +138,18 @@ pub fn own_switch(role: Role, account_required: bool, current: Setting) -> Resul
         current,
         !current.on,
     )
+}
+
+/// What the user's own switch says under it: why it cannot be flipped, or that they are exempt.
+pub fn own_note(role: Role, account_required: bool, current: Setting) -> Option<&'static str> {
+    match own_switch(role, account_required, current) {
+        Err(refusal) => Some(refusal.message()),
+        Ok(()) if current.is_exempt(account_required) => Some(
+            "Your account owner exempted you from the account's requirement: you sign in with \
+             only a password. You can still turn two-factor authentication on for yourself.",
+        ),
+        Ok(()) => None,
+    }
 }
 
 /// The source a change by `actor` records.
@@ -204,7 +225,13 @@ mod tests {
                                     Err(Refusal::OwnerCannotExemptSelf)
                                 }
                                 "owner-self" => Ok(()),
-                                "admin-self" if required => Err(Refusal::RequiredByAccount),
+                                // Exempt by the owner: as if the account were off.
+                                "admin-self"
+                                    if required
+                                        && (current_on || source != Some(Source::Owner)) =>
+                                {
+                                    Err(Refusal::RequiredByAccount)
+                                }
                                 "admin-self"
                                     if !on && current_on && source == Some(Source::Owner) =>
                                 {
@@ -252,6 +279,17 @@ mod tests {
             refusal.message().contains("contact your account owner")
                 || refusal.message().contains("Contact your account owner")
         );
+        // Exempt by the owner: a true note, and they may turn it on for themself.
+        let exempt = Setting {
+            on: false,
+            source: Some(Source::Owner),
+        };
+        assert!(exempt.is_exempt(true) && !exempt.is_exempt(false));
+        assert!(own_switch(Role::Admin, true, exempt).is_ok());
+        assert!(own_note(Role::Admin, true, exempt)
+            .unwrap()
+            .contains("exempted you"));
+        assert_eq!(own_note(Role::Admin, false, exempt), None);
         // Rule 6: the owner cannot exempt themself.
         assert_eq!(
             own_switch(Role::Owner, true, by_self),

@@ -56,7 +56,7 @@ fn AccountProtection() -> impl IntoView {
                         view! {
                         <p data-testid="protected-count">{p.protected_sentence()}</p>
                         <ProtectionPicture policy=p.clone()/>
-                        <p>{if p.required { "Two-factor authentication is required at login." } else { "Two-factor authentication is not required for everyone." }}</p>
+                        <p data-testid="requirement">{p.requirement_sentence()}</p>
                         {(!p.pending_setup.is_empty()).then(|| view! {
                             <p>"Still to set up an authenticator:"</p>
                             <ul class="pending-users">

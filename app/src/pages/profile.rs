@@ -80,7 +80,7 @@ fn Profile(me: Me) -> impl IntoView {
                     id="own-2fa"
                     checked=Signal::derive(move || status.with(|s| s.setting.on))
                     disabled=Signal::derive(move || refusal.get().is_some() || mode.get() != Mode::Idle)
-                    note=Signal::derive(move || refusal.get().map(|r| r.message().to_string()))
+                    note=Signal::derive(move || status.with(|s| policy::own_note(role, s.account_required, s.setting).map(str::to_string)))
                     action=SwitchAction::Enhanced(on_toggle)
                 />
             </StepForm>

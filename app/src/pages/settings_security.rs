@@ -123,6 +123,7 @@ fn RequirementForm(
                     action=SwitchAction::Enhanced(Callback::new(move |on| { draft.set(on); step.set(Step::Editing); saved_note.set(false); }))
                 />
             </StepForm>
+            <p class="hint-block" data-testid="requirement">{policy.requirement_sentence()}</p>
             <p class="hint-block">{policy.protected_sentence()}</p>
             <ProtectionPicture policy=policy.clone()/>
             <Show when=move || draft.get() && !saved>

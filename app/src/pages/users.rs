@@ -55,7 +55,7 @@ fn Users(required: bool) -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match users.await {
-                    Ok(list) => view! { <UserTable users=list reload confirming/> }.into_any(),
+                    Ok(list) => view! { <UserTable users=list required reload confirming/> }.into_any(),
                     Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
@@ -113,6 +113,8 @@ fn AddUserForm(required: bool, on_added: Callback<()>, on_close: Callback<()>) -
 enum Destructive {
     Reset,
     Remove,
+    /// Turning a user's 2FA off while the account requires it.
+    Exempt,
 }
 
 /// The query parameters of the page's steps (see [`crate::components::StepForm`]).
@@ -126,6 +128,7 @@ impl Destructive {
         match self {
             Destructive::Reset => "reset",
             Destructive::Remove => "remove",
+            Destructive::Exempt => "exempt",
         }
     }
 
@@ -134,6 +137,7 @@ impl Destructive {
         let what = match step_param(CONFIRM).as_deref() {
             Some("reset") => Destructive::Reset,
             Some("remove") => Destructive::Remove,
+            Some("exempt") => Destructive::Exempt,
             _ => return None,
         };
         Some((step_param(USER)?.parse().ok()?, what))
@@ -153,6 +157,13 @@ impl Destructive {
                 format!("Remove {name}? They lose access to the account at once."),
                 format!("Remove {name}"),
             ),
+            Destructive::Exempt => (
+                format!(
+                    "Exempt {name} from the account's requirement? {name} will sign in with \
+                     only a password until you turn two-factor authentication on again."
+                ),
+                format!("Exempt {name}"),
+            ),
         }
     }
 }
@@ -160,6 +171,8 @@ impl Destructive {
 #[component]
 fn UserTable(
     users: Vec<UserRow>,
+    /// Whether the account requires 2FA.
+    required: bool,
     reload: Callback<()>,
     confirming: RwSignal<Option<(i64, Destructive)>>,
 ) -> impl IntoView {
@@ -171,7 +184,7 @@ fn UserTable(
                     <th scope="col">"Set by"</th><th scope="col">"Authenticator"</th><th scope="col">"Actions"</th>
                 </tr></thead>
                 <tbody>
-                    {users.into_iter().map(|u| view! { <UserLine user=u reload confirming/> }).collect_view()}
+                    {users.into_iter().map(|u| view! { <UserLine user=u required reload confirming/> }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -181,6 +194,7 @@ fn UserTable(
 #[component]
 fn UserLine(
     user: UserRow,
+    required: bool,
     reload: Callback<()>,
     confirming: RwSignal<Option<(i64, Destructive)>>,
 ) -> impl IntoView {
@@ -226,7 +240,14 @@ fn UserLine(
             .and_then(Result::ok)
             .map(|p| full_link(&p))
     };
-    let source = user.setting.source.map(|s| s.label()).unwrap_or("—");
+    let source = if user.setting.is_exempt(required) {
+        "Exempt: signs in with only a password".to_string()
+    } else {
+        format!(
+            "From: {}",
+            user.setting.source.map(|s| s.label()).unwrap_or("—")
+        )
+    };
     let set_by = match (&user.set_by, user.set_at) {
         (Some(who), Some(at)) => format!("{who}, {}", format_time(at)),
         _ => "—".to_string(),
@@ -261,7 +282,7 @@ fn UserLine(
             let button = match asked {
                 Some(Destructive::Reset) => reset_ref.get(),
                 Some(Destructive::Remove) => remove_ref.get(),
-                None => None,
+                Some(Destructive::Exempt) | None => None,
             };
             if let Some(button) = button {
                 let _ = button.focus();
@@ -271,7 +292,7 @@ fn UserLine(
     });
     // A confirmed action closes its question as it goes.
     Effect::new(move |_| {
-        if (reset.pending().get() || remove.pending().get())
+        if (reset.pending().get() || remove.pending().get() || toggle.pending().get())
             && confirming.get_untracked().is_some_and(|(row, _)| row == id)
         {
             confirming.set(None);
@@ -298,6 +319,13 @@ fn UserLine(
                     Destructive::Remove => {
                         view! { <ActionForm action=remove>{submit}</ActionForm> }.into_any()
                     }
+                    Destructive::Exempt => view! {
+                        <ActionForm action=toggle>
+                            <input type="hidden" name="on" value="false"/>
+                            {submit}
+                        </ActionForm>
+                    }
+                    .into_any(),
                 };
                 view! {
                     <div class="confirm" role="group" aria-labelledby=format!("confirm-{id}")>
@@ -308,6 +336,39 @@ fn UserLine(
                 }
             })
         }
+    };
+    let toggle_view = {
+        let name = name.clone();
+        move |action: SwitchAction| {
+            let note = note.clone();
+            view! {
+                <TwoFactorToggle label="Two-factor authentication" whose=name.clone() id=format!("user-{id}-2fa") checked=on
+                    disabled=Signal::derive(move || is_owner || toggle.pending().get())
+                    note=Signal::derive(move || note.clone()) action/>
+            }
+        }
+    };
+    // Turning someone's 2FA off while the account requires it exempts them: asked first.
+    // Every other change is a form of its own that the switch submits, with JavaScript or
+    // without.
+    let switch = if required && user.setting.on && !is_owner {
+        let ask = Callback::new(move |_| confirming.set(Some((id, Destructive::Exempt))));
+        view! {
+            <StepForm params=vec![(CONFIRM, Destructive::Exempt.param().to_string()), (USER, id.to_string())]>
+                {toggle_view(SwitchAction::Enhanced(ask))}
+            </StepForm>
+        }
+        .into_any()
+    } else {
+        view! {
+            <ActionForm action=toggle>
+                <ReturnHere/>
+                <input type="hidden" name="user_id" value=id.to_string()/>
+                <input type="hidden" name="on" value=move || (!on.get()).to_string()/>
+                {toggle_view(SwitchAction::Submit)}
+            </ActionForm>
+        }
+        .into_any()
     };
     let actions = (!is_owner).then(|| {
         let reset_name = format!("Reset two-factor authentication for {name}");
@@ -339,16 +400,8 @@ fn UserLine(
             <td><div class="name">{user.name.clone()}</div><div class="email">{user.email.clone()}</div></td>
             <td data-label="Role">{user.role.label()}</td>
             <td data-label="Two-factor authentication">
-                // A form of its own: the switch submits it, with JavaScript or without.
-                <ActionForm action=toggle>
-                    <ReturnHere/>
-                    <input type="hidden" name="user_id" value=id.to_string()/>
-                    <input type="hidden" name="on" value=move || (!on.get()).to_string()/>
-                    <TwoFactorToggle label="Two-factor authentication" whose=name.clone() id=format!("user-{id}-2fa") checked=on
-                        disabled=Signal::derive(move || is_owner || toggle.pending().get())
-                        note=Signal::derive(move || note.clone()) action=SwitchAction::Submit/>
-                </ActionForm>
-                <div class="source">"From: "{source}</div>
+                {switch}
+                <div class="source">{source}</div>
             </td>
             <td data-label="Set by">{set_by}</td>
             <td data-label="Authenticator">{auth_state}</td>

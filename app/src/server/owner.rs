@@ -113,7 +113,8 @@ pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, A
     let counts = sqlx::query(
         "SELECT COUNT(*) AS total, \
            CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 1 AND EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS protected, \
-           CAST(COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending, \
+           CAST(COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) \
+             AND (u.tfa_on = 1 OR (SELECT require_2fa FROM accounts WHERE id = $1) = 0) THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending, \
            CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 1 AND NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS to_set_up, \
            CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS off, \
            (SELECT require_2fa FROM accounts WHERE id = $1) AS required \
@@ -123,24 +124,25 @@ pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, A
     .fetch_one(&state.pool)
     .await
     .map_err(internal("policy counts"))?;
-    let pending_setup = sqlx::query(
+    // Who will be asked to set up an authenticator: while the account requires 2FA, everyone
+    // without one but the exempt; before, everyone without one (saving turns theirs on).
+    let pending_setup = briefs(
+        state,
         "SELECT u.id, u.name, u.email FROM users u WHERE u.account_id = $1 \
-         AND NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) ORDER BY u.id LIMIT $2",
+         AND NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) \
+         AND (u.tfa_on = 1 OR (SELECT require_2fa FROM accounts WHERE id = $1) = 0) \
+         ORDER BY u.id LIMIT $2",
+        account_id,
     )
-    .bind(account_id)
-    .bind(crate::domain::PENDING_SHOWN)
-    .fetch_all(&state.pool)
-    .await
-    .map_err(internal("pending setup"))?
-    .iter()
-    .map(|row| {
-        Ok(UserBrief {
-            id: col(row, "id")?,
-            name: col(row, "name")?,
-            email: col(row, "email")?,
-        })
-    })
-    .collect::<Result<_, AppError>>()?;
+    .await?;
+    let exempt = briefs(
+        state,
+        "SELECT u.id, u.name, u.email FROM users u WHERE u.account_id = $1 AND u.tfa_on = 0 \
+         AND u.tfa_source = 'owner' AND (SELECT require_2fa FROM accounts WHERE id = $1) = 1 \
+         ORDER BY u.id LIMIT $2",
+        account_id,
+    )
+    .await?;
     // An account removed meanwhile has no row to say it requires anything.
     let required = col::<Option<i64>>(&counts, "required")?.is_some_and(|r| r != 0);
     let (users_total, protected, pending_total) = (
@@ -157,7 +159,29 @@ pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, A
         pending_setup,
         to_set_up,
         off,
+        exempt,
     })
+}
+
+/// The first [`crate::domain::PENDING_SHOWN`] users that `sql` selects (`id`, `name`, `email`;
+/// `$1` the account, `$2` the limit).
+async fn briefs(state: &AppState, sql: &str, account_id: i64) -> Result<Vec<UserBrief>, AppError> {
+    use super::rows::col;
+    sqlx::query(sql)
+        .bind(account_id)
+        .bind(crate::domain::PENDING_SHOWN)
+        .fetch_all(&state.pool)
+        .await
+        .map_err(internal("users of the policy"))?
+        .iter()
+        .map(|row| {
+            Ok(UserBrief {
+                id: col(row, "id")?,
+                name: col(row, "name")?,
+                email: col(row, "email")?,
+            })
+        })
+        .collect()
 }
 
 /// Applies the requirement ON inside `tx`: every user's 2FA on (source: account); users whose
