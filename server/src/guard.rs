@@ -219,13 +219,19 @@ pub async fn signed_form_errors(
     let has_error = pairs
         .iter()
         .any(|(k, _)| ERROR_PARAMS.contains(&k.as_str()));
-    let signed = match (get("__err"), get("__sig")) {
-        (Some(err), Some(sig)) => URL_SAFE_NO_PAD.decode(sig).is_ok_and(|tag| {
-            let data = form_error_data(get("__path").unwrap_or(""), err);
-            tag.len() == 16 && state.keys.mac_starts_with(&data, &tag)
-        }),
-        _ => false,
-    };
+    // Each at most once: leptos shows the last of a repeated parameter, and what is checked
+    // must be what is shown.
+    let repeated = ERROR_PARAMS
+        .iter()
+        .any(|name| pairs.iter().filter(|(k, _)| k == name).count() > 1);
+    let signed = !repeated
+        && match (get("__err"), get("__sig")) {
+            (Some(err), Some(sig)) => URL_SAFE_NO_PAD.decode(sig).is_ok_and(|tag| {
+                let data = form_error_data(get("__path").unwrap_or(""), err);
+                tag.len() == 16 && state.keys.mac_starts_with(&data, &tag)
+            }),
+            _ => false,
+        };
     if !has_error || signed {
         return next.run(req).await;
     }

@@ -520,6 +520,29 @@ on_both!(
                 .await;
             assert!(r.status.is_redirection(), "{page}: {}", r.status);
         }
+        // A real signed error with a forged one after it: leptos shows the last of a repeated
+        // parameter, so repeats are refused.
+        let req = visitor
+            .form_post("/api/sign_in")
+            .header(header::ACCEPT, "text/html")
+            .body(Body::from(
+                "__return=%2Flogin&email=x%40example.com&password=wrong",
+            ))
+            .unwrap();
+        let signed = visitor.send(req).await.location().unwrap().to_string();
+        assert!(signed.contains("__sig="), "{signed}");
+        assert_eq!(visitor.get(&signed).await.status, StatusCode::OK);
+        for extra in [
+            format!("&__path=/api/sign_in&__err={forged}"),
+            format!("&__err={forged}"),
+            "&__sig=AAAAAAAAAAAAAAAAAAAAAA".to_string(),
+            "&__path=/api/sign_up".to_string(),
+        ] {
+            let r = visitor.get(&format!("{signed}{extra}")).await;
+            assert!(r.status.is_redirection(), "{extra}: {}", r.status);
+            assert!(!r.body.contains("suspended"));
+            assert!(!r.location().unwrap().contains("__err"), "{extra}");
+        }
         // Behind a proxy the forwarded host is not trusted for redirects either.
         let req = visitor
             .form_post("/api/sign_in")

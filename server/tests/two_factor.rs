@@ -481,6 +481,25 @@ on_both!(
         let theirs = key(other.call("start_enrollment", &[]).await);
         assert_ne!(theirs, first);
         assert_ne!(key(app.call("start_enrollment", &[]).await), first);
+        // Started again for the account's requirement, it is another enrollment: a new key,
+        // so a code from the Profile page's key cannot confirm what Settings started (and
+        // the other way round).
+        let profile = key(app.call("start_enrollment", &[]).await);
+        let settings = key(app.call("start_requirement_enrollment", &[]).await);
+        assert_ne!(settings, profile);
+        let code = totp::code_for(&totp::decode_setup_key(&profile).unwrap(), now() as u64);
+        let r = app.call("confirm_enrollment", &[("code", &code)]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert_eq!(app.count("SELECT require_2fa FROM accounts").await, 0);
+        // Opening it again does not keep it open for longer.
+        app.call("start_enrollment", &[]).await;
+        let before = app.count("SELECT expires_at FROM enrollments").await;
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        app.call("start_enrollment", &[]).await;
+        assert_eq!(
+            app.count("SELECT expires_at FROM enrollments").await,
+            before
+        );
         // Expired, it starts afresh.
         let now_key = key(app.call("start_enrollment", &[]).await);
         sqlx::query("UPDATE enrollments SET expires_at = $1")

@@ -62,8 +62,11 @@ pub async fn start_enrollment_for(
     let sealed = state.keys.seal(&secret_context(user_id), &fresh.0);
     let t = now();
     // One statement: parallel starts leave one secret, never a duplicate key. A start from the
-    // browser whose enrollment is still open keeps its secret: the page may be rendered more
-    // than once, or opened again, and its setup key must stay the one the QR code carries.
+    // browser whose enrollment is still open, for the same purpose, keeps its secret and its
+    // expiry: the page may be rendered more than once, or opened again, and its setup key must
+    // stay the one the QR code carries. A start for the other purpose (Profile, or the
+    // account's requirement) gets a new secret, so a code from the first page's key cannot
+    // confirm what the second one started.
     let kept: Vec<u8> = sqlx::query_scalar(
         "INSERT INTO enrollments \
            (user_id, secret_enc, created_at, expires_at, then_require_account, holder_hash) \
@@ -71,8 +74,13 @@ pub async fn start_enrollment_for(
          ON CONFLICT (user_id) DO UPDATE SET \
            secret_enc = CASE WHEN enrollments.holder_hash = excluded.holder_hash \
              AND enrollments.expires_at > excluded.created_at \
+             AND enrollments.then_require_account = excluded.then_require_account \
              THEN enrollments.secret_enc ELSE excluded.secret_enc END, \
-           created_at = excluded.created_at, expires_at = excluded.expires_at, \
+           expires_at = CASE WHEN enrollments.holder_hash = excluded.holder_hash \
+             AND enrollments.expires_at > excluded.created_at \
+             AND enrollments.then_require_account = excluded.then_require_account \
+             THEN enrollments.expires_at ELSE excluded.expires_at END, \
+           created_at = excluded.created_at, \
            then_require_account = excluded.then_require_account, \
            holder_hash = excluded.holder_hash \
          RETURNING secret_enc",
