@@ -140,11 +140,13 @@ test('exceptions: an exempted admin signs in without a token; an admin turned on
   await expect(confirmReset).toBeFocused();
   await onRow.getByRole('link', { name: 'Cancel' }).click();
   await expect(askReset).toBeFocused();
-  await expect(onRow.getByTestId('setup-link')).toHaveCount(0);
+  await expect(page.getByTestId('setup-link')).toHaveCount(0);
   await expect(onRow).toContainText('Set up');
   await askReset.click();
   await confirmReset.click();
-  const setupLink = (await onRow.getByTestId('setup-link').innerText()).trim();
+  const setupLink = (await page.getByTestId('setup-link').innerText()).trim();
+  // The row says where Otto stands at once, without a reload.
+  await expect(onRow).toContainText('Reset, waiting for setup');
   expect(setupLink).toMatch(/\/setup\/[A-Za-z0-9_-]{43}$/);
   const reset = await (await browser.newContext()).newPage();
   await signIn(reset, info, onEmail);
@@ -207,4 +209,40 @@ test('users: removing asks first and names the person; the list exports as CSV',
   await page.getByRole('link', { name: 'Audit log' }).click();
   await expect(page.locator('table.audit')).toContainText('users.exported');
   await expect(page.locator('table.audit')).toContainText('user.removed');
+});
+
+test('a link to hand over is copied with one click, and a new one voids the one sent before', async ({ page, context, browser }, info) => {
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  await signUp(page, info, { account: 'Links Co', name: 'Lin Owner', email: uniqueEmail('links-owner') });
+  await expect(page.getByTestId('role')).toHaveText('Owner');
+  await page.getByRole('link', { name: 'Users' }).click();
+  await page.getByRole('button', { name: 'Add user' }).click();
+  await page.getByLabel('Name').fill('Nia New');
+  await page.getByLabel('Email').fill(uniqueEmail('links-nia'));
+  await page.getByRole('button', { name: 'Create user' }).click();
+  const panel = page.locator('section.hand-over');
+  // The panel takes focus, says whom the link is for, and copies it.
+  await expect(panel).toBeFocused();
+  await expect(panel).toContainText('Nia New was added.');
+  const first = (await page.getByTestId('invitation-link').innerText()).trim();
+  await panel.getByRole('button', { name: 'Copy link' }).click();
+  await expect(panel.getByRole('status')).toHaveText('Copied');
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(first);
+  await panel.getByRole('button', { name: 'Done' }).click();
+  await expect(panel).toHaveCount(0);
+
+  // Lost the link? A new one, and the first stops working.
+  await page.getByRole('button', { name: 'New invitation link for Nia New' }).click();
+  await expect(panel).toContainText('A new invitation link for Nia New; the one sent before no longer works');
+  const second = (await page.getByTestId('invitation-link').innerText()).trim();
+  expect(second).not.toEqual(first);
+  const stale = await (await browser.newContext()).newPage();
+  await open(stale, new URL(first).pathname, info);
+  await stale.getByLabel('Password').fill(PASSWORD);
+  await stale.getByRole('button', { name: 'Set password' }).click();
+  await expect(stale.getByRole('alert').or(stale.locator('.field-error'))).toBeVisible();
+  await expect(stale).toHaveURL(/\/invite\//);
+  await stale.context().close();
+  const nia = await acceptInvite(browser, second, info);
+  await expect(nia).toHaveURL(/\/$/);
 });

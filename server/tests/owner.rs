@@ -194,8 +194,7 @@ on_both!(reset_needs_the_setup_link, |db: Db| async move {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let link: String = serde_json::from_str(&r.body).unwrap();
-    let token = link.strip_prefix("/setup/").unwrap().to_string();
+    let token = r.link_token("/setup/");
     assert_eq!(
         adam.call("current_user", &[]).await.status,
         StatusCode::UNAUTHORIZED,
@@ -610,5 +609,110 @@ on_both!(
         let p = app.call("account_policy", &[]).await.json();
         assert_eq!(p["off"], 0);
         assert_eq!(p["exempt"].as_array().unwrap().len(), 0);
+    }
+);
+
+/// Follows a link (`accept_invitation` or `continue_setup` with its token) in a new browser.
+async fn use_link(app: &TestApp, function: &str, token: String) -> StatusCode {
+    let mut b = app.other_browser();
+    b.call(function, &[("token", &token), ("password", PW)])
+        .await
+        .status
+}
+
+// A new link in place of the one sent before: the old one stops working, parallel renewals
+// leave exactly one, and only the owner of the user's account gets one, while one is waiting.
+on_both!(
+    a_renewed_link_voids_the_old_one_and_only_waiting_users_get_one,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.owner_with_2fa("owner@example.com", PW).await;
+        let r = app
+            .call(
+                "add_user",
+                &[("name", "Ada Admin"), ("email", "ada@example.com")],
+            )
+            .await;
+        let first = r.link_token("/invite/");
+        let ada = app
+            .count("SELECT id FROM users WHERE email = 'ada@example.com'")
+            .await
+            .to_string();
+        let r = app.call("renew_link", &[("user_id", &ada)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("\"renewed\":true"), "{}", r.body);
+        let second = r.link_token("/invite/");
+        assert_eq!(
+            use_link(&app, "accept_invitation", first).await,
+            StatusCode::BAD_REQUEST
+        );
+
+        // Twenty at once: each voids the one before it, and one link is left.
+        let statuses =
+            common::at_once(&app, 20, "renew_link", vec![("user_id", ada.clone())]).await;
+        assert!(
+            statuses.iter().all(|s| *s == StatusCode::OK),
+            "{statuses:?}"
+        );
+        let waiting =
+            format!("SELECT COUNT(*) FROM user_links WHERE user_id = {ada} AND used_at IS NULL");
+        assert_eq!(app.count(&waiting).await, 1);
+        assert_eq!(
+            use_link(&app, "accept_invitation", second).await,
+            StatusCode::BAD_REQUEST
+        );
+        let r = app.call("renew_link", &[("user_id", &ada)]).await;
+        assert_eq!(
+            use_link(&app, "accept_invitation", r.link_token("/invite/")).await,
+            StatusCode::OK
+        );
+
+        // Signed in: nothing is waiting. The owner's own, another account's user, an admin
+        // asking: refused, and nothing issued.
+        let r = app.call("renew_link", &[("user_id", &ada)]).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        let me = app
+            .count("SELECT id FROM users WHERE email = 'owner@example.com'")
+            .await
+            .to_string();
+        assert_eq!(
+            app.call("renew_link", &[("user_id", &me)]).await.status,
+            StatusCode::BAD_REQUEST
+        );
+        let mut other = app.other_browser();
+        other.sign_up("zed@example.com", PW).await;
+        let (mut adam, _) = other.add_member("adam@example.com", PW, false).await;
+        let pending = other
+            .call("add_user", &[("name", "Pat"), ("email", "pat@example.com")])
+            .await;
+        assert_eq!(pending.status, StatusCode::OK);
+        let pat = app
+            .count("SELECT id FROM users WHERE email = 'pat@example.com'")
+            .await
+            .to_string();
+        assert_eq!(
+            app.call("renew_link", &[("user_id", &pat)]).await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            adam.call("renew_link", &[("user_id", &pat)]).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let links = "SELECT COUNT(*) FROM user_links WHERE used_at IS NULL";
+        let after = app.count(links).await;
+        assert_eq!(after, 1, "only Pat's invitation waits");
+
+        // A setup link after a reset is renewed the same way.
+        let r = app
+            .call("reset_user_two_factor", &[("user_id", &ada)])
+            .await;
+        let old = r.link_token("/setup/");
+        let r = app.call("renew_link", &[("user_id", &ada)]).await;
+        let new = r.link_token("/setup/");
+        assert_eq!(
+            use_link(&app, "continue_setup", old).await,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(use_link(&app, "continue_setup", new).await, StatusCode::OK);
     }
 );

@@ -4,7 +4,7 @@
 mod common;
 
 use app::server::{now, sessions, throttle, totp, two_factor, users};
-use common::{Db, TestApp};
+use common::{at_once, Db, TestApp};
 use http::StatusCode;
 
 const PW: &str = "correct horse battery";
@@ -22,30 +22,6 @@ fn wrong_code(secret: &[u8]) -> String {
         .map(|n| format!("{n:06}"))
         .find(|c| (-10i64..=10).all(|d| totp::code_for(secret, (t as i64 + d * 30) as u64) != *c))
         .unwrap()
-}
-
-/// Sends `n` copies of a call at once from browsers holding `b`'s cookies; returns the statuses.
-async fn at_once(
-    b: &TestApp,
-    n: usize,
-    name: &'static str,
-    fields: Vec<(&'static str, String)>,
-) -> Vec<StatusCode> {
-    let tasks: Vec<_> = (0..n)
-        .map(|_| {
-            let mut c = b.other_browser_with(b.cookie.clone(), b.pending.clone());
-            let fields = fields.clone();
-            tokio::spawn(async move {
-                let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
-                c.call(name, &f).await.status
-            })
-        })
-        .collect();
-    let mut out = Vec::new();
-    for t in tasks {
-        out.push(t.await.unwrap());
-    }
-    out
 }
 
 fn tally(statuses: &[StatusCode]) -> (usize, usize) {
@@ -307,8 +283,7 @@ on_both!(
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        let link: String = serde_json::from_str(&r.body).unwrap();
-        let token = link.strip_prefix("/setup/").unwrap().to_string();
+        let token = r.link_token("/setup/");
         let mut eve = app.other_browser();
         let mut statuses = Vec::new();
         for _ in 0..8 {
@@ -1029,8 +1004,7 @@ on_both!(a_busy_server_costs_nobody_an_attempt, |db: Db| async move {
             ],
         )
         .await;
-    let link: String = serde_json::from_str(&r.body).unwrap();
-    let token = link.strip_prefix("/invite/").unwrap().to_string();
+    let token = r.link_token("/invite/");
     let visitor = app.other_browser();
     let statuses = at_once(
         &visitor,

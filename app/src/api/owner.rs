@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::domain::{AppError, AuditPage, EnrollmentStart, PolicyImpact, UserRow};
+use crate::domain::{AppError, AuditPage, EnrollmentStart, HandedLink, PolicyImpact, UserRow};
 
 #[cfg(feature = "ssr")]
 fn owner(cx: &crate::server::context::Ctx) -> Result<crate::server::sessions::AuthUser, AppError> {
@@ -57,14 +57,14 @@ pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
     svc::list_users(&cx.state, auth.account_id).await
 }
 
-/// Adds an admin; returns the invitation link path.
+/// Adds an admin; returns the invitation link to hand over.
 #[server(endpoint = "add_user")]
 pub async fn add_user(
     name: String,
     email: String,
     // A checkbox: absent from a plain form post when it is off.
     #[server(default)] two_factor: bool,
-) -> Result<String, AppError> {
+) -> Result<HandedLink, AppError> {
     use crate::domain::{normalize_email, validate_email, validate_name};
     use crate::server::{context, owner as svc};
     let cx = context::ctx()?;
@@ -75,13 +75,15 @@ pub async fn add_user(
     let addr = cx.client_addr();
     let o = svc::Owner::of(&auth, &addr);
     let token = svc::add_user(&cx.state, o, name.trim(), &email, two_factor).await?;
-    let path = format!("/invite/{token}");
-    cx.keep_for_page(crate::domain::Flash::Invitation {
-        name: name.trim().to_string(),
-        link: cx.link_to(&path),
-    })
-    .await?;
-    Ok(path)
+    let path = crate::domain::LinkKind::Invitation.path(&token);
+    keep_link(
+        &cx,
+        crate::domain::LinkKind::Invitation,
+        name.trim().to_string(),
+        false,
+        &path,
+    )
+    .await
 }
 
 #[server(endpoint = "set_user_two_factor")]
@@ -94,24 +96,52 @@ pub async fn set_user_two_factor(user_id: i64, on: bool) -> Result<(), AppError>
     svc::set_user_two_factor(&cx.state, o, user_id, on).await
 }
 
-/// Returns the setup link path for the user to enroll again.
+/// Resets a user's 2FA; returns the setup link to hand over, for them to enroll again.
 #[server(endpoint = "reset_user_two_factor")]
-pub async fn reset_user_two_factor(user_id: i64) -> Result<String, AppError> {
+pub async fn reset_user_two_factor(user_id: i64) -> Result<HandedLink, AppError> {
     use crate::server::{context, owner as svc};
     let cx = context::ctx()?;
     let auth = owner(&cx)?;
     let addr = cx.client_addr();
     let o = svc::Owner::of(&auth, &addr);
-    let path = format!("/setup/{}", svc::reset_user(&cx.state, o, user_id).await?);
-    if cx.plain_form() {
-        let name = svc::user_name(&cx.state, auth.account_id, user_id).await?;
-        cx.keep_for_page(crate::domain::Flash::SetupLink {
-            name,
-            link: cx.link_to(&path),
-        })
+    let token = svc::reset_user(&cx.state, o, user_id).await?;
+    let name = svc::user_name(&cx.state, auth.account_id, user_id).await?;
+    let kind = crate::domain::LinkKind::Setup;
+    keep_link(&cx, kind, name, false, &kind.path(&token)).await
+}
+
+/// A new link in place of the one sent before (an invitation or a setup link still waiting);
+/// returns the link.
+#[server(endpoint = "renew_link")]
+pub async fn renew_link(user_id: i64) -> Result<HandedLink, AppError> {
+    use crate::server::{context, owner as svc};
+    let cx = context::ctx()?;
+    let auth = owner(&cx)?;
+    let addr = cx.client_addr();
+    let o = svc::Owner::of(&auth, &addr);
+    let (kind, token) = svc::renew_link(&cx.state, o, user_id).await?;
+    let name = svc::user_name(&cx.state, auth.account_id, user_id).await?;
+    keep_link(&cx, kind, name, true, &kind.path(&token)).await
+}
+
+/// A link handed over, kept for the page after a plain form post.
+#[cfg(feature = "ssr")]
+async fn keep_link(
+    cx: &crate::server::context::Ctx,
+    kind: crate::domain::LinkKind,
+    name: String,
+    renewed: bool,
+    path: &str,
+) -> Result<HandedLink, AppError> {
+    let handed = HandedLink {
+        kind,
+        name,
+        renewed,
+        link: cx.link_to(path),
+    };
+    cx.keep_for_page(crate::domain::Flash::Link(handed.clone()))
         .await?;
-    }
-    Ok(path)
+    Ok(handed)
 }
 
 #[server(endpoint = "remove_user")]

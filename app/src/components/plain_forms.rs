@@ -14,7 +14,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::{action_error, FormError, RecoveryCodes, ReturnHere};
+use super::{action_error, FormError, HandOver, RecoveryCodes, ReturnHere};
 use crate::api::two_factor::{take_flash, FinishEnrollment};
 use crate::domain::{Flash, FLASH_PARAM};
 
@@ -61,20 +61,6 @@ pub fn SavedCodesButton(
             <FormError error/>
             <button type="submit" disabled=move || finish.pending().get()>{label}</button>
         </ActionForm>
-    }
-}
-
-/// A link to hand over, with its visible label as its name.
-#[component]
-pub fn LinkBox(
-    label: &'static str,
-    #[prop(into)] id: String,
-    test_id: &'static str,
-    #[prop(into)] link: Signal<String>,
-) -> impl IntoView {
-    view! {
-        <p class="link-box"><span class="label" id=id.clone()>{label}</span>
-            <code aria-labelledby=id data-testid=test_id>{link}</code></p>
     }
 }
 
@@ -126,32 +112,7 @@ fn FlashView(flash: Flash) -> impl IntoView {
             </section>
         }
         .into_any(),
-        Flash::Invitation { name, link } => link_panel(
-            format!("{name} was added. Send them this single-use link (valid 7 days) to set their password:"),
-            ("Invitation link", "invite-label", "invitation-link"),
-            link,
-        ),
-        Flash::SetupLink { name, link } => link_panel(
-            format!("{name}'s two-factor authentication was reset. Send them this single-use setup link:"),
-            ("Setup link", "setup-label", "setup-link"),
-            link,
-        ),
+        Flash::Link(handed) => view! { <HandOver handed/> }.into_any(),
         Flash::Done(sentence) => view! { <p class="saved" role="status">{sentence}</p> }.into_any(),
     }
-}
-
-/// A link to hand over, under the sentence that says what it is for; `names` are the
-/// [`LinkBox`]'s label, label id and test id.
-fn link_panel(
-    sentence: String,
-    (label, id, test_id): (&'static str, &'static str, &'static str),
-    link: String,
-) -> AnyView {
-    view! {
-        <section class="panel" role="status">
-            <p>{sentence}</p>
-            <LinkBox label id test_id link/>
-        </section>
-    }
-    .into_any()
 }

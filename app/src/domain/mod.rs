@@ -111,16 +111,80 @@ impl SignInStage {
     }
 }
 
+/// A single-use link the owner hands over to a user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LinkKind {
+    /// Sets the new user's password (7 days).
+    Invitation,
+    /// Sets up an authenticator again after a reset of the user's 2FA (24 hours).
+    Setup,
+}
+
+impl LinkKind {
+    /// The link's visible label, which names it for assistive technology and tests.
+    pub fn label(self) -> &'static str {
+        match self {
+            LinkKind::Invitation => "Invitation link",
+            LinkKind::Setup => "Setup link",
+        }
+    }
+
+    pub fn test_id(self) -> &'static str {
+        match self {
+            LinkKind::Invitation => "invitation-link",
+            LinkKind::Setup => "setup-link",
+        }
+    }
+
+    /// What the owner is told above the link for `name`; `renewed` when it replaces one.
+    pub fn sentence(self, name: &str, renewed: bool) -> String {
+        match (self, renewed) {
+            (LinkKind::Invitation, false) => format!(
+                "{name} was added. Send them this single-use link (valid 7 days) to set their password:"
+            ),
+            (LinkKind::Setup, false) => format!(
+                "{name}'s two-factor authentication was reset. Send them this single-use setup link (valid 24 hours):"
+            ),
+            (kind, true) => format!(
+                "A new {} for {name}; the one sent before no longer works:",
+                kind.label().to_lowercase()
+            ),
+        }
+    }
+
+    /// The link's path for `token`.
+    pub fn path(self, token: &str) -> String {
+        match self {
+            LinkKind::Invitation => format!("/invite/{token}"),
+            LinkKind::Setup => format!("/setup/{token}"),
+        }
+    }
+
+    /// The action that issues a new one in place of the one sent before, for `name`.
+    pub fn renew_label(self, name: &str) -> String {
+        format!("New {} for {name}", self.label().to_lowercase())
+    }
+}
+
+/// A link handed over to a user, with whom it is for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandedLink {
+    pub kind: LinkKind,
+    pub name: String,
+    /// It replaces one sent before.
+    pub renewed: bool,
+    /// The absolute link.
+    pub link: String,
+}
+
 /// What a plain form post (one sent without JavaScript) produced that the page it returns to
 /// must show: the server holds it for that page only, for the session that posted it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Flash {
     /// New recovery codes, shown once.
     RecoveryCodes(Vec<String>),
-    /// A new user's invitation link.
-    Invitation { name: String, link: String },
-    /// The setup link of a user whose 2FA was reset.
-    SetupLink { name: String, link: String },
+    /// A link to hand over.
+    Link(HandedLink),
     /// What was done, in a sentence ("Saved.").
     Done(String),
 }

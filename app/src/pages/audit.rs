@@ -26,6 +26,7 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ("user.added", "User added"),
     ("user.removed", "User removed"),
     ("invitation.accepted", "Invitation accepted"),
+    ("link.renewed", "New link issued"),
     ("users.exported", "Users exported"),
     ("session.ended", "Session ended"),
     ("account.created", "Account created"),

@@ -3,12 +3,16 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::owner::{list_users, AddUser, RemoveUser, ResetUserTwoFactor, SetUserTwoFactor};
+use crate::api::owner::{
+    list_users, AddUser, RemoveUser, RenewLink, ResetUserTwoFactor, SetUserTwoFactor,
+};
 use crate::components::{
-    action_error, field_error, step_param, FormError, LinkBox, OwnerOnly, ReturnHere, SignedIn,
+    action_error, field_error, step_param, FormError, HandOver, OwnerOnly, ReturnHere, SignedIn,
     StepForm, SwitchAction, TextField, TwoFactorToggle,
 };
-use crate::domain::{format_time, AppError, Me, Role, UserRow, EXPORT_USERS_PATH};
+use crate::domain::{
+    format_time, AppError, HandedLink, LinkKind, Me, Role, UserRow, EXPORT_USERS_PATH,
+};
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
@@ -16,17 +20,6 @@ pub fn UsersPage() -> impl IntoView {
         <Title text="Users"/>
         <SignedIn page=|me: Me| view! { <OwnerOnly me=me.clone()><Users required=me.two_factor.account_required/></OwnerOnly> }/>
     }
-}
-
-/// Makes a link path absolute for handing over.
-fn full_link(path: &str) -> String {
-    #[cfg(feature = "hydrate")]
-    {
-        if let Ok(origin) = window().location().origin() {
-            return format!("{origin}{path}");
-        }
-    }
-    path.to_string()
 }
 
 #[component]
@@ -40,6 +33,13 @@ fn Users(required: bool) -> impl IntoView {
     // At most one confirmation is open on the page (its buttons' names stay unique), and it
     // stays open while the list reloads after another change.
     let confirming = RwSignal::new(Destructive::asked());
+    // The link just issued (an invitation, a setup link), at the top of the page until Done;
+    // the list reloads at once to show where the user now stands.
+    let handed = RwSignal::new(None::<HandedLink>);
+    let hand = Callback::new(move |link: HandedLink| {
+        handed.set(Some(link));
+        version.update(|v| *v += 1);
+    });
     view! {
         <h1>"Users"</h1>
         <div class="toolbar">
@@ -49,13 +49,16 @@ fn Users(required: bool) -> impl IntoView {
             </StepForm>
             <a class="button secondary" href=EXPORT_USERS_PATH download>"Export CSV"</a>
         </div>
+        {move || handed.get().map(|link| view! { <HandOver handed=link on_done=Callback::new(move |_| handed.set(None))/> })}
         <Show when=move || adding.get()>
-            <AddUserForm required on_added=reload on_close=Callback::new(move |_| adding.set(false))/>
+            <AddUserForm required
+                on_added=Callback::new(move |link| { adding.set(false); hand.run(link); })
+                on_close=Callback::new(move |_| adding.set(false))/>
         </Show>
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match users.await {
-                    Ok(list) => view! { <UserTable users=list required reload confirming/> }.into_any(),
+                    Ok(list) => view! { <UserTable users=list required reload hand confirming/> }.into_any(),
                     Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
@@ -64,46 +67,33 @@ fn Users(required: bool) -> impl IntoView {
 }
 
 #[component]
-fn AddUserForm(required: bool, on_added: Callback<()>, on_close: Callback<()>) -> impl IntoView {
+fn AddUserForm(
+    required: bool,
+    on_added: Callback<HandedLink>,
+    on_close: Callback<()>,
+) -> impl IntoView {
     let action = ServerAction::<AddUser>::new();
     let error = action_error(action.value());
     Effect::new(move |_| {
-        if let Some(Ok(_)) = action.value().get() {
-            on_added.run(());
+        if let Some(Ok(link)) = action.value().get() {
+            on_added.run(link);
         }
     });
-    let link = move || {
-        action
-            .value()
-            .get()
-            .and_then(Result::ok)
-            .map(|p| full_link(&p))
-    };
     view! {
         <section class="panel" aria-labelledby="add-heading">
             <h2 id="add-heading">"Add user"</h2>
-            <Show
-                when=move || link().is_some()
-                fallback=move || view! {
-                    <ActionForm action>
-                        <ReturnHere/>
-                        <TextField label="Name" name="name" autocomplete="off" maxlength=100usize error=field_error(error, "name")/>
-                        <TextField label="Email" name="email" kind="email" autocomplete="off" error=field_error(error, "email")/>
-                        // Seed rule 5: the switch starts ON exactly when the account requires 2FA.
-                        <TwoFactorToggle label="Two-factor authentication" id="new-user-2fa"
-                            checked=required action=SwitchAction::Field("two_factor")/>
-                        <FormError error/>
-                        <button type="submit" disabled=move || action.pending().get()>"Create user"</button>
-                        " "
-                        <a class="button secondary" href=PAGE on:click=move |_| on_close.run(())>"Cancel"</a>
-                    </ActionForm>
-                }
-            >
-                <p>"User added. Send them this single-use link (valid 7 days) to set their password:"</p>
-                <LinkBox label="Invitation link" id="invite-label" test_id="invitation-link"
-                    link=Signal::derive(move || link().unwrap_or_default())/>
-                <button type="button" on:click=move |_| on_close.run(())>"Done"</button>
-            </Show>
+            <ActionForm action>
+                <ReturnHere/>
+                <TextField label="Name" name="name" autocomplete="off" maxlength=100usize error=field_error(error, "name")/>
+                <TextField label="Email" name="email" kind="email" autocomplete="off" error=field_error(error, "email")/>
+                // Seed rule 5: the switch starts ON exactly when the account requires 2FA.
+                <TwoFactorToggle label="Two-factor authentication" id="new-user-2fa"
+                    checked=required action=SwitchAction::Field("two_factor")/>
+                <FormError error/>
+                <button type="submit" disabled=move || action.pending().get()>"Create user"</button>
+                " "
+                <a class="button secondary" href=PAGE on:click=move |_| on_close.run(())>"Cancel"</a>
+            </ActionForm>
         </section>
     }
 }
@@ -174,6 +164,7 @@ fn UserTable(
     /// Whether the account requires 2FA.
     required: bool,
     reload: Callback<()>,
+    hand: Callback<HandedLink>,
     confirming: RwSignal<Option<(i64, Destructive)>>,
 ) -> impl IntoView {
     view! {
@@ -184,7 +175,7 @@ fn UserTable(
                     <th scope="col">"Set by"</th><th scope="col">"Authenticator"</th><th scope="col">"Actions"</th>
                 </tr></thead>
                 <tbody>
-                    {users.into_iter().map(|u| view! { <UserLine user=u required reload confirming/> }).collect_view()}
+                    {users.into_iter().map(|u| view! { <UserLine user=u required reload hand confirming/> }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -196,9 +187,11 @@ fn UserLine(
     user: UserRow,
     required: bool,
     reload: Callback<()>,
+    hand: Callback<HandedLink>,
     confirming: RwSignal<Option<(i64, Destructive)>>,
 ) -> impl IntoView {
     let toggle = ServerAction::<SetUserTwoFactor>::new();
+    let renew = ServerAction::<RenewLink>::new();
     let reset = ServerAction::<ResetUserTwoFactor>::new();
     let remove = ServerAction::<RemoveUser>::new();
     let id = user.id;
@@ -209,6 +202,13 @@ fn UserLine(
             || matches!(remove.value().get(), Some(Ok(())))
         {
             reload.run(());
+        }
+    });
+    Effect::new(move |_| {
+        for done in [reset.value().get(), renew.value().get()] {
+            if let Some(Ok(link)) = done {
+                hand.run(link);
+            }
         }
     });
     // The switch shows the state asked for at once, and goes back if the change is refused.
@@ -227,19 +227,13 @@ fn UserLine(
             toggle.value().get().and_then(Result::err),
             reset.value().get().and_then(Result::err),
             remove.value().get().and_then(Result::err),
+            renew.value().get().and_then(Result::err),
         ]
         .into_iter()
         .flatten()
         .next()
         .map(|e: AppError| e.to_string())
     });
-    let setup_link = move || {
-        reset
-            .value()
-            .get()
-            .and_then(Result::ok)
-            .map(|p| full_link(&p))
-    };
     let source = if user.setting.is_exempt(required) {
         "Exempt: signs in with only a password".to_string()
     } else {
@@ -370,6 +364,25 @@ fn UserLine(
         }
         .into_any()
     };
+    // While the invitation or the reset waits, a new link can replace the one sent before.
+    let waiting = match (user.invitation_pending, user.reset_pending) {
+        (true, _) => Some(LinkKind::Invitation),
+        (false, true) => Some(LinkKind::Setup),
+        (false, false) => None,
+    };
+    let renew_form = waiting.filter(|_| !is_owner).map(|kind| {
+        let label = kind.renew_label(&name);
+        let text = label.split(" for ").next().unwrap_or_default().to_string();
+        view! {
+            <ActionForm action=renew attr:class="step-form">
+                <ReturnHere/>
+                <input type="hidden" name="user_id" value=id.to_string()/>
+                <button type="submit" class="secondary" aria-label=label
+                    hidden=move || asking().is_some()
+                    disabled=move || renew.pending().get()>{text}</button>
+            </ActionForm>
+        }
+    });
     let actions = (!is_owner).then(|| {
         let reset_name = format!("Reset two-factor authentication for {name}");
         let remove_name = format!("Remove user {name}");
@@ -408,10 +421,7 @@ fn UserLine(
             <td class="row-actions">
                 {actions}
                 {confirm}
-                <Show when=move || setup_link().is_some()>
-                    <LinkBox label="Setup link" id=format!("setup-label-{id}") test_id="setup-link"
-                        link=Signal::derive(move || setup_link().unwrap_or_default())/>
-                </Show>
+                {renew_form}
                 <Show when=move || error.get().is_some()>
                     <p class="form-error" role="alert">{move || error.get()}</p>
                 </Show>

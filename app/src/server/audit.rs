@@ -25,6 +25,7 @@ pub enum Event {
     UserRemoved,
     InvitationAccepted,
     UsersExported,
+    LinkRenewed,
 }
 
 impl Event {
@@ -49,6 +50,7 @@ impl Event {
             Event::UserRemoved => "user.removed",
             Event::InvitationAccepted => "invitation.accepted",
             Event::UsersExported => "users.exported",
+            Event::LinkRenewed => "link.renewed",
         }
     }
 }

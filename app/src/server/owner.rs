@@ -9,7 +9,7 @@ use super::{
 };
 use crate::domain::{
     policy::{self, Source},
-    AppError, AuditEntry, AuditPage, PolicyImpact, Role, UserBrief, UserRow,
+    AppError, AuditEntry, AuditPage, LinkKind, PolicyImpact, Role, UserBrief, UserRow,
 };
 
 pub const INVITE_TTL_SECS: i64 = 7 * 24 * 3600;
@@ -473,6 +473,61 @@ pub async fn reset_two_factor(
     let token = insert_link(&mut tx, user_id, "setup", SETUP_TTL_SECS).await?;
     tx.commit().await.map_err(internal("commit reset"))?;
     Ok(token)
+}
+
+/// A new link in place of the one sent before, for a user whose invitation or 2FA reset is
+/// still pending: the old link stops working. Returns the kind and the new token.
+pub async fn renew_link(
+    state: &AppState,
+    o: Owner<'_>,
+    user_id: i64,
+) -> Result<(LinkKind, String), AppError> {
+    if user_id == o.user_id {
+        return Err(AppError::invalid(
+            "user",
+            "Your own setup link comes from the server operator.",
+        ));
+    }
+    let mut tx = super::begin(state).await?;
+    // The user's row first, locked for the rest of the transaction: renewals at once take
+    // turns, and each voids the link the one before it issued (on PostgreSQL a DELETE does
+    // not see a link a concurrent renewal inserted).
+    let row = sqlx::query(
+        "UPDATE users SET tfa_reset_pending = tfa_reset_pending WHERE id = $1 AND account_id = $2 \
+         RETURNING CASE WHEN password_hash IS NULL THEN 1 ELSE 0 END AS invited, tfa_reset_pending",
+    )
+    .bind(user_id)
+    .bind(o.account_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(internal("lock user"))?
+    .ok_or(AppError::NotFound)?;
+    let invited = row.try_get::<i64, _>(0).map_err(internal("user row"))? != 0;
+    let reset = row.try_get::<i64, _>(1).map_err(internal("user row"))? != 0;
+    let (kind, db_kind, ttl) = match (invited, reset) {
+        (true, _) => (LinkKind::Invitation, "invite", INVITE_TTL_SECS),
+        (false, true) => (LinkKind::Setup, "setup", SETUP_TTL_SECS),
+        (false, false) => {
+            return Err(AppError::invalid(
+                "user",
+                "This user has no invitation or setup link waiting: they have signed in.",
+            ))
+        }
+    };
+    let token = insert_link(&mut tx, user_id, db_kind, ttl).await?;
+    tx.commit().await.map_err(internal("commit link"))?;
+    log(
+        state,
+        o,
+        Event::LinkRenewed,
+        Some(user_id),
+        match kind {
+            LinkKind::Invitation => "new invitation link; the old one voided",
+            LinkKind::Setup => "new setup link; the old one voided",
+        },
+    )
+    .await?;
+    Ok((kind, token))
 }
 
 pub async fn reset_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result<String, AppError> {

@@ -50,6 +50,18 @@ impl Resp {
             .and_then(|v| v.to_str().ok())
     }
 
+    /// The token of the link a server function handed over (`HandedLink`), after `prefix`
+    /// ("/invite/", "/setup/").
+    pub fn link_token(&self, prefix: &str) -> String {
+        let handed: app::domain::HandedLink = serde_json::from_str(&self.body)
+            .unwrap_or_else(|_| panic!("a handed link: {} {}", self.status, self.body));
+        let at = handed
+            .link
+            .find(prefix)
+            .unwrap_or_else(|| panic!("{prefix} in {}", handed.link));
+        handed.link[at + prefix.len()..].to_string()
+    }
+
     /// The text of the page's element with `data-testid="{id}"` (up to its first child).
     pub fn test_id(&self, id: &str) -> &str {
         let at = self
@@ -301,11 +313,7 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        let link: String = serde_json::from_str(&r.body).unwrap();
-        let token = link
-            .strip_prefix("/invite/")
-            .unwrap_or_else(|| panic!("an invitation link: {link}"))
-            .to_string();
+        let token = r.link_token("/invite/");
         let mut b = self.other_browser();
         let r = b
             .call(
@@ -413,4 +421,28 @@ macro_rules! on_both {
             }
         }
     };
+}
+
+/// Sends `n` copies of a call at once from browsers holding `b`'s cookies; returns the statuses.
+pub async fn at_once(
+    b: &TestApp,
+    n: usize,
+    name: &'static str,
+    fields: Vec<(&'static str, String)>,
+) -> Vec<StatusCode> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let mut c = b.other_browser_with(b.cookie.clone(), b.pending.clone());
+            let fields = fields.clone();
+            tokio::spawn(async move {
+                let f: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                c.call(name, &f).await.status
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
 }

@@ -1,0 +1,39 @@
+//! A link the owner hands over to a user (an invitation, a setup link after a reset).
+
+use leptos::prelude::*;
+
+use super::CopyButton;
+use crate::domain::HandedLink;
+
+/// The link in a panel of its own at the top of the page: what it is for, the link named by its
+/// label, **Copy link** with its "Copied" status, and **Done** where the page can close it.
+/// With the wasm, focus moves to the panel when it appears.
+#[component]
+pub fn HandOver(
+    handed: HandedLink,
+    #[prop(optional)] on_done: Option<Callback<()>>,
+) -> impl IntoView {
+    let kind = handed.kind;
+    let sentence_id = format!("{}-for", kind.test_id());
+    let labelled_by = sentence_id.clone();
+    let label_id = format!("{}-label", kind.test_id());
+    let code_labelled_by = label_id.clone();
+    let panel = NodeRef::<leptos::html::Section>::new();
+    Effect::new(move |_| {
+        if let Some(panel) = panel.get() {
+            let _ = panel.focus();
+        }
+    });
+    let link = handed.link.clone();
+    view! {
+        <section class="panel hand-over" aria-labelledby=labelled_by tabindex="-1" node_ref=panel>
+            <p id=sentence_id>{kind.sentence(&handed.name, handed.renewed)}</p>
+            <p class="link-box"><span class="label" id=label_id>{kind.label()}</span>
+                <code aria-labelledby=code_labelled_by data-testid=kind.test_id()>{handed.link}</code></p>
+            <div class="actions">
+                <CopyButton text=link label="Copy link"/>
+                {on_done.map(|done| view! { <button type="button" on:click=move |_| done.run(())>"Done"</button> })}
+            </div>
+        </section>
+    }
+}
