@@ -37,10 +37,10 @@ for (const size of WIDTHS) {
       // The header's links fold behind Menu, which opens them and says so.
       await open(page, '/', info);
       const menu = page.getByRole('button', { name: 'Menu' });
-      await expect(page.getByRole('link', { name: 'Users' })).toBeHidden();
+      await expect(page.getByRole('link', { name: 'Users', exact: true })).toBeHidden();
       await menu.click();
       await expect(menu).toHaveAttribute('aria-expanded', 'true');
-      await page.getByRole('link', { name: 'Users' }).click();
+      await page.getByRole('link', { name: 'Users', exact: true }).click();
       await expect(page.getByRole('heading', { name: 'Users', exact: true })).toBeVisible();
       await expect(menu).toHaveAttribute('aria-expanded', 'false');
     }
@@ -74,7 +74,8 @@ test('the owner adds, switches and removes a user with the keyboard alone', asyn
 
   await tabTo(page, 'button', 'Add user');
   await page.keyboard.press('Enter');
-  await tabTo(page, 'textbox', 'Name');
+  // The form opens with focus in its first field.
+  await expect(page.getByRole('textbox', { name: 'Name' })).toBeFocused();
   await page.keyboard.type('Kai Keys');
   await page.keyboard.press('Tab');
   const email = uniqueEmail('keys-kai');

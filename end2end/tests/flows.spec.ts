@@ -100,6 +100,9 @@ test('a user turns 2FA on in Profile, regenerates the recovery codes and turns i
   const fresh = (await page.locator('.recovery-codes li').allInnerTexts()).map((c) => c.trim());
   expect(fresh).toHaveLength(10);
   expect(fresh.filter((c) => codes.includes(c))).toHaveLength(0);
+  const download = page.waitForEvent('download');
+  await page.getByRole('link', { name: 'Download' }).click();
+  await download;
   await page.getByRole('button', { name: 'I have saved my recovery codes' }).click();
   await expect(page.getByRole('heading', { name: 'Recovery codes' })).toHaveCount(0);
 
@@ -132,8 +135,8 @@ test('the owner filters the audit log by event type and by user', async ({ page 
   await addUser(page, 'Lee Logged', lee, 'false');
   await open(page, '/audit', info);
   const events = page.getByRole('region', { name: 'Audit events' });
-  await expect(events.getByText('account.created')).toBeVisible();
-  await expect(events.getByText('user.added')).toBeVisible();
+  await expect(events.getByText('Account created')).toBeVisible();
+  await expect(events.getByText('User added')).toBeVisible();
 
   // With the wasm a filter applies as it changes; without, the Filter button sends the form.
   const apply = async () => {
@@ -142,20 +145,24 @@ test('the owner filters the audit log by event type and by user', async ({ page 
   await page.getByLabel('Event type').selectOption({ label: 'User added' });
   await apply();
   await expect(page).toHaveURL(/\/audit\?event=user\.added(&user=0)?$/);
-  await expect(events.getByText('user.added')).toBeVisible();
-  await expect(events.getByText('account.created')).toHaveCount(0);
+  await expect(events.getByText('User added')).toBeVisible();
+  await expect(events.getByText('Account created')).toHaveCount(0);
   // The filter is in the address: a reload keeps it.
   await open(page, page.url(), info);
   await expect(page.getByLabel('Event type')).toHaveValue('user.added');
-  await expect(events.getByText('account.created')).toHaveCount(0);
+  await expect(events.getByText('Account created')).toHaveCount(0);
 
   await page.getByLabel('Event type').selectOption({ label: 'All events' });
   await page.getByLabel('User').selectOption({ label: `Lou Owner (${lou})` });
   await apply();
-  await expect(events.getByText('account.created')).toBeVisible();
-  await expect(events.getByText('user.added')).toBeVisible();
+  await expect(events.getByText('Account created')).toBeVisible();
+  await expect(events.getByText('User added')).toBeVisible();
   await page.getByLabel('User').selectOption({ label: `Lee Logged (${lee})` });
   await apply();
-  await expect(events.getByText('account.created')).toHaveCount(0);
-  await expect(events.getByText('user.added')).toBeVisible();
+  await expect(events.getByText('Account created')).toHaveCount(0);
+  await expect(events.getByText('User added')).toBeVisible();
+  // Nothing to show is said.
+  await page.getByLabel('Event type').selectOption({ label: 'Lockout' });
+  await apply();
+  await expect(events.getByText('No events match these filters.')).toBeVisible();
 });

@@ -46,7 +46,7 @@ export async function signIn(page: Page, info: TestInfo, email: string, password
 
 /** Adds a user on the Users page; returns the invitation link. */
 export async function addUser(page: Page, name: string, email: string, expectSwitch: 'true' | 'false', setTo?: boolean): Promise<string> {
-  await page.getByRole('link', { name: 'Users' }).click();
+  await page.getByRole('link', { name: 'Users', exact: true }).click();
   await expect(page.getByRole('heading', { name: 'Users', exact: true })).toBeVisible();
   await page.getByRole('button', { name: 'Add user' }).click();
   const form = page.locator('section', { has: page.getByRole('heading', { name: 'Add user' }) });

@@ -28,6 +28,10 @@ export async function enrollFromPanel(page: Page, offsetSeconds = 0): Promise<{ 
   const codes = (await page.locator('.recovery-codes li').allInnerTexts()).map((c) => c.trim());
   expect(codes).toHaveLength(10);
   remember(key.replace(/\s+/g, ''), ...codes);
+  // The codes are kept (downloaded) before the console lets the person go on.
+  const download = page.waitForEvent('download');
+  await page.getByRole('link', { name: 'Download' }).click();
+  await download;
   await page.getByRole('button', { name: 'I have saved my recovery codes' }).click();
   return { key, codes };
 }

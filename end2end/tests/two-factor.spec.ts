@@ -5,7 +5,7 @@ import { codeAt, enrollFromPanel, signOut } from './two-factor-helpers';
 
 /** Turns 2FA on in Profile through the enrollment panel; returns the setup key and recovery codes. */
 async function enrollInProfile(page: Page): Promise<{ key: string; codes: string[] }> {
-  await page.getByRole('link', { name: 'Profile' }).click();
+  await page.getByRole('link', { name: 'Profile', exact: true }).click();
   await expect(page.getByRole('heading', { name: 'Profile' })).toBeVisible();
   const toggle = page.getByRole('switch', { name: 'Two-factor authentication' });
   await expect(toggle).toHaveAttribute('aria-checked', 'false');
@@ -110,7 +110,7 @@ test('an admin turns 2FA on in Profile (seed rule 7) and off again with a curren
   // Who they are now, not the copy kept of them before.
   await open(admin, '/', info);
   await expect(admin.getByTestId('two-factor-state')).toHaveText('On');
-  await admin.getByRole('link', { name: 'Profile' }).click();
+  await admin.getByRole('link', { name: 'Profile', exact: true }).click();
   await expect(admin.getByRole('heading', { name: 'Profile' })).toBeVisible();
   // Off again: needs a current code.
   await admin.getByRole('switch', { name: 'Two-factor authentication' }).click();

@@ -716,3 +716,80 @@ on_both!(
         assert_eq!(use_link(&app, "continue_setup", new).await, StatusCode::OK);
     }
 );
+
+// What the console says after the requirement is saved, and whom an invitation is for.
+on_both!(
+    requirement_since_and_invitation_details,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        let secret = app.owner_with_2fa("owner@example.com", PW).await;
+        let r = app
+            .call(
+                "add_user",
+                &[("name", "Ada Admin"), ("email", "ada@example.com")],
+            )
+            .await;
+        let token = r.link_token("/invite/");
+        // The invitation names the account and the email, to the link's holder only.
+        let mut visitor = app.other_browser();
+        let r = visitor
+            .call("invitation_details", &[("token", &token)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.json(), serde_json::json!(["Acme", "ada@example.com"]));
+        for bad in ["", "not-a-token", &format!("{token}x")] {
+            let r = visitor.call("invitation_details", &[("token", bad)]).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        }
+
+        let p = app.call("account_policy", &[]).await.json();
+        assert_eq!(p["required_since"], serde_json::Value::Null);
+        let code = totp::code_for(&secret, now() as u64 + 30);
+        app.call(
+            "set_account_requirement",
+            &[("on", "true"), ("code", &code)],
+        )
+        .await;
+        let p = app.call("account_policy", &[]).await.json();
+        let since = p["required_since"].as_i64().expect("since when");
+        assert!((now() - since).abs() < 60, "{since}");
+        // Spent or not, the link holder learns nothing once it no longer works.
+        let r = visitor
+            .call("accept_invitation", &[("token", &token), ("password", PW)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let r = visitor
+            .call("invitation_details", &[("token", &token)])
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        // Off: no "since".
+        sqlx::query("UPDATE authenticators SET last_step = last_step - 3")
+            .execute(&app.state.pool)
+            .await
+            .unwrap();
+        let code = totp::code_for(&secret, now() as u64);
+        let r = app
+            .call(
+                "set_account_requirement",
+                &[("on", "false"), ("code", &code)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let p = app.call("account_policy", &[]).await.json();
+        assert_eq!(p["required_since"], serde_json::Value::Null);
+    }
+);
+
+// "Not you?" on the code page ends the half sign-in, not only its cookie.
+on_both!(signing_out_a_half_sign_in_ends_it, |db: Db| async move {
+    let mut app = TestApp::spawn(db).await;
+    app.owner_with_2fa("owner@example.com", PW).await;
+    let mut b = app.other_browser();
+    b.sign_in("owner@example.com", PW).await;
+    assert!(b.pending.is_some());
+    assert_eq!(app.count("SELECT COUNT(*) FROM pending_logins").await, 1);
+    let r = b.call("sign_out", &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(b.pending.is_none(), "the cookie is cleared");
+    assert_eq!(app.count("SELECT COUNT(*) FROM pending_logins").await, 0);
+});

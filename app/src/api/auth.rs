@@ -191,7 +191,7 @@ pub(crate) async fn open_after_password(
 
 #[server(endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
-    use crate::server::{audit, context, sessions};
+    use crate::server::{audit, context, now, sessions};
 
     let cx = context::ctx()?;
     if let Some(auth) = cx.auth() {
@@ -208,6 +208,14 @@ pub async fn sign_out() -> Result<(), AppError> {
             },
         )
         .await?;
+    }
+    // A half sign-in ends too ("Not you?" on the code page).
+    if let Some(pending) = cx.pending() {
+        sessions::take_pending(&cx.state.pool, &pending.id_hash, pending.user_id, now()).await?;
+        context::append_header(
+            http::header::SET_COOKIE,
+            &sessions::clear_pending_cookie(&cx.state.config),
+        );
     }
     context::append_header(
         http::header::SET_COOKIE,

@@ -4,6 +4,28 @@ use leptos::prelude::*;
 
 use crate::domain::AppError;
 
+/// Whom an invitation is for: the account they join and the email they will sign in with. Only
+/// for a link that still works; the token is the secret that shows them.
+#[server(endpoint = "invitation_details")]
+pub async fn invitation_details(token: String) -> Result<(String, String), AppError> {
+    use crate::server::{context, internal, owner};
+    use sqlx::Row;
+    let cx = context::ctx()?;
+    let user_id = owner::link_user(&cx.state, &token, "invite").await?;
+    let row = sqlx::query(
+        "SELECT a.name, u.email FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(&cx.state.pool)
+    .await
+    .map_err(internal("invitation details"))?
+    .ok_or_else(owner::link_gone)?;
+    Ok((
+        row.try_get(0).map_err(internal("invitation row"))?,
+        row.try_get(1).map_err(internal("invitation row"))?,
+    ))
+}
+
 /// `/invite/<token>`: the new user sets a password; then enrolls if 2FA is on for them.
 #[server(endpoint = "accept_invitation")]
 pub async fn accept_invitation(token: String, password: String) -> Result<(), AppError> {

@@ -28,8 +28,21 @@ pub fn TextField(
     #[prop(optional)] maxlength: Option<usize>,
     #[prop(optional)] inputmode: Option<&'static str>,
     #[prop(into)] error: Signal<Option<String>>,
+    /// Focused when the page loads (the one field a page is for).
+    #[prop(optional)]
+    autofocus: bool,
 ) -> impl IntoView {
     let id = format!("field-{name}");
+    // A field whose input was refused takes focus, so its error (the field's description) is
+    // read out and the person can correct it at once.
+    let focus = id.clone();
+    Effect::new(move |had: Option<bool>| {
+        let has = error.with(Option::is_some);
+        if has && had != Some(true) {
+            super::focus_id(focus.clone());
+        }
+        has
+    });
     let error_id = format!("{id}-error");
     let described = error_id.clone();
     view! {
@@ -42,6 +55,7 @@ pub fn TextField(
                 autocomplete=autocomplete
                 maxlength=maxlength
                 inputmode=inputmode
+                autofocus=autofocus
                 aria-invalid=move || if error.with(Option::is_some) { "true" } else { "false" }
                 aria-describedby=move || error.with(Option::is_some).then(|| described.clone())
             />
@@ -107,10 +121,13 @@ pub fn ReturnHere() -> impl IntoView {
 
 /// The 6-digit code input every second-factor form shares, with the form's own error under it.
 #[component]
-pub fn CodeField(error: Signal<Option<AppError>>) -> impl IntoView {
+pub fn CodeField(
+    error: Signal<Option<AppError>>,
+    #[prop(optional)] autofocus: bool,
+) -> impl IntoView {
     view! {
         <TextField label="Authentication code" name="code" autocomplete="one-time-code"
-            inputmode="numeric" maxlength=7usize error=field_error(error, "code")/>
+            inputmode="numeric" maxlength=7usize error=field_error(error, "code") autofocus/>
         <FormError error/>
     }
 }

@@ -15,7 +15,7 @@ use crate::domain::{AppError, Me};
 #[component]
 pub fn AuthCard(title: &'static str, children: Children) -> impl IntoView {
     view! {
-        <main class="auth">
+        <main class="auth" id="main">
             <div class="brand">"Latchkey"</div>
             <section class="card">
                 <h1>{title}</h1>
@@ -80,11 +80,12 @@ where
             let data_me = serde_json::to_string(&me).ok();
             #[cfg(not(feature = "ssr"))]
             let data_me: Option<String> = None;
+            super::focus_heading_after_navigation();
             // After a plain form post, what it did ([`crate::domain::Flash`]) comes first.
             let result = has_flash().then(|| view! { <PlainFormResult flash=flash_resource()/> });
             view! {
                 <Header me=me.clone()/>
-                <main class="page" data-me=data_me>{result}{page(me)}</main>
+                <main class="page" id="main" tabindex="-1" data-me=data_me>{result}{page(me)}</main>
             }
             .into_any()
         }
@@ -116,6 +117,7 @@ fn Header(me: Me) -> impl IntoView {
     // it they stay open, so every page can be reached without JavaScript.
     let open = RwSignal::new(false);
     view! {
+        <a class="skip-link" href="#main" on:click=|ev| { ev.prevent_default(); super::focus_id("main"); }>"Skip to content"</a>
         <header class="topbar">
             <NavLink href="/" class="brand">"Latchkey"</NavLink>
             <button type="button" class="menu-button secondary" aria-controls="main-menu"

@@ -47,6 +47,9 @@ pub fn has_flash() -> bool {
 pub fn SavedCodesButton(
     #[prop(optional)] on_done: Option<Callback<()>>,
     #[prop(default = "I have saved my recovery codes")] label: &'static str,
+    /// Not yet: the codes were not downloaded, copied or printed (see `RecoveryCodes`).
+    #[prop(optional, into)]
+    waiting: Signal<bool>,
 ) -> impl IntoView {
     let finish = ServerAction::<FinishEnrollment>::new();
     let error = action_error(finish.value());
@@ -59,7 +62,8 @@ pub fn SavedCodesButton(
         <ActionForm action=finish>
             <ReturnHere/>
             <FormError error/>
-            <button type="submit" disabled=move || finish.pending().get()>{label}</button>
+            <button type="submit" disabled=move || finish.pending().get() || waiting.get()
+                aria-describedby=move || waiting.get().then_some("save-codes-hint")>{label}</button>
         </ActionForm>
     }
 }
@@ -108,7 +112,6 @@ fn FlashView(flash: Flash) -> impl IntoView {
         Flash::RecoveryCodes(codes) => view! {
             <section class="panel" aria-labelledby="recovery-heading">
                 <RecoveryCodes codes/>
-                <SavedCodesButton/>
             </section>
         }
         .into_any(),

@@ -31,6 +31,9 @@ pub fn TwoFactorToggle(
     #[prop(into)] checked: Signal<bool>,
     #[prop(into, optional)] disabled: Signal<bool>,
     #[prop(into, optional)] note: Signal<Option<String>>,
+    /// Where the note leads, when it names a page ("Change yours in Profile.").
+    #[prop(optional)]
+    note_href: Option<&'static str>,
     action: SwitchAction,
 ) -> impl IntoView {
     let label_id = format!("{id}-label");
@@ -72,7 +75,10 @@ pub fn TwoFactorToggle(
     view! {
         <div class="switch-row">{control}</div>
         <Show when=move || note.with(Option::is_some)>
-            <p class="note" id=note_id.clone()>{move || note.get()}</p>
+            <p class="note" id=note_id.clone()>{move || match note_href {
+                Some(href) => view! { <a href=href>{note.get()}</a> }.into_any(),
+                None => note.get().into_any(),
+            }}</p>
         </Show>
     }
 }

@@ -262,6 +262,8 @@ pub struct PolicyImpact {
     /// While the account requires 2FA: the users the owner exempted (the first
     /// `PENDING_SHOWN`; `off` counts them all).
     pub exempt: Vec<UserBrief>,
+    /// When the requirement took effect, while it is on.
+    pub required_since: Option<i64>,
 }
 
 /// How many of the users still to set up an authenticator the console names.
@@ -297,6 +299,24 @@ impl PolicyImpact {
                 count_of(n, "exempt user", "exempt users")
             ),
         }
+    }
+
+    /// What follows from the requirement, once saved: since when, and who still has to set up.
+    pub fn follow_up(&self) -> Option<String> {
+        let since = self.required_since?;
+        let mut out = format!("Required since {}.", format_time(since));
+        if self.pending_total > 0 {
+            let verb = if self.pending_total == 1 {
+                "has"
+            } else {
+                "have"
+            };
+            out.push_str(&format!(
+                " {} still {verb} to set up an authenticator at their next sign-in.",
+                count_of(self.pending_total, "user", "users")
+            ));
+        }
+        Some(out)
     }
 
     /// The word for users with 2FA off: exempt while the account requires it.
@@ -369,6 +389,7 @@ mod tests {
             to_set_up: 0,
             off: 0,
             exempt: Vec::new(),
+            required_since: None,
         };
         assert_eq!(
             impact(1, 1).protected_sentence(),
@@ -408,6 +429,18 @@ mod tests {
         p.off = 3;
         p.exempt.push(brief("Di"));
         assert!(p.requirement_sentence().contains("except 3 exempt users"));
+        // Saved: since when, and who still has to set up.
+        assert_eq!(p.follow_up(), None);
+        p.required_since = Some(951_782_400);
+        assert_eq!(
+            p.follow_up().unwrap(),
+            "Required since 2000-02-29 00:00 UTC."
+        );
+        p.pending_total = 1;
+        assert_eq!(
+            p.follow_up().unwrap(),
+            "Required since 2000-02-29 00:00 UTC. 1 user still has to set up an authenticator at their next sign-in."
+        );
         assert_eq!(super::count_of(1, "code", "codes"), "1 code");
         assert_eq!(super::count_of(0, "code", "codes"), "0 codes");
     }

@@ -32,6 +32,15 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ("account.created", "Account created"),
 ];
 
+/// An event's name in the filter's words; its key where there is none.
+fn event_label(key: &str) -> String {
+    EVENT_TYPES
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, label)| label.to_string())
+        .unwrap_or_else(|| key.to_string())
+}
+
 #[component]
 pub fn AuditPage() -> impl IntoView {
     view! {
@@ -112,6 +121,7 @@ fn Audit() -> impl IntoView {
                 match page.await {
                     Ok(p) => {
                         let next = p.next_before;
+                        let empty = p.entries.is_empty();
                         view! {
                             <div class="table-wrap" tabindex="0" role="region" aria-label="Audit events">
                                 <table class="audit cards">
@@ -120,10 +130,11 @@ fn Audit() -> impl IntoView {
                                         <th scope="col">"Target"</th><th scope="col">"Detail"</th><th scope="col">"Client address"</th>
                                     </tr></thead>
                                     <tbody>
+                                        {empty.then(|| view! { <tr><td colspan="6">"No events match these filters."</td></tr> })}
                                         {p.entries.into_iter().map(|e| view! {
                                             <tr>
                                                 <td data-label="Time">{format_time(e.at)}</td>
-                                                <td data-label="Event"><code>{e.event}</code></td>
+                                                <td data-label="Event"><span title=e.event.clone()>{event_label(&e.event)}</span></td>
                                                 <td data-label="Actor">{e.actor.unwrap_or_else(|| "—".into())}</td>
                                                 <td data-label="Target">{e.target.unwrap_or_else(|| "—".into())}</td>
                                                 <td data-label="Detail">{e.detail}</td>

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::api::links::{AcceptInvitation, ContinueSetup};
+use crate::api::links::{invitation_details, AcceptInvitation, ContinueSetup};
 use crate::components::{action_error, field_error, AuthCard, FormError, ReturnHere, TextField};
 use crate::domain::MAX_PASSWORD_LEN;
 
@@ -18,10 +18,21 @@ pub fn InvitePage() -> impl IntoView {
     let action = ServerAction::<AcceptInvitation>::new();
     let error = action_error(action.value());
     let token = token();
+    let details = Resource::new(move || token.get(), invitation_details);
     view! {
         <Title text="Join your team"/>
         <AuthCard title="Set your password">
-            <p>"You were invited to a Latchkey account. Choose a password to finish."</p>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match details.await {
+                        Ok((account, email)) => view! {
+                            <p data-testid="invitation-for">{format!("You were invited to {account} on Latchkey. You will sign in as {email}.")}</p>
+                            <p>"Choose a password to finish."</p>
+                        }.into_any(),
+                        Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
             <ActionForm action>
                 <ReturnHere/>
                 <input type="hidden" name="token" value=token/>

@@ -63,6 +63,7 @@ fn AccountProtection() -> impl IntoView {
                                 {p.pending_setup.into_iter().map(|u| view! { <li>{u.name}" ("{u.email}")"</li> }).collect_view()}
                             </ul>
                             {more.map(|m| view! { <p>{m}</p> })}
+                            <p><a href="/users">"Manage users"</a></p>
                         })}
                     }}).ok()
                 })}

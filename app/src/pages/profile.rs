@@ -5,8 +5,8 @@ use leptos_meta::Title;
 
 use crate::api::two_factor::{my_two_factor, DisableTwoFactor, RegenerateRecoveryCodes};
 use crate::components::{
-    action_error, step_param, CodeField, EnrollmentPanel, RecoveryCodes, ReturnHere,
-    SavedCodesButton, SignedIn, StepForm, SwitchAction, TwoFactorToggle,
+    action_error, focus_id, focus_on_mount, step_param, CodeField, EnrollmentPanel, RecoveryCodes,
+    ReturnHere, SignedIn, StepForm, SwitchAction, TwoFactorToggle,
 };
 use crate::domain::{count_of, policy, Me, Role};
 
@@ -49,17 +49,31 @@ fn Profile(me: Me) -> impl IntoView {
         policy::own_switch(role, me.two_factor.account_required, me.two_factor.setting).is_ok();
     let status = RwSignal::new(me.two_factor.clone());
     let mode = RwSignal::new(Mode::asked(&me.two_factor, may_switch));
-    let refresh = Action::new(move |_: &()| async move {
-        if let Ok(s) = my_two_factor().await {
-            status.set(s);
+    // What the last step did, said and focused when it ends.
+    let done = RwSignal::new(None::<&'static str>);
+    let refresh = Action::new(move |said: &&'static str| {
+        let said = *said;
+        async move {
+            if let Ok(s) = my_two_factor().await {
+                status.set(s);
+            }
+            mode.set(Mode::Idle);
+            done.set(Some(said));
+            focus_id("profile-done");
         }
-        mode.set(Mode::Idle);
     });
+    let finished = move |said: &'static str| {
+        Callback::new(move |_| {
+            refresh.dispatch(said);
+        })
+    };
     let refusal = Signal::derive(move || {
         status.with(|s| policy::own_switch(role, s.account_required, s.setting).err())
     });
-    let on_toggle =
-        Callback::new(move |on: bool| mode.set(if on { Mode::Enrolling } else { Mode::Disabling }));
+    let on_toggle = Callback::new(move |on: bool| {
+        done.set(None);
+        mode.set(if on { Mode::Enrolling } else { Mode::Disabling });
+    });
 
     view! {
         <h1>"Profile"</h1>
@@ -89,24 +103,27 @@ fn Profile(me: Me) -> impl IntoView {
                     {move || format!("You have {} left. Regenerate them so you are not locked out.", count_of(status.with(|s| s.recovery_codes_left), "unused recovery code", "unused recovery codes"))}
                 </p>
             </Show>
+            <Show when=move || done.get().is_some()>
+                <p class="saved" role="status" id="profile-done">{move || done.get()}</p>
+            </Show>
             {move || match mode.get() {
                 Mode::Enrolling => view! {
-                    <EnrollmentPanel on_done=Callback::new(move |_| { refresh.dispatch(()); })/>
-                    <CancelLink mode/>
+                    <EnrollmentPanel on_done=finished("Two-factor authentication is on.")
+                        cancel=("/profile", Callback::new(move |_| mode.set(Mode::Idle)))/>
                 }.into_any(),
-                Mode::Disabling => view! { <DisableForm on_done=Callback::new(move |_| { refresh.dispatch(()); }) mode/> }.into_any(),
-                Mode::Regenerating => view! { <RegenerateForm on_done=Callback::new(move |_| { refresh.dispatch(()); }) mode/> }.into_any(),
+                Mode::Disabling => view! { <DisableForm on_done=finished("Two-factor authentication is off.") mode/> }.into_any(),
+                Mode::Regenerating => view! { <RegenerateForm on_done=finished("Your new recovery codes are saved; the old ones no longer work.") mode/> }.into_any(),
                 Mode::Idle => view! {
                     <Show when=move || status.with(|s| s.has_authenticator)>
                         <StepForm params=vec![(REGENERATE, "1".to_string())]>
                             <button type="submit" class="secondary"
-                                on:click=move |ev| { ev.prevent_default(); mode.set(Mode::Regenerating); }>"Regenerate recovery codes"</button>
+                                on:click=move |ev| { ev.prevent_default(); done.set(None); mode.set(Mode::Regenerating); }>"Regenerate recovery codes"</button>
                         </StepForm>
                     </Show>
                 }.into_any(),
             }}
         </section>
-        {(role == Role::Owner).then(|| view! { <p class="hint-block">"As the account owner you can require two-factor authentication for everyone in Settings & Security."</p> })}
+        {(role == Role::Owner).then(|| view! { <p class="hint-block">"As the account owner you can require two-factor authentication for everyone in "<a href="/settings/security">"Settings & Security"</a>"."</p> })}
     }
 }
 
@@ -118,6 +135,7 @@ fn CancelLink(mode: RwSignal<Mode>) -> impl IntoView {
 
 #[component]
 fn DisableForm(on_done: Callback<()>, mode: RwSignal<Mode>) -> impl IntoView {
+    focus_on_mount("field-code");
     let action = ServerAction::<DisableTwoFactor>::new();
     let error = action_error(action.value());
     Effect::new(move |_| {
@@ -141,6 +159,7 @@ fn DisableForm(on_done: Callback<()>, mode: RwSignal<Mode>) -> impl IntoView {
 
 #[component]
 fn RegenerateForm(on_done: Callback<()>, mode: RwSignal<Mode>) -> impl IntoView {
+    focus_on_mount("field-code");
     let action = ServerAction::<RegenerateRecoveryCodes>::new();
     let error = action_error(action.value());
     let codes = move || action.value().get().and_then(Result::ok);
@@ -159,8 +178,7 @@ fn RegenerateForm(on_done: Callback<()>, mode: RwSignal<Mode>) -> impl IntoView 
                     </ActionForm>
                 }
             >
-                <RecoveryCodes codes=codes().unwrap_or_default()/>
-                <SavedCodesButton on_done/>
+                <RecoveryCodes codes=codes().unwrap_or_default() on_done/>
             </Show>
         </div>
     }

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 
 use crate::api::owner::{account_policy, SetAccountRequirement};
 use crate::components::{
-    action_error, step_param, CodeField, EnrollmentPanel, EnrollmentPurpose, OwnerOnly,
+    action_error, focus_id, step_param, CodeField, EnrollmentPanel, EnrollmentPurpose, OwnerOnly,
     ProtectionPicture, ReturnHere, SignedIn, StepForm, SwitchAction, TwoFactorToggle,
 };
 use crate::domain::{Me, PolicyImpact};
@@ -38,6 +38,7 @@ fn Settings(me: Me) -> impl IntoView {
     let on_saved = Callback::new(move |_| {
         saved_note.set(true);
         version.update(|v| *v += 1);
+        focus_id("settings-saved");
     });
     view! {
         <h1>"Settings & Security"</h1>
@@ -50,7 +51,7 @@ fn Settings(me: Me) -> impl IntoView {
             })}
         </Transition>
         <Show when=move || saved_note.get()>
-            <p class="saved" role="status">"Saved."</p>
+            <p class="saved" role="status" id="settings-saved">"Saved."</p>
         </Show>
     }
 }
@@ -96,6 +97,12 @@ fn RequirementForm(
             on_saved.run(());
         }
     });
+    let asking = move || matches!(step.get(), Step::Confirming | Step::Enrolling);
+    Effect::new(move |_| {
+        if step.get() == Step::Confirming {
+            focus_id("field-code");
+        }
+    });
     let pending = policy.pending_setup.clone();
     let pending_total = policy.pending_total;
     let more = policy.more_pending();
@@ -118,12 +125,20 @@ fn RequirementForm(
                 <TwoFactorToggle
                     label="Require two-factor authentication at login"
                     id="require-2fa"
-                    checked=draft
-                    disabled=Signal::derive(move || step.get() == Step::Confirming || step.get() == Step::Enrolling)
+                    // While a change waits for its code, the switch shows what is in effect.
+                    checked=Signal::derive(move || if asking() { saved } else { draft.get() })
+                    disabled=Signal::derive(asking)
                     action=SwitchAction::Enhanced(Callback::new(move |on| { draft.set(on); step.set(Step::Editing); saved_note.set(false); }))
                 />
             </StepForm>
             <p class="hint-block" data-testid="requirement">{policy.requirement_sentence()}</p>
+            {policy.follow_up().map(|follow| {
+                let pending = policy.pending_total > 0;
+                view! {
+                    <p class="impact" data-testid="follow-up">{follow}" "
+                        {pending.then(|| view! { <a href="/users">"See who on Users"</a> })}</p>
+                }
+            })}
             <p class="hint-block">{policy.protected_sentence()}</p>
             <ProtectionPicture policy=policy.clone()/>
             <Show when=move || draft.get() && !saved>
@@ -146,7 +161,11 @@ fn RequirementForm(
             </Show>
             <Show when=move || step.get() == Step::Editing>
                 <StepForm params=vec![(REQUIRE, on_off(asked)), (STEP, CONFIRM.to_string())]>
-                    <button type="submit" on:click=on_save disabled=move || draft.get() == saved>"Save"</button>
+                    <button type="submit" on:click=on_save disabled=move || draft.get() == saved
+                        aria-describedby=move || (draft.get() == saved).then_some("save-hint")>"Save"</button>
+                    <Show when=move || draft.get() == saved>
+                        <p class="hint-block" id="save-hint">"Nothing to save yet: turn the switch to change the setting."</p>
+                    </Show>
                 </StepForm>
             </Show>
             <Show when=move || step.get() == Step::Confirming>
@@ -165,8 +184,8 @@ fn RequirementForm(
             <Show when=move || step.get() == Step::Enrolling>
                 <p>"To complete the setup, scan the QR code with your authenticator app and enter a code. The requirement takes effect when the code verifies."</p>
                 <EnrollmentPanel purpose=EnrollmentPurpose::AccountRequirement
-                    on_done=Callback::new(move |_| { step.set(Step::Saved); on_saved.run(()); })/>
-                <a class="button secondary" href=PAGE on:click=move |_| { draft.set(saved); step.set(Step::Editing); }>"Cancel"</a>
+                    on_done=Callback::new(move |_| { step.set(Step::Saved); on_saved.run(()); })
+                    cancel=(PAGE, Callback::new(move |_| { draft.set(saved); step.set(Step::Editing); }))/>
             </Show>
         </section>
     }

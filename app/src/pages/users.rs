@@ -7,8 +7,8 @@ use crate::api::owner::{
     list_users, AddUser, RemoveUser, RenewLink, ResetUserTwoFactor, SetUserTwoFactor,
 };
 use crate::components::{
-    action_error, field_error, step_param, FormError, HandOver, OwnerOnly, ReturnHere, SignedIn,
-    StepForm, SwitchAction, TextField, TwoFactorToggle,
+    action_error, field_error, focus_on_mount, step_param, FormError, HandOver, OwnerOnly,
+    ReturnHere, SignedIn, StepForm, SwitchAction, TextField, TwoFactorToggle,
 };
 use crate::domain::{
     format_time, AppError, HandedLink, LinkKind, Me, Role, UserRow, EXPORT_USERS_PATH,
@@ -72,6 +72,7 @@ fn AddUserForm(
     on_added: Callback<HandedLink>,
     on_close: Callback<()>,
 ) -> impl IntoView {
+    focus_on_mount("field-name");
     let action = ServerAction::<AddUser>::new();
     let error = action_error(action.value());
     Effect::new(move |_| {
@@ -338,7 +339,7 @@ fn UserLine(
             view! {
                 <TwoFactorToggle label="Two-factor authentication" whose=name.clone() id=format!("user-{id}-2fa") checked=on
                     disabled=Signal::derive(move || is_owner || toggle.pending().get())
-                    note=Signal::derive(move || note.clone()) action/>
+                    note=Signal::derive(move || note.clone()) note_href="/profile" action/>
             }
         }
     };

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::{components::A, hooks::use_query_map};
 
+use crate::api::auth::SignOut;
 use crate::api::two_factor::{get_sign_in_stage, VerifySignIn, VerifySignInRecovery};
 use crate::components::{
     action_error, field_error, flash_resource, AuthCard, CodeField, EnrollmentPanel, FormError,
@@ -61,10 +62,11 @@ fn CodeForms() -> impl IntoView {
                 <p>"Enter the 6-digit code from your authenticator app."</p>
                 <ActionForm action=code>
                     <ReturnHere/>
-                    <CodeField error=code_error/>
+                    <CodeField error=code_error autofocus=true/>
                     <button type="submit" disabled=move || code.pending().get()>"Verify"</button>
                 </ActionForm>
                 <p class="alt"><A href="/login/verify?recovery=1">"Use a recovery code"</A></p>
+                <NotYou/>
             }
         >
             <p>"Enter one of the recovery codes you saved when you set up two-factor authentication."</p>
@@ -76,6 +78,20 @@ fn CodeForms() -> impl IntoView {
                 <button type="submit" disabled=move || rec.pending().get()>"Verify"</button>
             </ActionForm>
             <p class="alt"><A href="/login/verify">"Use your authenticator app"</A></p>
+            <NotYou/>
         </Show>
+    }
+}
+
+/// Someone else's half sign-in on this browser (a shared computer): ends it, back to sign-in.
+#[component]
+fn NotYou() -> impl IntoView {
+    let action = ServerAction::<SignOut>::new();
+    view! {
+        <ActionForm action attr:class="alt">
+            <ReturnHere/>
+            "Not you? "
+            <button type="submit" class="link">"Sign in as someone else"</button>
+        </ActionForm>
     }
 }

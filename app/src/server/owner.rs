@@ -117,7 +117,8 @@ pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, A
              AND (u.tfa_on = 1 OR (SELECT require_2fa FROM accounts WHERE id = $1) = 0) THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending, \
            CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 1 AND NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS to_set_up, \
            CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS off, \
-           (SELECT require_2fa FROM accounts WHERE id = $1) AS required \
+           (SELECT require_2fa FROM accounts WHERE id = $1) AS required, \
+           (SELECT require_2fa_since FROM accounts WHERE id = $1) AS required_since \
          FROM users u WHERE u.account_id = $1",
     )
     .bind(account_id)
@@ -160,6 +161,7 @@ pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, A
         to_set_up,
         off,
         exempt,
+        required_since: col::<Option<i64>>(&counts, "required_since")?.filter(|_| required),
     })
 }
 
@@ -192,11 +194,17 @@ pub async fn require_in(
     owner_id: i64,
     t: i64,
 ) -> Result<(), AppError> {
-    sqlx::query("UPDATE accounts SET require_2fa = 1 WHERE id = $1")
-        .bind(account_id)
-        .execute(&mut **tx)
-        .await
-        .map_err(internal("require 2fa"))?;
+    // Since when: kept while it stays on (saving ON again changes nothing).
+    sqlx::query(
+        "UPDATE accounts SET require_2fa = 1, \
+         require_2fa_since = CASE WHEN require_2fa = 1 THEN require_2fa_since ELSE $2 END \
+         WHERE id = $1",
+    )
+    .bind(account_id)
+    .bind(t)
+    .execute(&mut **tx)
+    .await
+    .map_err(internal("require 2fa"))?;
     // Users turned on here lose every session (see `set_user_two_factor`); the others, their
     // sessions opened without a second factor.
     sqlx::query(
@@ -235,7 +243,7 @@ pub async fn set_requirement(state: &AppState, o: Owner<'_>, on: bool) -> Result
         require_in(&mut tx, o.account_id, o.user_id, t).await?;
     } else {
         // OFF changes nobody's 2FA: protection is never removed behind a user's back.
-        sqlx::query("UPDATE accounts SET require_2fa = 0 WHERE id = $1")
+        sqlx::query("UPDATE accounts SET require_2fa = 0, require_2fa_since = NULL WHERE id = $1")
             .bind(o.account_id)
             .execute(&mut *tx)
             .await
