@@ -793,3 +793,66 @@ on_both!(signing_out_a_half_sign_in_ends_it, |db: Db| async move {
     assert!(b.pending.is_none(), "the cookie is cleared");
     assert_eq!(app.count("SELECT COUNT(*) FROM pending_logins").await, 0);
 });
+
+// A new invitation link issued while the first is being accepted sets no password: an
+// invitation never replaces a password, and accepting one voids the user's other links.
+on_both!(
+    an_invitation_never_replaces_a_password,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.sign_up("owner@example.com", PW).await;
+        let r = app
+            .call("add_user", &[("name", "Vi"), ("email", "vi@example.com")])
+            .await;
+        r.link_token("/invite/");
+        let vi = app
+            .count("SELECT id FROM users WHERE email = 'vi@example.com'")
+            .await
+            .to_string();
+        // The acceptance has spent the link and is hashing the password when the owner asks
+        // for a new one.
+        sqlx::query("UPDATE user_links SET used_at = $1")
+            .bind(now())
+            .execute(&app.state.pool)
+            .await
+            .unwrap();
+        let second = app
+            .call("renew_link", &[("user_id", &vi)])
+            .await
+            .link_token("/invite/");
+        // ... and then sets it.
+        sqlx::query("UPDATE users SET password_hash = 'set-by-the-acceptance' WHERE id = $1")
+            .bind(vi.parse::<i64>().unwrap())
+            .execute(&app.state.pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            use_link(&app, "accept_invitation", second).await,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM users WHERE password_hash = 'set-by-the-acceptance'")
+                .await,
+            1
+        );
+        // A real acceptance voids every other invitation link of the user.
+        let r = app
+            .call("add_user", &[("name", "Wu"), ("email", "wu@example.com")])
+            .await;
+        let wu_link = r.link_token("/invite/");
+        assert_eq!(
+            use_link(&app, "accept_invitation", wu_link).await,
+            StatusCode::OK
+        );
+        let wu = app
+            .count("SELECT id FROM users WHERE email = 'wu@example.com'")
+            .await;
+        assert_eq!(
+            app.count(&format!(
+                "SELECT COUNT(*) FROM user_links WHERE user_id = {wu}"
+            ))
+            .await,
+            0
+        );
+    }
+);

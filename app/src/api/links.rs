@@ -51,16 +51,25 @@ pub async fn accept_invitation(token: String, password: String) -> Result<(), Ap
             return Err(e);
         }
     };
+    // Only a user without a password yet: an invitation never replaces one (a new link issued
+    // while this one was being accepted must not let its holder set another).
     let row = sqlx::query(
-        "UPDATE users SET password_hash = $1 WHERE id = $2 RETURNING account_id, tfa_on",
+        "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash IS NULL \
+         RETURNING account_id, tfa_on",
     )
     .bind(hash.clone())
     .bind(user_id)
     .fetch_optional(&cx.state.pool)
     .await
     .map_err(internal("set password"))?
-    // Removed by the owner meanwhile.
+    // Removed by the owner meanwhile, or already accepted.
     .ok_or_else(owner::link_gone)?;
+    // Any other invitation link of the user is void now.
+    sqlx::query("DELETE FROM user_links WHERE user_id = $1 AND kind = 'invite'")
+        .bind(user_id)
+        .execute(&cx.state.pool)
+        .await
+        .map_err(internal("void invitations"))?;
     let account_id: i64 = row.try_get(0).map_err(internal("invite row"))?;
     let tfa_on = row.try_get::<i64, _>(1).map_err(internal("invite row"))? != 0;
     audit::log(
