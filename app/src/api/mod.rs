@@ -3,4 +3,5 @@
 pub mod auth;
 pub mod links;
 pub mod owner;
+pub mod passkeys;
 pub mod two_factor;

@@ -193,7 +193,7 @@ pub async fn take_flash() -> Result<Option<Flash>, AppError> {
 /// `tx`, the transaction that spent the factor: one commit, and a factor that opens no session
 /// (the twin of a sign-in that won the race) stays unspent.
 #[cfg(feature = "ssr")]
-async fn finish_sign_in(
+pub(crate) async fn finish_sign_in(
     cx: &crate::server::context::Ctx,
     pending: &crate::server::sessions::PendingLogin,
     how: &str,

@@ -111,6 +111,23 @@ impl SignInStage {
     }
 }
 
+/// A passkey or security key of the user, as their Profile lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyInfo {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// The user's passkeys, and whether this console can use passkeys at all (it needs a public
+/// URL on a domain name).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Passkeys {
+    pub enabled: bool,
+    pub items: Vec<PasskeyInfo>,
+}
+
 /// A single-use link the owner hands over to a user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LinkKind {

@@ -26,6 +26,9 @@ pub enum Event {
     InvitationAccepted,
     UsersExported,
     LinkRenewed,
+    PasskeyAdded,
+    PasskeyRemoved,
+    PasskeyUsed,
 }
 
 impl Event {
@@ -51,6 +54,9 @@ impl Event {
             Event::InvitationAccepted => "invitation.accepted",
             Event::UsersExported => "users.exported",
             Event::LinkRenewed => "link.renewed",
+            Event::PasskeyAdded => "passkey.added",
+            Event::PasskeyRemoved => "passkey.removed",
+            Event::PasskeyUsed => "passkey.used",
         }
     }
 }

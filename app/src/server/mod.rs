@@ -7,6 +7,7 @@ pub mod db;
 pub mod flash;
 pub mod keys;
 pub mod owner;
+pub mod passkeys;
 pub mod password;
 pub mod purge;
 pub mod qr;

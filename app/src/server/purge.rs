@@ -20,7 +20,7 @@ const UNOWNED_AUDIT_SECS: i64 = 30 * 24 * 3600;
 /// Deletes every row expired at `t`; returns how many went.
 pub async fn run_once(state: &AppState, t: i64) -> Result<u64, AppError> {
     let idle_since = t - state.config.session_idle_secs;
-    let statements: [(&str, &[i64]); 7] = [
+    let statements: [(&str, &[i64]); 8] = [
         (
             "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
             &[t, idle_since],
@@ -28,6 +28,10 @@ pub async fn run_once(state: &AppState, t: i64) -> Result<u64, AppError> {
         (CLEAR_EXPIRED_PENDING, &[t]),
         ("DELETE FROM enrollments WHERE expires_at <= $1", &[t]),
         ("DELETE FROM flashes WHERE expires_at <= $1", &[t]),
+        (
+            "DELETE FROM webauthn_ceremonies WHERE expires_at <= $1",
+            &[t],
+        ),
         (
             "DELETE FROM user_links WHERE expires_at <= $1 OR used_at IS NOT NULL",
             &[t],
