@@ -5,7 +5,9 @@ import { join } from 'node:path';
 
 // The suite starts its own release server on a free port with a fresh SQLite database.
 const port = Number(process.env.LATCHKEY_E2E_PORT ?? 3217);
-const baseURL = `http://127.0.0.1:${port}`;
+// localhost, not 127.0.0.1: WebAuthn (passkeys) refuses IP addresses, and the console's
+// relying party is the host of its public URL.
+const baseURL = `http://localhost:${port}`;
 const bin = process.env.LATCHKEY_E2E_BIN ?? '../target/release/server';
 const dataDir = process.env.LATCHKEY_E2E_DATA ?? mkdtempSync(join(tmpdir(), 'latchkey-e2e-'));
 process.env.LATCHKEY_E2E_DATA = dataDir; // workers re-read this file; keep one database
@@ -43,8 +45,8 @@ export default defineConfig({
   webServer: {
     // Everything the server logs (at debug) goes to a file that global-teardown.ts scans for
     // the passwords, codes and keys the tests typed.
-    command: `RUST_LOG=debug ${bin} --listen 127.0.0.1:${port} --data-dir ${dataDir} > ${dataDir}/server.log 2>&1`,
-    url: `${baseURL}/healthz`,
+    command: `RUST_LOG=debug ${bin} --listen 127.0.0.1:${port} --public-url ${baseURL} --data-dir ${dataDir} > ${dataDir}/server.log 2>&1`,
+    url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,
     stdout: 'ignore',

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds and runs the console on http://127.0.0.1:3000 with a SQLite database in ./data.
+# Builds and runs the console on http://localhost:3000 with a SQLite database in ./data.
 # Set DATABASE_URL=postgres://… to use PostgreSQL instead.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"

@@ -10,6 +10,13 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
+# webauthn-rs (passkeys) builds against the system's OpenSSL.
+if ! dpkg -s libssl-dev pkg-config >/dev/null 2>&1; then
+  say "installing Debian's libssl-dev and pkg-config"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y libssl-dev pkg-config
+fi
+
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32 target"
   rustup target add wasm32-unknown-unknown

@@ -20,11 +20,12 @@ struct Cli {
     /// PostgreSQL (half of them for the reads behind every request and the code sign-in).
     #[arg(long, env = "LATCHKEY_DB_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
     db_connections: Option<u32>,
-    /// Public URL of the console; https:// makes cookies Secure and __Host- prefixed.
+    /// Public URL of the console; https:// makes cookies Secure and __Host- prefixed. Its host
+    /// is the passkeys' relying party: on an IP address, passkeys are off.
     #[arg(
         long,
         env = "LATCHKEY_PUBLIC_URL",
-        default_value = "http://127.0.0.1:3000"
+        default_value = "http://localhost:3000"
     )]
     public_url: String,
     /// Trust the last X-Forwarded-For hop as the client address (only behind your own proxy).

@@ -86,6 +86,11 @@ on_both!(
         assert_eq!(b.call("current_user", &[]).await.status, StatusCode::OK);
         let list = ann.call("my_passkeys", &[]).await.json();
         assert!(list["items"][0]["last_used_at"].is_i64());
+        // The owner's Users page and export name both methods.
+        let users = ann.call("list_users", &[]).await.json();
+        assert_eq!(users[0]["passkeys"], 1);
+        let csv = ann.get("/users/export.csv").await.body;
+        assert!(csv.contains(r#""App, 1 passkey""#), "{csv}");
         assert_eq!(
             ann.count("SELECT COUNT(*) FROM audit_events WHERE event = 'passkey.used'")
                 .await,

@@ -5,6 +5,8 @@ mod enrollment_panel;
 mod field;
 mod hand_over;
 mod layout;
+pub mod passkey_browser;
+mod passkeys_section;
 mod plain_forms;
 mod protection_picture;
 mod two_factor_toggle;
@@ -16,6 +18,7 @@ pub use field::{
 };
 pub use hand_over::HandOver;
 pub use layout::{AuthCard, OwnerOnly, SignedIn};
+pub use passkeys_section::{PasskeySignIn, PasskeysSection};
 pub use plain_forms::{
     flash_resource, has_flash, step_param, PlainFormResult, SavedCodesButton, StepForm,
 };

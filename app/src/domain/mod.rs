@@ -227,9 +227,27 @@ pub struct UserRow {
     pub invitation_pending: bool,
     /// 2FA was reset; waiting for the user to use their setup link.
     pub reset_pending: bool,
+    /// Passkeys and security keys the user has.
+    pub passkeys: i64,
 }
 
 impl UserRow {
+    /// The second factors the user can give: "App, 2 passkeys", "1 passkey", "—".
+    pub fn methods(&self) -> String {
+        let mut out = Vec::new();
+        if self.has_authenticator {
+            out.push("App".to_string());
+        }
+        if self.passkeys > 0 {
+            out.push(count_of(self.passkeys, "passkey", "passkeys"));
+        }
+        if out.is_empty() {
+            "—".to_string()
+        } else {
+            out.join(", ")
+        }
+    }
+
     /// Where the user's authenticator stands, in the words of the Users page and its export.
     pub fn authenticator_state(&self) -> &'static str {
         if self.invitation_pending {

@@ -5,8 +5,8 @@ use leptos_meta::Title;
 
 use crate::api::two_factor::{my_two_factor, DisableTwoFactor, RegenerateRecoveryCodes};
 use crate::components::{
-    action_error, focus_id, focus_on_mount, step_param, CodeField, EnrollmentPanel, RecoveryCodes,
-    ReturnHere, SignedIn, StepForm, SwitchAction, TwoFactorToggle,
+    action_error, focus_id, focus_on_mount, step_param, CodeField, EnrollmentPanel,
+    PasskeysSection, RecoveryCodes, ReturnHere, SignedIn, StepForm, SwitchAction, TwoFactorToggle,
 };
 use crate::domain::{count_of, policy, Me, Role};
 
@@ -123,6 +123,9 @@ fn Profile(me: Me) -> impl IntoView {
                 }.into_any(),
             }}
         </section>
+        <Show when=move || status.with(|s| s.has_authenticator)>
+            <PasskeysSection/>
+        </Show>
         {(role == Role::Owner).then(|| view! { <p class="hint-block">"As the account owner you can require two-factor authentication for everyone in "<a href="/settings/security">"Settings & Security"</a>"."</p> })}
     }
 }

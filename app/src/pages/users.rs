@@ -418,7 +418,7 @@ fn UserLine(
                 <div class="source">{source}</div>
             </td>
             <td data-label="Set by">{set_by}</td>
-            <td data-label="Authenticator">{auth_state}</td>
+            <td data-label="Authenticator">{auth_state}<div class="source">{format!("Methods: {}", user.methods())}</div></td>
             <td class="row-actions">
                 {actions}
                 {confirm}

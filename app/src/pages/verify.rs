@@ -9,7 +9,7 @@ use crate::api::auth::SignOut;
 use crate::api::two_factor::{get_sign_in_stage, VerifySignIn, VerifySignInRecovery};
 use crate::components::{
     action_error, field_error, flash_resource, AuthCard, CodeField, EnrollmentPanel, FormError,
-    PlainFormResult, ReturnHere, SavedCodesButton, TextField,
+    PasskeySignIn, PlainFormResult, ReturnHere, SavedCodesButton, TextField,
 };
 use crate::domain::SignInStage;
 
@@ -65,6 +65,7 @@ fn CodeForms() -> impl IntoView {
                     <CodeField error=code_error autofocus=true/>
                     <button type="submit" disabled=move || code.pending().get()>"Verify"</button>
                 </ActionForm>
+                <PasskeySignIn/>
                 <p class="alt"><A href="/login/verify?recovery=1">"Use a recovery code"</A></p>
                 <NotYou/>
             }

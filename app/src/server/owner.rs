@@ -71,7 +71,8 @@ pub async fn list_users(state: &AppState, account_id: i64) -> Result<Vec<UserRow
     let rows = sqlx::query(
         "SELECT u.id, u.name, u.email, u.role, u.tfa_on, u.tfa_source, u.tfa_set_at, u.password_hash IS NULL AS invited, \
            u.tfa_reset_pending, s.name AS set_by_name, \
-           (SELECT COUNT(*) FROM authenticators t WHERE t.user_id = u.id) AS has_auth \
+           (SELECT COUNT(*) FROM authenticators t WHERE t.user_id = u.id) AS has_auth, \
+           (SELECT COUNT(*) FROM passkeys k WHERE k.user_id = u.id) AS passkeys \
          FROM users u LEFT JOIN users s ON s.id = u.tfa_set_by \
          WHERE u.account_id = $1 ORDER BY u.id",
     )
@@ -99,6 +100,7 @@ pub async fn list_users(state: &AppState, account_id: i64) -> Result<Vec<UserRow
                     .try_get::<bool, _>("invited")
                     .or_else(|_| r.try_get::<i64, _>("invited").map(|v| v != 0))?,
                 reset_pending: r.try_get::<i64, _>("tfa_reset_pending")? != 0,
+                passkeys: r.try_get("passkeys")?,
             })
         })
         .collect::<Result<_, _>>()
@@ -687,12 +689,10 @@ pub async fn export_users_csv(state: &AppState, o: Owner<'_>) -> Result<Vec<u8>,
                 .to_string(),
             u.set_by.clone().unwrap_or_default(),
             time(u.set_at),
-            if u.has_authenticator {
-                "Authenticator app"
-            } else {
-                ""
-            }
-            .to_string(),
+            match u.methods().as_str() {
+                "—" => String::new(),
+                methods => methods.to_string(),
+            },
             u.authenticator_state().to_string(),
             time(last_sign_in.get(&u.id).copied()),
         ];

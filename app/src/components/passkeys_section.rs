@@ -1,0 +1,248 @@
+//! Passkeys in the console: the Profile section that lists, adds and removes them, and the
+//! sign-in button that proves one. Adding and proving need the browser's WebAuthn, so those
+//! buttons appear once the wasm runs; the list and removal work without it.
+
+use leptos::prelude::*;
+
+use super::{action_error, focus_id, passkey_browser, step_param, CodeField, ReturnHere, StepForm};
+use crate::api::passkeys::{
+    finish_passkey_registration, finish_passkey_sign_in, my_passkeys, passkey_sign_in_offered,
+    start_passkey_registration, start_passkey_sign_in, RemovePasskey,
+};
+use crate::domain::{format_time, PasskeyInfo};
+
+/// The query parameter of the removal step (`/profile?remove_passkey=3`).
+const REMOVE: &str = "remove_passkey";
+
+#[component]
+pub fn PasskeysSection() -> impl IntoView {
+    let version = RwSignal::new(0u32);
+    let list = Resource::new(move || version.get(), |_| my_passkeys());
+    let removing = RwSignal::new(step_param(REMOVE).and_then(|v| v.parse::<i64>().ok()));
+    let said = RwSignal::new(None::<String>);
+    let done = Callback::new(move |sentence: String| {
+        said.set(Some(sentence));
+        removing.set(None);
+        version.update(|v| *v += 1);
+        focus_id("passkeys-status");
+    });
+    view! {
+        <section class="panel" aria-labelledby="passkeys-heading">
+            <h2 id="passkeys-heading">"Passkeys and security keys"</h2>
+            <p class="hint-block">"Confirm it is you with your device's screen lock or a security key instead of typing a code."</p>
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match list.await {
+                        Ok(p) if !p.enabled => view! {
+                            <p class="hint-block">"Passkeys need the console on a domain name (its public URL), not an IP address."</p>
+                        }.into_any(),
+                        Ok(p) => view! {
+                            <PasskeyList items=p.items removing done/>
+                            <AddPasskey done/>
+                        }.into_any(),
+                        Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <Show when=move || said.with(Option::is_some)>
+                <p class="saved" role="status" id="passkeys-status">{move || said.get()}</p>
+            </Show>
+        </section>
+    }
+}
+
+#[component]
+fn PasskeyList(
+    items: Vec<PasskeyInfo>,
+    removing: RwSignal<Option<i64>>,
+    done: Callback<String>,
+) -> impl IntoView {
+    if items.is_empty() {
+        return view! { <p>"No passkeys yet."</p> }.into_any();
+    }
+    view! {
+        <ul class="passkeys">
+            {items.into_iter().map(|p| view! { <PasskeyLine passkey=p removing done/> }).collect_view()}
+        </ul>
+    }
+    .into_any()
+}
+
+#[component]
+fn PasskeyLine(
+    passkey: PasskeyInfo,
+    removing: RwSignal<Option<i64>>,
+    done: Callback<String>,
+) -> impl IntoView {
+    let id = passkey.id;
+    let name = passkey.name.clone();
+    let action = ServerAction::<RemovePasskey>::new();
+    let error = action_error(action.value());
+    let removed = name.clone();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = action.value().get() {
+            done.run(format!("Passkey \"{removed}\" removed."));
+        }
+    });
+    let used = passkey
+        .last_used_at
+        .map(|t| format!("last used {}", format_time(t)))
+        .unwrap_or_else(|| "not used yet".to_string());
+    let asking = move || removing.get() == Some(id);
+    Effect::new(move |_| {
+        if asking() {
+            focus_id("field-code");
+        }
+    });
+    let confirm_name = format!("Remove {name}");
+    let remove_label = format!("Remove passkey {name}");
+    let ask = move || {
+        let label = remove_label.clone();
+        (!asking()).then(|| {
+            view! {
+                <StepForm params=vec![(REMOVE, id.to_string())]>
+                    <button type="submit" class="secondary" aria-label=label
+                        on:click=move |ev| { ev.prevent_default(); removing.set(Some(id)); }>"Remove passkey"</button>
+                </StepForm>
+            }
+        })
+    };
+    let confirm = move || {
+        let button = confirm_name.clone();
+        asking().then(|| {
+            view! {
+                <div class="panel inset">
+                    <p>"To remove it, confirm with a current code from your authenticator app."</p>
+                    <ActionForm action>
+                        <ReturnHere/>
+                        <input type="hidden" name="id" value=id.to_string()/>
+                        <CodeField error/>
+                        <button type="submit" class="danger">{button}</button>
+                        " "
+                        <a class="button secondary" href="/profile" on:click=move |_| removing.set(None)>"Cancel"</a>
+                    </ActionForm>
+                </div>
+            }
+        })
+    };
+    view! {
+        <li>
+            <span class="passkey-name">{name}</span>
+            <span class="passkey-when">{format!(" — added {}, {used}", format_time(passkey.created_at))}</span>
+            {ask}
+            {confirm}
+        </li>
+    }
+}
+
+/// **Add a passkey**: a name, then the browser's own prompt.
+#[component]
+fn AddPasskey(done: Callback<String>) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let name = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let wanted = name.get_untracked();
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let result = async {
+                let options = start_passkey_registration(wanted)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let answer = passkey_browser::create(options).await?;
+                finish_passkey_registration(answer)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            busy.set(false);
+            match result {
+                Ok(added) => {
+                    open.set(false);
+                    name.set(String::new());
+                    done.run(format!("Passkey \"{}\" added.", added.name));
+                }
+                Err(message) => {
+                    error.set(Some(message));
+                    focus_id("field-passkey-name");
+                }
+            }
+        });
+    };
+    view! {
+        <Show
+            when=move || open.get()
+            fallback=move || view! {
+                <button type="button" class="js-only"
+                    on:click=move |_| { open.set(true); focus_id("field-passkey-name"); }>"Add a passkey"</button>
+            }
+        >
+            <form on:submit=add>
+                <div class="field" class:invalid=move || error.with(Option::is_some)>
+                    <label for="field-passkey-name">"Passkey name"</label>
+                    <input id="field-passkey-name" name="name" type="text" maxlength="60" autocomplete="off"
+                        placeholder="e.g. Work laptop"
+                        prop:value=move || name.get()
+                        on:input=move |ev| name.set(event_target_value(&ev))
+                        aria-invalid=move || if error.with(Option::is_some) { "true" } else { "false" }
+                        aria-describedby=move || error.with(Option::is_some).then_some("passkey-error")/>
+                    <Show when=move || error.with(Option::is_some)>
+                        <p class="field-error" id="passkey-error">{move || error.get()}</p>
+                    </Show>
+                </div>
+                <button type="submit" disabled=move || busy.get()>"Continue"</button>
+                " "
+                <button type="button" class="secondary" on:click=move |_| { open.set(false); error.set(None); }>"Cancel"</button>
+            </form>
+        </Show>
+    }
+}
+
+/// **Use a passkey** on the code page, for a user who has one.
+#[component]
+pub fn PasskeySignIn() -> impl IntoView {
+    let offered = Resource::new(|| (), |_| passkey_sign_in_offered());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let go = move |_| {
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let result = async {
+                let options = start_passkey_sign_in().await.map_err(|e| e.to_string())?;
+                let answer = passkey_browser::get(options).await?;
+                finish_passkey_sign_in(answer)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            busy.set(false);
+            match result {
+                Ok(()) => {
+                    #[cfg(feature = "hydrate")]
+                    {
+                        let _ = window().location().set_href("/");
+                    }
+                }
+                Err(message) => error.set(Some(message)),
+            }
+        });
+    };
+    view! {
+        <Suspense>
+            {move || Suspend::new(async move {
+                offered.await.unwrap_or(false).then(|| view! {
+                    <p class="alt">
+                        <button type="button" class="secondary js-only" on:click=go disabled=move || busy.get()>"Use a passkey"</button>
+                    </p>
+                    <Show when=move || error.with(Option::is_some)>
+                        <p class="form-error" role="alert">{move || error.get()}</p>
+                    </Show>
+                })
+            })}
+        </Suspense>
+    }
+}

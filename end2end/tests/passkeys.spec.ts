@@ -1,0 +1,60 @@
+// Passkeys with Chromium's virtual authenticator (CDP WebAuthn): added in Profile, used at
+// sign-in in place of a code, removed with a code.
+import { expect, test, type Page } from '@playwright/test';
+import { open, signIn, signUp, uniqueEmail } from './helpers';
+import { codeAt, enrollFromPanel, signOut } from './two-factor-helpers';
+
+/** A platform authenticator with user verification, as a laptop's fingerprint reader. */
+async function virtualAuthenticator(page: Page): Promise<void> {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+}
+
+test('a passkey added in Profile signs in in place of a code, and goes with a code', async ({ page }, info) => {
+  test.skip(info.project.name === 'no-js', 'passkeys need JavaScript');
+  await virtualAuthenticator(page);
+  const email = uniqueEmail('passkey-owner');
+  await signUp(page, info, { account: 'Key Co', name: 'Kay Owner', email });
+  await expect(page.getByTestId('role')).toHaveText('Owner');
+  await open(page, '/profile', info);
+  // An authenticator app first; then passkeys can be added.
+  await expect(page.getByRole('heading', { name: 'Passkeys and security keys' })).toHaveCount(0);
+  await page.getByRole('switch', { name: 'Two-factor authentication', exact: true }).click();
+  const { key } = await enrollFromPanel(page, -30);
+  const section = page.locator('section', { has: page.getByRole('heading', { name: 'Passkeys and security keys' }) });
+  await expect(section).toContainText('No passkeys yet.');
+  await section.getByRole('button', { name: 'Add a passkey' }).click();
+  await expect(section.getByLabel('Passkey name')).toBeFocused();
+  await section.getByLabel('Passkey name').fill('This laptop');
+  await section.getByRole('button', { name: 'Continue' }).click();
+  await expect(section.getByRole('status')).toHaveText('Passkey "This laptop" added.');
+  await expect(section.locator('.passkey-name')).toHaveText(['This laptop']);
+
+  // Sign in again: the password, then the passkey instead of a code.
+  await signOut(page);
+  await signIn(page, info, email);
+  await expect(page).toHaveURL(/\/login\/verify$/);
+  await page.getByRole('button', { name: 'Use a passkey' }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
+
+  // Removing it asks for a code.
+  await open(page, '/profile', info);
+  await expect(section).toContainText('last used');
+  await section.getByRole('button', { name: 'Remove passkey This laptop' }).click();
+  await expect(section.getByLabel('Authentication code')).toBeFocused();
+  await section.getByLabel('Authentication code').fill(codeAt(key, 0));
+  await section.getByRole('button', { name: 'Remove This laptop' }).click();
+  await expect(section.getByRole('status')).toHaveText('Passkey "This laptop" removed.');
+  await expect(section).toContainText('No passkeys yet.');
+});
