@@ -6,122 +6,131 @@ import { codeAt, enrollFromPanel } from './two-factor-helpers';
 
 const REQUIRE_SWITCH = 'Require two-factor authentication at login';
 
-async function focused(page: Page): Promise<string> {
-  return page.evaluate(() => {
-    const el = document.activeElement as HTMLElement | null;
-    if (!el) return '';
-    return `${el.tagName.toLowerCase()}#${el.id}|${(el.getAttribute('aria-label') ?? el.textContent ?? '').trim().slice(0, 60)}`;
-  });
+const WIDTHS = [
+  { name: 'desktop', width: 1280, height: 900 },
+  { name: 'phone', width: 390, height: 844 },
+];
+
+/** Follows a header link; on a phone the links sit behind Menu. */
+async function go(page: Page, name: string): Promise<void> {
+  const menu = page.getByRole('button', { name: 'Menu' });
+  if (await menu.isVisible()) await menu.click();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name, exact: true }).click();
 }
 
-test('focus follows each step, and the keyboard skips to the content', async ({ page }, info) => {
-  const fay = uniqueEmail('focus-owner');
-  await signUp(page, info, { account: 'Focus Co', name: 'Fay Owner', email: fay });
-  await expect(page.getByTestId('role')).toHaveText('Owner');
-  await open(page, '/', info);
-  // The first Tab reaches Skip to content, which takes focus to the page.
-  await page.keyboard.press('Tab');
-  await expect(page.getByRole('link', { name: 'Skip to content' })).toBeFocused();
-  await page.keyboard.press('Enter');
-  await expect(page.locator('main')).toBeFocused();
+for (const size of WIDTHS) {
+  test(`${size.name}: focus follows each step, and the keyboard skips to the content`, async ({ page }, info) => {
+    await page.setViewportSize({ width: size.width, height: size.height });
+    const fay = uniqueEmail('focus-owner');
+    await signUp(page, info, { account: 'Focus Co', name: 'Fay Owner', email: fay });
+    await expect(page.getByTestId('role')).toHaveText('Owner');
+    await open(page, '/', info);
+    // The first Tab reaches Skip to content, which takes focus to the page.
+    await page.keyboard.press('Tab');
+    await expect(page.getByRole('link', { name: 'Skip to content' })).toBeFocused();
+    await page.keyboard.press('Enter');
+    await expect(page.locator('main')).toBeFocused();
 
-  // A navigation focuses the new page's heading.
-  await page.getByRole('link', { name: 'Users', exact: true }).click();
-  await expect(page.getByRole('heading', { name: 'Users', level: 1 })).toBeFocused();
-  // Add user focuses its first field; Create user focuses the link to hand over.
-  await page.getByRole('button', { name: 'Add user' }).click();
-  await expect(page.getByLabel('Name')).toBeFocused();
-  await page.getByLabel('Name').fill('Gus Guided');
-  // Taken already: refused by the server.
-  await page.getByLabel('Email').fill(fay);
-  await page.getByRole('button', { name: 'Create user' }).click();
-  // A refused field takes focus, described by its error.
-  await expect(page.getByLabel('Email')).toBeFocused();
-  await expect(page.getByLabel('Email')).toHaveAttribute('aria-invalid', 'true');
-  await page.getByLabel('Email').fill(uniqueEmail('focus-gus'));
-  await page.getByRole('button', { name: 'Create user' }).click();
-  await expect(page.locator('section.hand-over')).toBeFocused();
+    // A navigation focuses the new page's heading.
+    await go(page, 'Users');
+    await expect(page.getByRole('heading', { name: 'Users', level: 1 })).toBeFocused();
+    // Add user focuses its first field; Create user focuses the link to hand over.
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await expect(page.getByLabel('Name')).toBeFocused();
+    await page.getByLabel('Name').fill('Gus Guided');
+    // Taken already: refused by the server.
+    await page.getByLabel('Email').fill(fay);
+    await page.getByRole('button', { name: 'Create user' }).click();
+    // A refused field takes focus, described by its error.
+    await expect(page.getByLabel('Email')).toBeFocused();
+    await expect(page.getByLabel('Email')).toHaveAttribute('aria-invalid', 'true');
+    await page.getByLabel('Email').fill(uniqueEmail('focus-gus'));
+    await page.getByRole('button', { name: 'Create user' }).click();
+    await expect(page.locator('section.hand-over')).toBeFocused();
 
-  // Profile: the switch opens the enrollment and focuses its heading.
-  await page.getByRole('link', { name: 'Profile', exact: true }).click();
-  await expect(page.getByRole('heading', { name: 'Profile', level: 1 })).toBeFocused();
-  const sw = page.getByRole('switch', { name: 'Two-factor authentication', exact: true });
-  await sw.click();
-  await expect(page.getByRole('heading', { name: 'Set up your authenticator app' })).toBeFocused();
-  // Three numbered steps; the setup key can be copied.
-  await expect(page.locator('ol.steps > li')).toHaveCount(3);
-  await expect(page.getByRole('button', { name: 'Copy setup key' })).toBeVisible();
-  const key = (await page.getByTestId('setup-key').innerText()).trim();
-  // A wrong code under the QR code: the field takes focus with its error.
-  await page.getByLabel('Authentication code').fill('000000');
-  await page.getByRole('button', { name: 'Verify' }).click();
-  await expect(page.getByLabel('Authentication code')).toBeFocused();
-  await expect(page.getByText('That code is not valid.', { exact: false })).toBeVisible();
-  await page.getByLabel('Authentication code').fill(codeAt(key));
-  await page.getByRole('button', { name: 'Verify' }).click();
-  await expect(page.getByRole('heading', { name: 'Recovery codes' })).toBeFocused();
-  // Cancel is gone once the authenticator is set up; the switch still says what is in effect.
-  await expect(page.getByRole('link', { name: 'Cancel' })).toHaveCount(0);
+    // Profile: the switch opens the enrollment and focuses its heading.
+    await go(page, 'Profile');
+    await expect(page.getByRole('heading', { name: 'Profile', level: 1 })).toBeFocused();
+    const sw = page.getByRole('switch', { name: 'Two-factor authentication', exact: true });
+    await sw.click();
+    await expect(page.getByRole('heading', { name: 'Set up your authenticator app' })).toBeFocused();
+    // Three numbered steps; the setup key can be copied.
+    await expect(page.locator('ol.steps > li')).toHaveCount(3);
+    await expect(page.getByRole('button', { name: 'Copy setup key' })).toBeVisible();
+    const key = (await page.getByTestId('setup-key').innerText()).trim();
+    // A wrong code under the QR code: the field takes focus with its error.
+    await page.getByLabel('Authentication code').fill('000000');
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await expect(page.getByLabel('Authentication code')).toBeFocused();
+    await expect(page.getByText('That code is not valid.', { exact: false })).toBeVisible();
+    await page.getByLabel('Authentication code').fill(codeAt(key));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await expect(page.getByRole('heading', { name: 'Recovery codes' })).toBeFocused();
+    // Cancel is gone once the authenticator is set up; the switch still says what is in effect.
+    await expect(page.getByRole('link', { name: 'Cancel' })).toHaveCount(0);
 
-  // The codes must be kept before going on: Download does it.
-  const saved = page.getByRole('button', { name: 'I have saved my recovery codes' });
-  await expect(saved).toBeDisabled();
-  await expect(page.getByText('Download, copy or print them first.')).toBeVisible();
-  const download = page.waitForEvent('download');
-  await page.getByRole('link', { name: 'Download' }).click();
-  expect((await download).suggestedFilename()).toBe('latchkey-recovery-codes.txt');
-  await expect(saved).toBeEnabled();
-  await saved.click();
-  const on = page.getByRole('status').filter({ hasText: 'Two-factor authentication is on.' });
-  await expect(on).toBeFocused();
-  await expect(sw).toHaveAttribute('aria-checked', 'true');
-});
+    // The codes must be kept before going on: Download does it.
+    const saved = page.getByRole('button', { name: 'I have saved my recovery codes' });
+    await expect(saved).toBeDisabled();
+    await expect(page.getByText('Download, copy or print them first.')).toBeVisible();
+    const download = page.waitForEvent('download');
+    await page.getByRole('link', { name: 'Download' }).click();
+    expect((await download).suggestedFilename()).toBe('latchkey-recovery-codes.txt');
+    await expect(saved).toBeEnabled();
+    await saved.click();
+    const on = page.getByRole('status').filter({ hasText: 'Two-factor authentication is on.' });
+    await expect(on).toBeFocused();
+    await expect(sw).toHaveAttribute('aria-checked', 'true');
+  });
 
-test('Copy keeps the recovery codes and says so', async ({ page, context }, info) => {
-  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
-  await signUp(page, info, { account: 'Copy Co', name: 'Cal Owner', email: uniqueEmail('copy-owner') });
-  await expect(page.getByTestId('role')).toHaveText('Owner');
-  await open(page, '/profile', info);
-  await page.getByRole('switch', { name: 'Two-factor authentication', exact: true }).click();
-  const key = (await page.getByTestId('setup-key').innerText()).trim();
-  await page.getByLabel('Authentication code').fill(codeAt(key));
-  await page.getByRole('button', { name: 'Verify' }).click();
-  const saved = page.getByRole('button', { name: 'I have saved my recovery codes' });
-  await expect(saved).toBeDisabled();
-  await page.getByRole('button', { name: 'Copy', exact: true }).click();
-  await expect(page.getByRole('status').filter({ hasText: 'Copied' })).toBeVisible();
-  const codes = (await page.locator('.recovery-codes li').allInnerTexts()).map((c) => c.trim());
-  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(codes.join('\n'));
-  await expect(saved).toBeEnabled();
-  // At 390 px each code stays on one line.
-  await page.setViewportSize({ width: 390, height: 844 });
-  const heights = await page.locator('.recovery-codes li').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height));
-  expect(Math.max(...heights)).toBeLessThan(2 * Math.min(...heights));
-});
+  test(`${size.name}: Copy keeps the recovery codes and says so`, async ({ page, context }, info) => {
+    await page.setViewportSize({ width: size.width, height: size.height });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+    await signUp(page, info, { account: 'Copy Co', name: 'Cal Owner', email: uniqueEmail('copy-owner') });
+    await expect(page.getByTestId('role')).toHaveText('Owner');
+    await open(page, '/profile', info);
+    await page.getByRole('switch', { name: 'Two-factor authentication', exact: true }).click();
+    const key = (await page.getByTestId('setup-key').innerText()).trim();
+    await page.getByLabel('Authentication code').fill(codeAt(key));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    const saved = page.getByRole('button', { name: 'I have saved my recovery codes' });
+    await expect(saved).toBeDisabled();
+    await page.getByRole('button', { name: 'Copy', exact: true }).click();
+    await expect(page.getByRole('status').filter({ hasText: 'Copied' })).toBeVisible();
+    const codes = (await page.locator('.recovery-codes li').allInnerTexts()).map((c) => c.trim());
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(codes.join('\n'));
+    await expect(saved).toBeEnabled();
+    // At 390 px each code stays on one line.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const heights = await page.locator('.recovery-codes li').evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height));
+    expect(Math.max(...heights)).toBeLessThan(2 * Math.min(...heights));
+  });
 
-test('the code page focuses its field and lets someone else sign in instead', async ({ page, browser }, info) => {
-  const email = uniqueEmail('notyou-owner');
-  await signUp(page, info, { account: 'Shared Co', name: 'Sam Owner', email });
-  await expect(page.getByTestId('role')).toHaveText('Owner');
-  await open(page, '/profile', info);
-  await page.getByRole('switch', { name: 'Two-factor authentication', exact: true }).click();
-  const key = (await page.getByTestId('setup-key').innerText()).trim();
-  await page.getByLabel('Authentication code').fill(codeAt(key));
-  await page.getByRole('button', { name: 'Verify' }).click();
-  await page.getByRole('link', { name: 'Download' }).click();
-  await page.getByRole('button', { name: 'I have saved my recovery codes' }).click();
+  test(`${size.name}: the code page focuses its field and lets someone else sign in instead`, async ({ page, browser }, info) => {
+    await page.setViewportSize({ width: size.width, height: size.height });
+    const email = uniqueEmail('notyou-owner');
+    await signUp(page, info, { account: 'Shared Co', name: 'Sam Owner', email });
+    await expect(page.getByTestId('role')).toHaveText('Owner');
+    await open(page, '/profile', info);
+    await page.getByRole('switch', { name: 'Two-factor authentication', exact: true }).click();
+    const key = (await page.getByTestId('setup-key').innerText()).trim();
+    await page.getByLabel('Authentication code').fill(codeAt(key));
+    await page.getByRole('button', { name: 'Verify' }).click();
+    await page.getByRole('link', { name: 'Download' }).click();
+    await page.getByRole('button', { name: 'I have saved my recovery codes' }).click();
 
-  const other = await (await browser.newContext()).newPage();
-  await signIn(other, info, email, PASSWORD);
-  await expect(other).toHaveURL(/\/login\/verify$/);
-  await expect(other.getByLabel('Authentication code')).toBeFocused();
-  await other.getByRole('button', { name: 'Sign in as someone else' }).click();
-  await expect(other).toHaveURL(/\/login$/);
-  // The half sign-in is over: its page sends the browser to sign in.
-  await other.goto('/login/verify');
-  await expect(other).toHaveURL(/\/login$/);
-  await other.context().close();
-});
+    const other = await (await browser.newContext()).newPage();
+    await signIn(other, info, email, PASSWORD);
+    await expect(other).toHaveURL(/\/login\/verify$/);
+    await expect(other.getByLabel('Authentication code')).toBeFocused();
+    await other.getByRole('button', { name: 'Sign in as someone else' }).click();
+    await expect(other).toHaveURL(/\/login$/);
+    // The half sign-in is over: its page sends the browser to sign in.
+    await other.goto('/login/verify');
+    await expect(other).toHaveURL(/\/login$/);
+    await other.context().close();
+  });
+}
 
 /** WCAG relative luminance of a CSS rgb()/rgba() colour. */
 function luminance(css: string): number {
@@ -167,35 +176,38 @@ test('controls stand out from what is behind them: 3:1 (WCAG 1.4.11)', async ({ 
   }
 });
 
-test('after saving, the console says what follows and links to where to act', async ({ page, browser }, info) => {
-  await signUp(page, info, { account: 'Next Co', name: 'Nell Owner', email: uniqueEmail('next-owner') });
-  await expect(page.getByTestId('role')).toHaveText('Owner');
-  const email = uniqueEmail('next-ned');
-  const link = await addUser(page, 'Ned Next', email, 'false');
-  // The invitation says which account and which email.
-  const ned = await (await browser.newContext()).newPage();
-  await open(ned, new URL(link).pathname, info);
-  await expect(ned.getByTestId('invitation-for')).toHaveText(`You were invited to Next Co on Latchkey. You will sign in as ${email}.`);
-  await ned.context().close();
+for (const size of WIDTHS) {
+  test(`${size.name}: after saving, the console says what follows and links to where to act`, async ({ page, browser }, info) => {
+    await signUp(page, info, { account: 'Next Co', name: 'Nell Owner', email: uniqueEmail('next-owner') });
+    await expect(page.getByTestId('role')).toHaveText('Owner');
+    const email = uniqueEmail('next-ned');
+    const link = await addUser(page, 'Ned Next', email, 'false');
+    // The invitation says which account and which email.
+    const ned = await (await browser.newContext()).newPage();
+    await open(ned, new URL(link).pathname, info);
+    await expect(ned.getByTestId('invitation-for')).toHaveText(`You were invited to Next Co on Latchkey. You will sign in as ${email}.`);
+    await ned.context().close();
 
-  await open(page, '/settings/security', info);
-  // A disabled Save says why.
-  const save = page.getByRole('button', { name: 'Save' });
-  await expect(save).toBeDisabled();
-  await expect(save).toHaveAccessibleDescription('Nothing to save yet: turn the switch to change the setting.');
-  await page.getByRole('switch', { name: REQUIRE_SWITCH, exact: true }).click();
-  await save.click();
-  await enrollFromPanel(page);
-  await open(page, '/settings/security', info);
-  const follow = page.getByTestId('follow-up');
-  await expect(follow).toContainText('Required since ');
-  await expect(follow).toContainText('1 user still has to set up an authenticator at their next sign-in.');
-  await follow.getByRole('link', { name: 'See who on Users' }).click();
-  await expect(page.getByRole('heading', { name: 'Users', level: 1 })).toBeVisible();
-  // The owner's own row points to where theirs is changed.
-  await page.getByRole('link', { name: 'Change yours in Profile.' }).click();
-  await expect(page.getByRole('heading', { name: 'Profile', level: 1 })).toBeVisible();
-  await page.getByRole('link', { name: 'Overview', exact: true }).click();
-  await page.getByRole('link', { name: 'Manage users' }).click();
-  await expect(page.getByRole('heading', { name: 'Users', level: 1 })).toBeVisible();
-});
+    await page.setViewportSize({ width: size.width, height: size.height });
+    await open(page, '/settings/security', info);
+    // A disabled Save says why.
+    const save = page.getByRole('button', { name: 'Save' });
+    await expect(save).toBeDisabled();
+    await expect(save).toHaveAccessibleDescription('Nothing to save yet: turn the switch to change the setting.');
+    await page.getByRole('switch', { name: REQUIRE_SWITCH, exact: true }).click();
+    await save.click();
+    await enrollFromPanel(page);
+    await open(page, '/settings/security', info);
+    const follow = page.getByTestId('follow-up');
+    await expect(follow).toContainText('Required since ');
+    await expect(follow).toContainText('1 user still has to set up an authenticator at their next sign-in.');
+    await follow.getByRole('link', { name: 'See who on Users' }).click();
+    await expect(page.getByRole('heading', { name: 'Users', level: 1 })).toBeVisible();
+    // The owner's own row points to where theirs is changed.
+    await page.getByRole('link', { name: 'Change yours in Profile.' }).click();
+    await expect(page.getByRole('heading', { name: 'Profile', level: 1 })).toBeVisible();
+    await go(page, 'Overview');
+    await page.getByRole('link', { name: 'Manage users' }).click();
+    await expect(page.getByRole('heading', { name: 'Users', level: 1 })).toBeVisible();
+  });
+}
