@@ -211,3 +211,65 @@ for (const size of WIDTHS) {
     await expect(page.getByRole('heading', { name: 'Users', level: 1 })).toBeVisible();
   });
 }
+
+for (const size of WIDTHS) {
+  test(`${size.name}: an exemption is said before it happens and named where the requirement is stated`, async ({ page }, info) => {
+    test.slow();
+    await page.setViewportSize({ width: size.width, height: size.height });
+    await signUp(page, info, { account: 'Exempt Co', name: 'Eve Owner', email: uniqueEmail('ex-owner') });
+    await expect(page.getByTestId('role')).toHaveText('Owner');
+    // The requirement on, with the owner's own authenticator.
+    await open(page, '/settings/security', info);
+    await page.getByRole('switch', { name: REQUIRE_SWITCH, exact: true }).click();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await enrollFromPanel(page);
+    // Ben, added while it is required, has it on.
+    await go(page, 'Users');
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await page.getByLabel('Name').fill('Ben Exempt');
+    await page.getByLabel('Email').fill(uniqueEmail('ex-ben'));
+    await page.getByRole('button', { name: 'Create user' }).click();
+    const panel = page.locator('section.hand-over');
+    await expect(panel).toBeFocused();
+    // The link panel is on screen, not off to the side of a card.
+    const box = await panel.boundingBox();
+    expect(box && box.x >= 0 && box.x + box.width <= size.width).toBeTruthy();
+    await panel.getByRole('button', { name: 'Done' }).click();
+    const sw = page.getByRole('switch', { name: 'Two-factor authentication for Ben Exempt', exact: true });
+    await expect(sw).toHaveAttribute('aria-checked', 'true');
+    await sw.click();
+    const question = page.getByRole('group').filter({ hasText: 'Exempt Ben Exempt from the account' });
+    await expect(question).toContainText('Ben Exempt will sign in with only a password');
+    await expect(page.getByRole('button', { name: 'Exempt Ben Exempt', exact: true })).toBeFocused();
+    await page.getByRole('button', { name: 'Exempt Ben Exempt', exact: true }).click();
+    await expect(sw).toHaveAttribute('aria-checked', 'false');
+    await expect(page.getByText('Exempt: signs in with only a password')).toBeVisible();
+    await go(page, 'Overview');
+    await expect(page.getByTestId('requirement')).toHaveText(
+      'Two-factor authentication is required for everyone except Ben Exempt, who signs in with only a password.',
+    );
+  });
+
+  test(`${size.name}: a link to hand over is copied and can be replaced`, async ({ page, context }, info) => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+    await page.setViewportSize({ width: size.width, height: size.height });
+    await signUp(page, info, { account: 'Hand Co', name: 'Hal Owner', email: uniqueEmail('hand-owner') });
+    await expect(page.getByTestId('role')).toHaveText('Owner');
+    await go(page, 'Users');
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await page.getByLabel('Name').fill('Ida Invited');
+    await page.getByLabel('Email').fill(uniqueEmail('hand-ida'));
+    await page.getByRole('button', { name: 'Create user' }).click();
+    const panel = page.locator('section.hand-over');
+    const first = (await page.getByTestId('invitation-link').innerText()).trim();
+    await panel.getByRole('button', { name: 'Copy link' }).click();
+    await expect(panel.getByRole('status')).toHaveText('Copied');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(first);
+    await panel.getByRole('button', { name: 'Done' }).click();
+    // The row says where Ida stands, and offers a new link.
+    await expect(page.getByTestId(/^user-hand-ida/)).toContainText('Invitation pending');
+    await page.getByRole('button', { name: 'New invitation link for Ida Invited' }).click();
+    await expect(panel).toContainText('A new invitation link for Ida Invited; the one sent before no longer works');
+    expect((await page.getByTestId('invitation-link').innerText()).trim()).not.toEqual(first);
+  });
+}
