@@ -84,6 +84,17 @@ const ENDPOINTS: &[(&str, &[(&str, Kind)])] = &[
     ("verify_sign_in_recovery", &[("recovery_code", Kind::Text)]),
     ("regenerate_recovery_codes", &[("code", Kind::BadCode)]),
     ("disable_two_factor", &[("code", Kind::BadCode)]),
+    ("renew_link", &[("user_id", Kind::BadId)]),
+    ("invitation_details", &[("token", Kind::Text)]),
+    ("take_flash", &[]),
+    ("start_passkey_registration", &[("name", Kind::Text)]),
+    ("finish_passkey_registration", &[("credential", Kind::Text)]),
+    (
+        "remove_passkey",
+        &[("id", Kind::BadId), ("code", Kind::BadCode)],
+    ),
+    ("start_passkey_sign_in", &[]),
+    ("finish_passkey_sign_in", &[("credential", Kind::Text)]),
 ];
 
 #[derive(Clone, Copy, Debug)]
@@ -255,7 +266,12 @@ struct World {
 }
 
 async fn world(db: Db) -> (World, i64, i64) {
-    let mut owner = TestApp::spawn(db).await;
+    // On a domain name, so the passkey functions run their checks rather than refuse at once.
+    let config = app::server::config::Config {
+        public_origin: Some("http://localhost:3000".into()),
+        ..Default::default()
+    };
+    let mut owner = TestApp::spawn_with(db, config).await;
     owner.sign_up("ann@example.com", PW).await;
     owner.enroll().await;
     owner.call("finish_enrollment", &[]).await;
