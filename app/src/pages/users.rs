@@ -40,6 +40,37 @@ fn Users(required: bool) -> impl IntoView {
         handed.set(Some(link));
         version.update(|v| *v += 1);
     });
+    // The rows' resets, removals and new links belong to the page, not to a row: the list
+    // re-renders its rows when it reloads (after a switch, say), and what a row's action
+    // answers (a link to hand over, the reload after a removal) must not go with it.
+    let actions = RowActions {
+        reset: ServerAction::new(),
+        remove: ServerAction::new(),
+        renew: ServerAction::new(),
+    };
+    Effect::new(move |_| {
+        if let Some(Ok(())) = actions.remove.value().get() {
+            version.update(|v| *v += 1);
+        }
+    });
+    Effect::new(move |_| {
+        for done in [actions.reset.value().get(), actions.renew.value().get()] {
+            if let Some(Ok(link)) = done {
+                hand.run(link);
+            }
+        }
+    });
+    let refused = move || {
+        [
+            actions.reset.value().get().and_then(Result::err),
+            actions.remove.value().get().and_then(Result::err),
+            actions.renew.value().get().and_then(Result::err),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+        .map(|e: AppError| e.to_string())
+    };
     view! {
         <h1>"Users"</h1>
         <div class="toolbar">
@@ -50,6 +81,7 @@ fn Users(required: bool) -> impl IntoView {
             <a class="button secondary" href=EXPORT_USERS_PATH download>"Export CSV"</a>
         </div>
         {move || handed.get().map(|link| view! { <HandOver handed=link on_done=Callback::new(move |_| handed.set(None))/> })}
+        {move || refused().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
         <Show when=move || adding.get()>
             <AddUserForm required
                 on_added=Callback::new(move |link| { adding.set(false); hand.run(link); })
@@ -58,7 +90,7 @@ fn Users(required: bool) -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match users.await {
-                    Ok(list) => view! { <UserTable users=list required reload hand confirming/> }.into_any(),
+                    Ok(list) => view! { <UserTable users=list required reload actions confirming/> }.into_any(),
                     Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
@@ -97,6 +129,14 @@ fn AddUserForm(
             </ActionForm>
         </section>
     }
+}
+
+/// The actions of the rows whose answers outlive a reload of the list.
+#[derive(Clone, Copy)]
+struct RowActions {
+    reset: ServerAction<ResetUserTwoFactor>,
+    remove: ServerAction<RemoveUser>,
+    renew: ServerAction<RenewLink>,
 }
 
 /// A destructive action of a user row that waits for its confirmation.
@@ -165,7 +205,7 @@ fn UserTable(
     /// Whether the account requires 2FA.
     required: bool,
     reload: Callback<()>,
-    hand: Callback<HandedLink>,
+    actions: RowActions,
     confirming: RwSignal<Option<(i64, Destructive)>>,
 ) -> impl IntoView {
     view! {
@@ -176,7 +216,7 @@ fn UserTable(
                     <th scope="col">"Set by"</th><th scope="col">"Authenticator"</th><th scope="col">"Actions"</th>
                 </tr></thead>
                 <tbody>
-                    {users.into_iter().map(|u| view! { <UserLine user=u required reload hand confirming/> }).collect_view()}
+                    {users.into_iter().map(|u| view! { <UserLine user=u required reload actions confirming/> }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -188,28 +228,21 @@ fn UserLine(
     user: UserRow,
     required: bool,
     reload: Callback<()>,
-    hand: Callback<HandedLink>,
+    actions: RowActions,
     confirming: RwSignal<Option<(i64, Destructive)>>,
 ) -> impl IntoView {
     let toggle = ServerAction::<SetUserTwoFactor>::new();
-    let renew = ServerAction::<RenewLink>::new();
-    let reset = ServerAction::<ResetUserTwoFactor>::new();
-    let remove = ServerAction::<RemoveUser>::new();
+    let RowActions {
+        reset,
+        remove,
+        renew,
+    } = actions;
     let id = user.id;
     let is_owner = user.role == Role::Owner;
     let on = RwSignal::new(user.setting.on);
     Effect::new(move |_| {
-        if matches!(toggle.value().get(), Some(Ok(())))
-            || matches!(remove.value().get(), Some(Ok(())))
-        {
+        if matches!(toggle.value().get(), Some(Ok(()))) {
             reload.run(());
-        }
-    });
-    Effect::new(move |_| {
-        for done in [reset.value().get(), renew.value().get()] {
-            if let Some(Ok(link)) = done {
-                hand.run(link);
-            }
         }
     });
     // The switch shows the state asked for at once, and goes back if the change is refused.
@@ -224,16 +257,11 @@ fn UserLine(
         }
     });
     let error = Signal::derive(move || {
-        [
-            toggle.value().get().and_then(Result::err),
-            reset.value().get().and_then(Result::err),
-            remove.value().get().and_then(Result::err),
-            renew.value().get().and_then(Result::err),
-        ]
-        .into_iter()
-        .flatten()
-        .next()
-        .map(|e: AppError| e.to_string())
+        toggle
+            .value()
+            .get()
+            .and_then(Result::err)
+            .map(|e: AppError| e.to_string())
     });
     let source = if user.setting.is_exempt(required) {
         "Exempt: signs in with only a password".to_string()
