@@ -61,6 +61,34 @@ fn refused(message: &str) -> AppError {
     AppError::invalid("passkey", message)
 }
 
+/// A ceremony `webauthn-rs` refused: why goes to the log, the person reads one sentence.
+fn ceremony_failed(
+    what: &'static str,
+) -> impl FnOnce(webauthn_rs::prelude::WebauthnError) -> AppError {
+    move |e| {
+        tracing::warn!(error = %e, "{what}");
+        refused("The passkey could not be used. Try again.")
+    }
+}
+
+fn too_many() -> AppError {
+    refused(&format!(
+        "You have {MAX_PER_USER} passkeys already. Remove one first."
+    ))
+}
+
+/// The audit row of something `who` did with their passkey `name`.
+fn entry<'a>(who: Who<'a>, event: Event, name: &'a str) -> audit::Entry<'a> {
+    audit::Entry {
+        event,
+        account_id: Some(who.account_id),
+        actor_user_id: Some(who.user_id),
+        target_user_id: Some(who.user_id),
+        detail: name,
+        client_addr: who.client_addr,
+    }
+}
+
 /// The WebAuthn user handle of `user_id`: derived with the server key, so nothing is stored
 /// and no two users share one.
 fn user_handle(state: &AppState, user_id: i64) -> Uuid {
@@ -190,9 +218,7 @@ pub async fn start_registration(
     let webauthn = webauthn(state)?;
     let existing = stored(state, who.user_id).await?;
     if existing.len() as i64 >= MAX_PER_USER {
-        return Err(refused(&format!(
-            "You have {MAX_PER_USER} passkeys already. Remove one first."
-        )));
+        return Err(too_many());
     }
     let exclude: Vec<CredentialID> = existing.iter().map(|(_, k)| k.cred_id().clone()).collect();
     let (options, registration) = webauthn
@@ -202,10 +228,7 @@ pub async fn start_registration(
             display_name,
             Some(exclude),
         )
-        .map_err(|e| {
-            tracing::warn!(error = %e, "start passkey registration");
-            refused("The passkey could not be started. Try again.")
-        })?;
+        .map_err(ceremony_failed("start passkey registration"))?;
     keep(state, who, "register", &registration, Some(name)).await?;
     Ok(options)
 }
@@ -222,10 +245,7 @@ pub async fn finish_registration(
     let (registration, name) = take::<PasskeyRegistration>(state, who, "register").await?;
     let passkey = webauthn
         .finish_passkey_registration(&answer, &registration)
-        .map_err(|e| {
-            tracing::warn!(error = %e, "finish passkey registration");
-            refused("The passkey could not be verified. Try again.")
-        })?;
+        .map_err(ceremony_failed("finish passkey registration"))?;
     let name = name.unwrap_or_else(|| "Passkey".into());
     let t = now();
     let json = serde_json::to_string(&passkey).map_err(internal("encode passkey"))?;
@@ -248,28 +268,13 @@ pub async fn finish_registration(
     .await;
     let id: i64 = match inserted {
         Ok(Some(row)) => row.try_get(0).map_err(internal("passkey id"))?,
-        Ok(None) => {
-            return Err(refused(&format!(
-                "You have {MAX_PER_USER} passkeys already. Remove one first."
-            )))
-        }
+        Ok(None) => return Err(too_many()),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             return Err(refused("This passkey is registered already."))
         }
         Err(e) => return Err(internal("insert passkey")(e)),
     };
-    audit::record(
-        &mut *tx,
-        audit::Entry {
-            event: Event::PasskeyAdded,
-            account_id: Some(who.account_id),
-            actor_user_id: Some(who.user_id),
-            target_user_id: Some(who.user_id),
-            detail: &name,
-            client_addr: who.client_addr,
-        },
-    )
-    .await?;
+    audit::record(&mut *tx, entry(who, Event::PasskeyAdded, &name)).await?;
     tx.commit().await.map_err(internal("commit passkey"))?;
     Ok(PasskeyInfo {
         id,
@@ -295,10 +300,9 @@ pub async fn start_authentication(
             "You have no passkey. Use your authentication code.",
         ));
     }
-    let (options, authentication) = webauthn.start_passkey_authentication(&keys).map_err(|e| {
-        tracing::warn!(error = %e, "start passkey authentication");
-        refused("The passkey could not be started. Try again.")
-    })?;
+    let (options, authentication) = webauthn
+        .start_passkey_authentication(&keys)
+        .map_err(ceremony_failed("start passkey authentication"))?;
     keep(state, who, "authenticate", &authentication, None).await?;
     Ok(options)
 }
@@ -317,10 +321,7 @@ pub async fn finish_authentication(
     let (authentication, _) = take::<PasskeyAuthentication>(state, who, "authenticate").await?;
     let result = webauthn
         .finish_passkey_authentication(&answer, &authentication)
-        .map_err(|e| {
-            tracing::warn!(error = %e, "finish passkey authentication");
-            refused("The passkey could not be verified. Try again.")
-        })?;
+        .map_err(ceremony_failed("finish passkey authentication"))?;
     let mut tx = super::begin(state).await?;
     if !rows::lock_user(&mut tx, who.user_id).await? {
         tx.rollback().await.map_err(internal("rollback"))?;
@@ -348,18 +349,7 @@ pub async fn finish_authentication(
         .execute(&mut *tx)
         .await
         .map_err(internal("update passkey"))?;
-    audit::record(
-        &mut *tx,
-        audit::Entry {
-            event: Event::PasskeyUsed,
-            account_id: Some(who.account_id),
-            actor_user_id: Some(who.user_id),
-            target_user_id: Some(who.user_id),
-            detail: &name,
-            client_addr: who.client_addr,
-        },
-    )
-    .await?;
+    audit::record(&mut *tx, entry(who, Event::PasskeyUsed, &name)).await?;
     Ok(tx)
 }
 
@@ -374,18 +364,7 @@ pub async fn remove_in(tx: &mut Tx, who: Who<'_>, id: i64) -> Result<String, App
             .await
             .map_err(internal("remove passkey"))?
             .ok_or(AppError::NotFound)?;
-    audit::record(
-        &mut **tx,
-        audit::Entry {
-            event: Event::PasskeyRemoved,
-            account_id: Some(who.account_id),
-            actor_user_id: Some(who.user_id),
-            target_user_id: Some(who.user_id),
-            detail: &name,
-            client_addr: who.client_addr,
-        },
-    )
-    .await?;
+    audit::record(&mut **tx, entry(who, Event::PasskeyRemoved, &name)).await?;
     Ok(name)
 }
 
