@@ -1,5 +1,5 @@
 // Passkeys with Chromium's virtual authenticator (CDP WebAuthn): added in Profile, used at
-// sign-in in place of a code, removed with a code.
+// sign-in in place of a code, removed with a passkey or with a code.
 import { expect, test, type Page } from '@playwright/test';
 import { open, signIn, signUp, uniqueEmail } from './helpers';
 import { codeAt, enrollFromPanel, signOut } from './two-factor-helpers';
@@ -20,7 +20,7 @@ async function virtualAuthenticator(page: Page): Promise<void> {
   });
 }
 
-test('a passkey added in Profile signs in in place of a code, and goes with a code', async ({ page }, info) => {
+test('a passkey added in Profile signs in in place of a code, and goes with a passkey or a code', async ({ page }, info) => {
   test.skip(info.project.name === 'no-js', 'passkeys need JavaScript');
   await virtualAuthenticator(page);
   const email = uniqueEmail('passkey-owner');
@@ -48,13 +48,23 @@ test('a passkey added in Profile signs in in place of a code, and goes with a co
   await expect(page).toHaveURL(/\/$/);
   await expect(page.getByRole('heading', { name: 'Overview' })).toBeVisible();
 
-  // Removing it asks for a code.
+  // Removing it asks for a code or a passkey: here the passkey itself.
   await open(page, '/profile', info);
   await expect(section).toContainText('last used');
   await section.getByRole('button', { name: 'Remove passkey This laptop' }).click();
   await expect(section.getByLabel('Authentication code')).toBeFocused();
-  await section.getByLabel('Authentication code').fill(codeAt(key, 0));
-  await section.getByRole('button', { name: 'Remove This laptop' }).click();
+  await section.getByRole('button', { name: 'Confirm with a passkey' }).click();
   await expect(section.getByRole('status')).toHaveText('Passkey "This laptop" removed.');
+  await expect(section).toContainText('No passkeys yet.');
+
+  // Another one goes with a code from the app.
+  await section.getByRole('button', { name: 'Add a passkey' }).click();
+  await section.getByLabel('Passkey name').fill('Desk key');
+  await section.getByRole('button', { name: 'Continue' }).click();
+  await expect(section.locator('.passkey-name')).toHaveText(['Desk key']);
+  await section.getByRole('button', { name: 'Remove passkey Desk key' }).click();
+  await section.getByLabel('Authentication code').fill(codeAt(key, 0));
+  await section.getByRole('button', { name: 'Remove Desk key' }).click();
+  await expect(section.getByRole('status')).toHaveText('Passkey "Desk key" removed.');
   await expect(section).toContainText('No passkeys yet.');
 });

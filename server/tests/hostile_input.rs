@@ -95,6 +95,11 @@ const ENDPOINTS: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("start_passkey_sign_in", &[]),
     ("finish_passkey_sign_in", &[("credential", Kind::Text)]),
+    ("start_passkey_confirmation", &[]),
+    (
+        "remove_passkey_with_passkey",
+        &[("id", Kind::BadId), ("credential", Kind::Text)],
+    ),
 ];
 
 #[derive(Clone, Copy, Debug)]

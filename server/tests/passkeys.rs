@@ -53,7 +53,16 @@ async fn add(
 
 /// The browser's answer to a new passkey sign-in challenge of half-signed-in `b`.
 async fn assertion(b: &mut TestApp, key: &mut WebauthnAuthenticator<SoftPasskey>) -> String {
-    let r = b.call("start_passkey_sign_in", &[]).await;
+    answer_to(b, "start_passkey_sign_in", key).await
+}
+
+/// The browser's answer to the challenge that server function `start` gives `b`.
+async fn answer_to(
+    b: &mut TestApp,
+    start: &str,
+    key: &mut WebauthnAuthenticator<SoftPasskey>,
+) -> String {
+    let r = b.call(start, &[]).await;
     let options: RequestChallengeResponse = serde_json::from_str(&text(&r)).unwrap();
     let answer = key
         .do_authentication(Url::parse(ORIGIN).unwrap(), options)
@@ -286,5 +295,153 @@ on_both!(
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
         assert!(r.body.contains("authenticator app first"), "{}", r.body);
+    }
+);
+
+on_both!(
+    a_passkey_confirms_a_removal_once_and_only_of_ones_own,
+    |db: Db| async move {
+        const CONFIRM: &str = "start_passkey_confirmation";
+        const REMOVE: &str = "remove_passkey_with_passkey";
+        let mut ann = TestApp::spawn_with(db, on_localhost()).await;
+        ann.owner_with_2fa("ann@example.com", PW).await;
+        let mut key = authenticator();
+        add(&mut ann, &mut key, "Phone").await;
+        let mut spare = authenticator();
+        add(&mut ann, &mut spare, "Spare key").await;
+        let phone = ann
+            .count("SELECT id FROM passkeys WHERE name = 'Phone'")
+            .await;
+        let spare_id = ann
+            .count("SELECT id FROM passkeys WHERE name = 'Spare key'")
+            .await
+            .to_string();
+        let mut bob = ann.other_browser();
+        bob.sign_up("bob@example.com", PW).await;
+        bob.enroll().await;
+        let mut bob_key = authenticator();
+        add(&mut bob, &mut bob_key, "Bob's key").await;
+        let passkeys = "SELECT COUNT(*) FROM passkeys";
+        let used = "SELECT COUNT(*) FROM passkeys WHERE last_used_at IS NOT NULL";
+
+        // Bob proves his own passkey, then names Ann's: not his, and his proof is not used.
+        let answer = answer_to(&mut bob, CONFIRM, &mut bob_key).await;
+        let r = bob
+            .call(REMOVE, &[("id", &spare_id), ("credential", &answer)])
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+        assert_eq!(ann.count(passkeys).await, 3);
+        assert_eq!(ann.count(used).await, 0);
+
+        // A half sign-in cannot confirm anything, and a sign-in challenge is not a confirmation.
+        let mut half = ann.other_browser();
+        half.sign_in("ann@example.com", PW).await;
+        for name in [CONFIRM, REMOVE] {
+            let r = half
+                .call(name, &[("id", &spare_id), ("credential", "{}")])
+                .await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{name}");
+        }
+        let sign_in = assertion(&mut half, &mut key).await;
+        let r = ann
+            .call(REMOVE, &[("id", &spare_id), ("credential", &sign_in)])
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+
+        // Ann's phone confirms the removal of her spare key, sent twenty times at once: one
+        // removal, and the answer cannot be used again.
+        let answer = answer_to(&mut ann, CONFIRM, &mut key).await;
+        let statuses = common::at_once(
+            &ann,
+            20,
+            REMOVE,
+            vec![("id", spare_id.clone()), ("credential", answer.clone())],
+        )
+        .await;
+        let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        assert_eq!(ok, 1, "{statuses:?}");
+        assert!(
+            statuses.iter().all(|s| !s.is_server_error()),
+            "{statuses:?}"
+        );
+        assert_eq!(ann.count(passkeys).await, 2);
+        let r = ann
+            .call(
+                REMOVE,
+                &[("id", &phone.to_string()), ("credential", &answer)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert_eq!(
+            ann.count("SELECT COUNT(*) FROM audit_events WHERE event = 'passkey.removed'")
+                .await,
+            1
+        );
+        // A passkey may confirm its own removal.
+        let answer = answer_to(&mut ann, CONFIRM, &mut key).await;
+        let r = ann
+            .call(
+                REMOVE,
+                &[("id", &phone.to_string()), ("credential", &answer)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(ann.count(passkeys).await, 1);
+    }
+);
+
+on_both!(
+    passkeys_added_at_once_from_many_browsers_stop_at_the_limit,
+    |db: Db| async move {
+        let mut ann = TestApp::spawn_with(db, on_localhost()).await;
+        ann.owner_with_2fa("ann@example.com", PW).await;
+        let max = app::server::passkeys::MAX_PER_USER;
+        for i in 0..max - 2 {
+            add(&mut ann, &mut authenticator(), &format!("Key {i}")).await;
+        }
+        let user_id = ann.count("SELECT id FROM users").await;
+        // Six more browsers of Ann's, each with its own registration challenge and key.
+        let mut answers = Vec::new();
+        for _ in 0..6 {
+            let token = app::server::sessions::create(
+                &ann.state.pool,
+                &ann.state.config,
+                user_id,
+                "127.0.0.1",
+                true,
+            )
+            .await
+            .unwrap();
+            let mut b = ann.other_browser_with(Some(token), None);
+            let r = b
+                .call("start_passkey_registration", &[("name", "One more")])
+                .await;
+            let options: CreationChallengeResponse = serde_json::from_str(&text(&r)).unwrap();
+            let answer = authenticator()
+                .do_registration(Url::parse(ORIGIN).unwrap(), options)
+                .unwrap();
+            answers.push((b, serde_json::to_string(&answer).unwrap()));
+        }
+        let tasks: Vec<_> = answers
+            .into_iter()
+            .map(|(mut b, answer)| {
+                tokio::spawn(async move {
+                    b.call("finish_passkey_registration", &[("credential", &answer)])
+                        .await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            let r = t.await.unwrap();
+            if r.status == StatusCode::OK {
+                ok += 1;
+            } else {
+                assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+                assert!(r.body.contains("Remove one first"), "{}", r.body);
+            }
+        }
+        assert_eq!(ok, 2);
+        assert_eq!(ann.count("SELECT COUNT(*) FROM passkeys").await, max);
     }
 );

@@ -357,3 +357,39 @@ on_both!(
             .contains("Saved."));
     }
 );
+
+on_both!(
+    a_result_asked_for_fifty_times_at_once_is_given_once,
+    |db: Db| async move {
+        let mut ann = TestApp::spawn(db).await;
+        ann.sign_up("ann@example.com", PW).await;
+        let step = ann.get("/profile?two_factor=on").await;
+        let code = code_for_setup_key_on(&step);
+        let r = ann
+            .plain_post(
+                "confirm_enrollment",
+                "/profile?two_factor=on",
+                &[("code", &code)],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+        assert_eq!(flashes(&ann).await, 1);
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let mut b = ann.other_browser_with(ann.cookie.clone(), None);
+                tokio::spawn(async move { b.call("take_flash", &[]).await })
+            })
+            .collect();
+        let mut given = 0;
+        for t in tasks {
+            let r = t.await.unwrap();
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            if r.body != "null" {
+                assert!(r.body.contains("RecoveryCodes"), "{}", r.body);
+                given += 1;
+            }
+        }
+        assert_eq!(given, 1);
+        assert_eq!(flashes(&ann).await, 0);
+    }
+);

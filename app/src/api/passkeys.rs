@@ -76,6 +76,38 @@ pub async fn remove_passkey(id: i64, code: String) -> Result<(), AppError> {
     .await
 }
 
+/// Starts confirming it is the signed-in user with one of their passkeys (instead of a code,
+/// before removing a passkey); returns the options for `navigator.credentials.get`.
+#[server(endpoint = "start_passkey_confirmation")]
+pub async fn start_passkey_confirmation() -> Result<String, AppError> {
+    use crate::server::{context, passkeys};
+    let cx = context::ctx()?;
+    cx.require_auth()?;
+    let addr = cx.client_addr();
+    let options =
+        passkeys::start_authentication(&cx.state, cx.who(&addr)?, passkeys::Proof::Confirm).await?;
+    serde_json::to_string(&options).map_err(crate::server::internal("encode options"))
+}
+
+/// Removes passkey `id`, confirmed with one of the user's passkeys (the browser's answer to
+/// [`start_passkey_confirmation`]). The proof and the removal commit together: a passkey that
+/// is not theirs leaves the proof unused.
+#[server(endpoint = "remove_passkey_with_passkey")]
+pub async fn remove_passkey_with_passkey(id: i64, credential: String) -> Result<(), AppError> {
+    use crate::server::{context, internal, passkeys};
+    let cx = context::ctx()?;
+    cx.require_auth()?;
+    let addr = cx.client_addr();
+    let who = cx.who(&addr)?;
+    let mut tx =
+        passkeys::finish_authentication(&cx.state, who, passkeys::Proof::Confirm, &credential)
+            .await?;
+    passkeys::remove_in(&mut tx, who, id).await?;
+    tx.commit()
+        .await
+        .map_err(internal("commit passkey removal"))
+}
+
 /// Whether the half-signed-in user can prove a passkey now (they have one, at the code stage).
 #[server(endpoint = "passkey_sign_in_offered")]
 pub async fn passkey_sign_in_offered() -> Result<bool, AppError> {
@@ -98,7 +130,8 @@ pub async fn start_passkey_sign_in() -> Result<String, AppError> {
         return Err(AppError::Forbidden);
     }
     let addr = cx.client_addr();
-    let options = passkeys::start_authentication(&cx.state, cx.who(&addr)?).await?;
+    let options =
+        passkeys::start_authentication(&cx.state, cx.who(&addr)?, passkeys::Proof::SignIn).await?;
     serde_json::to_string(&options).map_err(crate::server::internal("encode options"))
 }
 
@@ -112,6 +145,8 @@ pub async fn finish_passkey_sign_in(credential: String) -> Result<(), AppError> 
         return Err(AppError::Forbidden);
     }
     let addr = cx.client_addr();
-    let tx = passkeys::finish_authentication(&cx.state, cx.who(&addr)?, &credential).await?;
+    let who = cx.who(&addr)?;
+    let tx = passkeys::finish_authentication(&cx.state, who, passkeys::Proof::SignIn, &credential)
+        .await?;
     super::two_factor::finish_sign_in(&cx, &pending, "password + passkey", tx).await
 }

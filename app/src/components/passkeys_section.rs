@@ -7,7 +7,8 @@ use leptos::prelude::*;
 use super::{action_error, focus_id, passkey_browser, step_param, CodeField, ReturnHere, StepForm};
 use crate::api::passkeys::{
     finish_passkey_registration, finish_passkey_sign_in, my_passkeys, passkey_sign_in_offered,
-    start_passkey_registration, start_passkey_sign_in, RemovePasskey,
+    remove_passkey_with_passkey, start_passkey_confirmation, start_passkey_registration,
+    start_passkey_sign_in, RemovePasskey,
 };
 use crate::domain::{format_time, PasskeyInfo};
 
@@ -95,6 +96,9 @@ fn PasskeyLine(
         }
     });
     let confirm_name = format!("Remove {name}");
+    let removed_by_passkey = name.clone();
+    let by_passkey =
+        Callback::new(move |()| done.run(format!("Passkey \"{removed_by_passkey}\" removed.")));
     let remove_label = format!("Remove passkey {name}");
     let ask = move || {
         let label = remove_label.clone();
@@ -112,7 +116,7 @@ fn PasskeyLine(
         asking().then(|| {
             view! {
                 <div class="panel inset">
-                    <p>"To remove it, confirm with a current code from your authenticator app."</p>
+                    <p>"To remove it, confirm with a current code from your authenticator app, or with a passkey."</p>
                     <ActionForm action>
                         <ReturnHere/>
                         <input type="hidden" name="id" value=id.to_string()/>
@@ -121,6 +125,7 @@ fn PasskeyLine(
                         " "
                         <a class="button secondary" href="/profile" on:click=move |_| removing.set(None)>"Cancel"</a>
                     </ActionForm>
+                    <ConfirmWithPasskey id done=by_passkey/>
                 </div>
             }
         })
@@ -132,6 +137,43 @@ fn PasskeyLine(
             {ask}
             {confirm}
         </li>
+    }
+}
+
+/// **Confirm with a passkey** instead of a code, to remove passkey `id` (any of the user's
+/// passkeys will do, the one being removed too).
+#[component]
+fn ConfirmWithPasskey(id: i64, done: Callback<()>) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let go = move |_| {
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let result = async {
+                let options = start_passkey_confirmation()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let answer = passkey_browser::get(options).await?;
+                remove_passkey_with_passkey(id, answer)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            .await;
+            busy.set(false);
+            match result {
+                Ok(()) => done.run(()),
+                Err(message) => error.set(Some(message)),
+            }
+        });
+    };
+    view! {
+        <p class="alt">
+            <button type="button" class="secondary js-only" on:click=go disabled=move || busy.get()>"Confirm with a passkey"</button>
+        </p>
+        <Show when=move || error.with(Option::is_some)>
+            <p class="form-error" role="alert">{move || error.get()}</p>
+        </Show>
     }
 }
 

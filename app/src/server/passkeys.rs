@@ -284,10 +284,30 @@ pub async fn finish_registration(
     })
 }
 
-/// Starts proving a passkey of `who` (at sign-in); returns the browser's options (JSON).
+/// What proving a passkey is for: each has its own ceremony, so a challenge started for one
+/// cannot be answered for the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proof {
+    /// The second step of a sign-in (a half sign-in holds it).
+    SignIn,
+    /// A signed-in user confirming it is them before a sensitive change (removing a passkey).
+    Confirm,
+}
+
+impl Proof {
+    fn kind(self) -> &'static str {
+        match self {
+            Proof::SignIn => "authenticate",
+            Proof::Confirm => "confirm",
+        }
+    }
+}
+
+/// Starts proving a passkey of `who` for `proof`; returns the browser's options (JSON).
 pub async fn start_authentication(
     state: &AppState,
     who: Who<'_>,
+    proof: Proof,
 ) -> Result<RequestChallengeResponse, AppError> {
     let webauthn = webauthn(state)?;
     let keys: Vec<Passkey> = stored(state, who.user_id)
@@ -303,22 +323,23 @@ pub async fn start_authentication(
     let (options, authentication) = webauthn
         .start_passkey_authentication(&keys)
         .map_err(ceremony_failed("start passkey authentication"))?;
-    keep(state, who, "authenticate", &authentication, None).await?;
+    keep(state, who, proof.kind(), &authentication, None).await?;
     Ok(options)
 }
 
-/// Checks the browser's answer (JSON) to `who`'s authentication; in `tx`, after locking the
-/// user's row, the passkey's counter and last use are updated. The caller adds what the
-/// passkey unlocks and commits.
+/// Checks the browser's answer (JSON) to `who`'s authentication for `proof`; in `tx`, after
+/// locking the user's row, the passkey's counter and last use are updated. The caller adds what
+/// the passkey unlocks and commits (dropping `tx` undoes the use).
 pub async fn finish_authentication(
     state: &AppState,
     who: Who<'_>,
+    proof: Proof,
     answer: &str,
 ) -> Result<Tx, AppError> {
     let webauthn = webauthn(state)?;
     let answer: PublicKeyCredential = serde_json::from_str(answer)
         .map_err(|_| refused("The browser's answer could not be read. Try again."))?;
-    let (authentication, _) = take::<PasskeyAuthentication>(state, who, "authenticate").await?;
+    let (authentication, _) = take::<PasskeyAuthentication>(state, who, proof.kind()).await?;
     let result = webauthn
         .finish_passkey_authentication(&answer, &authentication)
         .map_err(ceremony_failed("finish passkey authentication"))?;
