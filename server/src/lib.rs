@@ -2,6 +2,7 @@
 
 mod compress;
 mod guard;
+pub mod metrics;
 mod middleware;
 mod page_template;
 

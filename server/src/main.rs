@@ -38,6 +38,9 @@ struct Cli {
     /// Issuer name that authenticator apps show.
     #[arg(long, env = "LATCHKEY_TOTP_ISSUER", default_value = "Latchkey")]
     totp_issuer: String,
+    /// Serve Prometheus metrics at http://ADDR/metrics (off by default; keep ADDR private).
+    #[arg(long, env = "LATCHKEY_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LATCHKEY_LOG_JSON")]
     log_json: bool,
@@ -138,7 +141,20 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
     let listener = tokio::net::TcpListener::bind(cli.listen).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
     app::server::purge::spawn(state.clone());
-    server::serve(listener, server::router(state)).await?;
+    let mut router = server::router(state.clone());
+    if let Some(addr) = cli.metrics_listen {
+        // Bound before the console starts: a taken address stops the server with its error.
+        let metrics_listener = tokio::net::TcpListener::bind(addr).await?;
+        let handle = server::metrics::install()?;
+        let metrics = server::metrics::serve(metrics_listener, handle, state);
+        tokio::spawn(async move {
+            if let Err(e) = metrics.await {
+                tracing::error!(error = %e, "metrics listener");
+            }
+        });
+        router = router.layer(axum::middleware::from_fn(server::metrics::measure));
+    }
+    server::serve(listener, router).await?;
     Ok(())
 }
 

@@ -80,6 +80,7 @@ pub async fn record<'c, E>(executor: E, entry: Entry<'_>) -> Result<(), AppError
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
+    super::telemetry::event(entry.event, entry.detail);
     sqlx::query(INSERT_EVENT)
         .bind(entry.account_id)
         .bind(entry.actor_user_id)

@@ -14,6 +14,7 @@ pub mod qr;
 pub mod rows;
 pub mod sessions;
 pub mod state;
+pub mod telemetry;
 pub mod throttle;
 pub mod tokens;
 pub mod totp;

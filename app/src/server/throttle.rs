@@ -173,6 +173,7 @@ fn in_lock_order<'a>(subjects: &[(Scope, &'a str)]) -> Vec<(Scope, &'a str)> {
 
 /// The count was refused: a parallel attempt started a delay or reached the limit in between.
 fn refused_by_parallel_attempt() -> AppError {
+    super::telemetry::throttled("password");
     AppError::TooManyRequests {
         retry_after_secs: 1,
     }
@@ -202,9 +203,11 @@ async fn refuse_if_blocked(
 /// may try now.
 fn verdict(scope: Scope, attempts: i64, blocked_until: i64, t: i64) -> Result<(), AppError> {
     if attempts >= scope.limit() {
+        super::telemetry::throttled("password");
         return Err(AppError::Refused(LOCKED_MESSAGE.into()));
     }
     if blocked_until > t {
+        super::telemetry::throttled("password");
         return Err(AppError::TooManyRequests {
             retry_after_secs: (blocked_until - t) as u64,
         });

@@ -20,7 +20,7 @@ pub fn new_secret_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -38,6 +38,16 @@ impl Server {
 
     /// Starts `server` without waiting for it.
     pub fn spawn(database_url: Option<&str>, data_dir: &Path, secret_key: &str) -> Server {
+        Self::spawn_with(database_url, data_dir, secret_key, &[])
+    }
+
+    /// Starts `server` with `extra` flags, without waiting for it.
+    pub fn spawn_with(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        secret_key: &str,
+        extra: &[&str],
+    ) -> Server {
         std::fs::create_dir_all(data_dir).unwrap();
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
@@ -60,6 +70,7 @@ impl Server {
         if let Some(url) = database_url {
             cmd.arg("--database-url").arg(url);
         }
+        cmd.args(extra);
         let child = cmd.spawn().expect("start the server binary");
         Server { child, base, log }
     }

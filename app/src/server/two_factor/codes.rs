@@ -119,6 +119,7 @@ pub(crate) async fn take_attempt(
         .ok_or(AppError::Unauthorized)?
         .try_get(0)
         .map_err(internal("lock row"))?;
+    crate::server::telemetry::throttled("code");
     Err(AppError::TooManyRequests {
         retry_after_secs: (until - t).max(1) as u64,
     })
