@@ -40,7 +40,7 @@ export default defineConfig({
   projects: [
     { name: 'js', use: { ...chromium, javaScriptEnabled: true } },
     // Every flow must work before (or without) the wasm: run the flow specs with JavaScript off.
-    { name: 'no-js', testMatch: /(forms|flows)\.spec\.ts/, use: { ...chromium, javaScriptEnabled: false } },
+    { name: 'no-js', testMatch: /(forms|flows|sessions)\.spec\.ts/, use: { ...chromium, javaScriptEnabled: false } },
   ],
   webServer: {
     // Everything the server logs (at debug) goes to a file that global-teardown.ts scans for

@@ -106,9 +106,15 @@ pub async fn seed(state: &AppState, n: usize) -> Seed {
         if i < n {
             if sessions_out.len() < PAGE_CONNS {
                 sessions_out.push(
-                    sessions::create(&state.pool, &state.config, user_id, "bench", true)
-                        .await
-                        .unwrap(),
+                    sessions::create(
+                        &state.pool,
+                        &state.config,
+                        user_id,
+                        ("bench", "bench"),
+                        true,
+                    )
+                    .await
+                    .unwrap(),
                 );
             }
             let p = sessions::create_pending(state, checked(user_id), false)
@@ -124,15 +130,22 @@ pub async fn seed(state: &AppState, n: usize) -> Seed {
             wrong.push((m, p));
         }
     }
-    let owner_session = sessions::create(&state.pool, &state.config, owner_id, "bench", false)
-        .await
-        .unwrap();
+    let owner_session = sessions::create(
+        &state.pool,
+        &state.config,
+        owner_id,
+        ("bench", "bench"),
+        false,
+    )
+    .await
+    .unwrap();
     // The owner's pending enrollment, for the QR scenario: it belongs to that session.
     let holder = sessions::hash_token(&owner_session);
     let owner = two_factor::Who {
         account_id,
         user_id: owner_id,
         client_addr: "bench",
+        agent: "",
         holder: &holder,
     };
     two_factor::start_enrollment_for(state, owner, false)
@@ -168,6 +181,7 @@ async fn enrolled_member(state: &AppState, account_id: i64, hash: &str, i: usize
         account_id,
         user_id,
         client_addr: "bench",
+        agent: "",
         holder: &[],
     };
     let start = two_factor::start_enrollment_for(state, who, false)

@@ -222,6 +222,7 @@ async fn qr_svg(State(state): State<AppState>, req: Request<Body>) -> axum::resp
         account_id,
         user_id,
         client_addr: "",
+        agent: "",
         holder,
     };
     let svg = match app::server::users::email_of(&state, user_id).await {

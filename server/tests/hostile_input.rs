@@ -96,6 +96,8 @@ const ENDPOINTS: &[(&str, &[(&str, Kind)])] = &[
     ("start_passkey_sign_in", &[]),
     ("finish_passkey_sign_in", &[("credential", Kind::Text)]),
     ("start_passkey_confirmation", &[]),
+    ("sign_out_session", &[("handle", Kind::Text)]),
+    ("sign_out_user_everywhere", &[("user_id", Kind::BadId)]),
     (
         "remove_passkey_with_passkey",
         &[("id", Kind::BadId), ("credential", Kind::Text)],

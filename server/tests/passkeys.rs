@@ -407,7 +407,7 @@ on_both!(
                 &ann.state.pool,
                 &ann.state.config,
                 user_id,
-                "127.0.0.1",
+                ("127.0.0.1", "test"),
                 true,
             )
             .await

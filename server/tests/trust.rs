@@ -415,7 +415,7 @@ on_both!(
                 .await
                 .unwrap());
             assert!(
-                sessions::create_password_only(&app.state, checked, "127.0.0.1")
+                sessions::create_password_only(&app.state, checked, ("127.0.0.1", ""))
                     .await
                     .unwrap()
                     .is_none()
@@ -446,7 +446,7 @@ on_both!(
             ..checked
         };
         assert!(
-            sessions::create_password_only(&app.state, checked, "127.0.0.1")
+            sessions::create_password_only(&app.state, checked, ("127.0.0.1", ""))
                 .await
                 .unwrap()
                 .is_none(),
@@ -524,6 +524,7 @@ on_both!(a_hinted_code_never_works_later, |db: Db| async move {
         account_id: 1,
         user_id: uid,
         client_addr: "127.0.0.1",
+        agent: "",
         holder: &[],
     };
     let t0 = now() + 300;
@@ -842,6 +843,7 @@ on_both!(
             account_id: account,
             user_id: uid,
             client_addr: "127.0.0.1",
+            agent: "",
             holder: &[],
         };
         for (change, undo) in [

@@ -25,6 +25,7 @@ fn who(user_id: i64) -> two_factor::Who<'static> {
         account_id: 1,
         user_id,
         client_addr: "127.0.0.1",
+        agent: "",
         holder: &[],
     }
 }

@@ -164,7 +164,12 @@ pub(crate) async fn open_after_password(
 ) -> Result<AfterPassword, AppError> {
     use crate::server::{context, sessions};
     if !two_factor_on {
-        let opened = sessions::create_password_only(&cx.state, checked, &cx.client_addr()).await?;
+        let opened = sessions::create_password_only(
+            &cx.state,
+            checked,
+            (&cx.client_addr(), cx.user_agent()),
+        )
+        .await?;
         if let Some((token, device)) = opened {
             if let Some(old) = cx.auth() {
                 sessions::delete(&cx.state, &old.session_hash).await?;
@@ -250,7 +255,7 @@ pub(crate) async fn start_session(
         &mut *tx,
         &cx.state.config,
         user_id,
-        &cx.client_addr(),
+        (&cx.client_addr(), cx.user_agent()),
         false,
     )
     .await?;

@@ -4,4 +4,5 @@ pub mod auth;
 pub mod links;
 pub mod owner;
 pub mod passkeys;
+pub mod sessions;
 pub mod two_factor;

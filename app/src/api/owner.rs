@@ -5,7 +5,9 @@ use leptos::prelude::*;
 use crate::domain::{AppError, AuditPage, EnrollmentStart, HandedLink, PolicyImpact, UserRow};
 
 #[cfg(feature = "ssr")]
-fn owner(cx: &crate::server::context::Ctx) -> Result<crate::server::sessions::AuthUser, AppError> {
+pub(crate) fn owner(
+    cx: &crate::server::context::Ctx,
+) -> Result<crate::server::sessions::AuthUser, AppError> {
     let auth = cx.require_auth()?;
     if auth.role != crate::domain::Role::Owner {
         return Err(AppError::Forbidden);

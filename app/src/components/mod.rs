@@ -9,6 +9,7 @@ pub mod passkey_browser;
 mod passkeys_section;
 mod plain_forms;
 mod protection_picture;
+mod sessions_section;
 mod two_factor_toggle;
 
 pub use copy::CopyButton;
@@ -23,6 +24,7 @@ pub use plain_forms::{
     flash_resource, has_flash, step_param, PlainFormResult, SavedCodesButton, StepForm,
 };
 pub use protection_picture::ProtectionPicture;
+pub use sessions_section::SessionsSection;
 pub use two_factor_toggle::{SwitchAction, TwoFactorToggle};
 
 use leptos::prelude::*;

@@ -111,6 +111,20 @@ impl SignInStage {
     }
 }
 
+/// One of the user's sessions, as their Profile lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Names the session in a sign-out request.
+    pub handle: String,
+    /// "Chrome on Linux", from the browser's `User-Agent`.
+    pub browser: String,
+    pub address: String,
+    pub started_at: i64,
+    pub last_active_at: i64,
+    /// The session of the browser asking.
+    pub current: bool,
+}
+
 /// A passkey or security key of the user, as their Profile lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasskeyInfo {

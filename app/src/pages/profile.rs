@@ -1,4 +1,4 @@
-//! `/profile`: your own two-factor authentication and recovery codes.
+//! `/profile`: your own two-factor authentication, recovery codes, passkeys and sessions.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -6,7 +6,8 @@ use leptos_meta::Title;
 use crate::api::two_factor::{my_two_factor, DisableTwoFactor, RegenerateRecoveryCodes};
 use crate::components::{
     action_error, focus_id, focus_on_mount, step_param, CodeField, EnrollmentPanel,
-    PasskeysSection, RecoveryCodes, ReturnHere, SignedIn, StepForm, SwitchAction, TwoFactorToggle,
+    PasskeysSection, RecoveryCodes, ReturnHere, SessionsSection, SignedIn, StepForm, SwitchAction,
+    TwoFactorToggle,
 };
 use crate::domain::{count_of, policy, Me, Role};
 
@@ -126,6 +127,7 @@ fn Profile(me: Me) -> impl IntoView {
         <Show when=move || status.with(|s| s.has_authenticator)>
             <PasskeysSection/>
         </Show>
+        <SessionsSection/>
         {(role == Role::Owner).then(|| view! { <p class="hint-block">"As the account owner you can require two-factor authentication for everyone in "<a href="/settings/security">"Settings & Security"</a>"."</p> })}
     }
 }

@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use crate::api::owner::{
     list_users, AddUser, RemoveUser, RenewLink, ResetUserTwoFactor, SetUserTwoFactor,
 };
+use crate::api::sessions::SignOutUserEverywhere;
 use crate::components::{
     action_error, field_error, focus_on_mount, step_param, FormError, HandOver, OwnerOnly,
     ReturnHere, SignedIn, StepForm, SwitchAction, TextField, TwoFactorToggle,
@@ -47,7 +48,9 @@ fn Users(required: bool) -> impl IntoView {
         reset: ServerAction::new(),
         remove: ServerAction::new(),
         renew: ServerAction::new(),
+        sign_out: ServerAction::new(),
     };
+    let signed_out = move || actions.sign_out.value().get().and_then(Result::ok);
     Effect::new(move |_| {
         if let Some(Ok(())) = actions.remove.value().get() {
             version.update(|v| *v += 1);
@@ -65,6 +68,7 @@ fn Users(required: bool) -> impl IntoView {
             actions.reset.value().get().and_then(Result::err),
             actions.remove.value().get().and_then(Result::err),
             actions.renew.value().get().and_then(Result::err),
+            actions.sign_out.value().get().and_then(Result::err),
         ]
         .into_iter()
         .flatten()
@@ -82,6 +86,7 @@ fn Users(required: bool) -> impl IntoView {
         </div>
         {move || handed.get().map(|link| view! { <HandOver handed=link on_done=Callback::new(move |_| handed.set(None))/> })}
         {move || refused().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+        {move || signed_out().map(|said| view! { <p class="saved" role="status" id="users-status">{said}</p> })}
         <Show when=move || adding.get()>
             <AddUserForm required
                 on_added=Callback::new(move |link| { adding.set(false); hand.run(link); })
@@ -137,6 +142,7 @@ struct RowActions {
     reset: ServerAction<ResetUserTwoFactor>,
     remove: ServerAction<RemoveUser>,
     renew: ServerAction<RenewLink>,
+    sign_out: ServerAction<SignOutUserEverywhere>,
 }
 
 /// A destructive action of a user row that waits for its confirmation.
@@ -146,6 +152,8 @@ enum Destructive {
     Remove,
     /// Turning a user's 2FA off while the account requires it.
     Exempt,
+    /// Ending every session of the user.
+    SignOut,
 }
 
 /// The query parameters of the page's steps (see [`crate::components::StepForm`]).
@@ -160,6 +168,7 @@ impl Destructive {
             Destructive::Reset => "reset",
             Destructive::Remove => "remove",
             Destructive::Exempt => "exempt",
+            Destructive::SignOut => "sign_out",
         }
     }
 
@@ -169,6 +178,7 @@ impl Destructive {
             Some("reset") => Destructive::Reset,
             Some("remove") => Destructive::Remove,
             Some("exempt") => Destructive::Exempt,
+            Some("sign_out") => Destructive::SignOut,
             _ => return None,
         };
         Some((step_param(USER)?.parse().ok()?, what))
@@ -194,6 +204,13 @@ impl Destructive {
                      only a password until you turn two-factor authentication on again."
                 ),
                 format!("Exempt {name}"),
+            ),
+            Destructive::SignOut => (
+                format!(
+                    "Sign {name} out everywhere? Every browser where they are signed in, or \
+                     half-way through signing in, is signed out. They can sign in again."
+                ),
+                format!("Sign out {name} everywhere"),
             ),
         }
     }
@@ -236,6 +253,7 @@ fn UserLine(
         reset,
         remove,
         renew,
+        sign_out,
     } = actions;
     let id = user.id;
     let is_owner = user.role == Role::Owner;
@@ -292,6 +310,7 @@ fn UserLine(
     // that asked when it is cancelled, so a keyboard user never loses their place.
     let reset_ref = NodeRef::<leptos::html::Button>::new();
     let remove_ref = NodeRef::<leptos::html::Button>::new();
+    let sign_out_ref = NodeRef::<leptos::html::Button>::new();
     let confirm_ref = NodeRef::<leptos::html::Button>::new();
     let return_to = StoredValue::new(None::<Destructive>);
     Effect::new(move |_| match asking() {
@@ -305,6 +324,7 @@ fn UserLine(
             let button = match asked {
                 Some(Destructive::Reset) => reset_ref.get(),
                 Some(Destructive::Remove) => remove_ref.get(),
+                Some(Destructive::SignOut) => sign_out_ref.get(),
                 Some(Destructive::Exempt) | None => None,
             };
             if let Some(button) = button {
@@ -315,7 +335,10 @@ fn UserLine(
     });
     // A confirmed action closes its question as it goes.
     Effect::new(move |_| {
-        if (reset.pending().get() || remove.pending().get() || toggle.pending().get())
+        if (reset.pending().get()
+            || remove.pending().get()
+            || sign_out.pending().get()
+            || toggle.pending().get())
             && confirming.get_untracked().is_some_and(|(row, _)| row == id)
         {
             confirming.set(None);
@@ -341,6 +364,9 @@ fn UserLine(
                     }
                     Destructive::Remove => {
                         view! { <ActionForm action=remove>{submit}</ActionForm> }.into_any()
+                    }
+                    Destructive::SignOut => {
+                        view! { <ActionForm action=sign_out>{submit}</ActionForm> }.into_any()
                     }
                     Destructive::Exempt => view! {
                         <ActionForm action=toggle>
@@ -415,6 +441,7 @@ fn UserLine(
     let actions = (!is_owner).then(|| {
         let reset_name = format!("Reset two-factor authentication for {name}");
         let remove_name = format!("Remove user {name}");
+        let sign_out_name = format!("Sign out everywhere for {name}");
         let ask = move |what: Destructive| {
             move |ev: leptos::ev::MouseEvent| {
                 ev.prevent_default();
@@ -429,6 +456,11 @@ fn UserLine(
                 <button type="submit" class="secondary" aria-label=reset_name node_ref=reset_ref
                     hidden=move || asking().is_some()
                     on:click=ask(Destructive::Reset)>"Reset two-factor authentication"</button>
+            </StepForm>
+            <StepForm params=params(Destructive::SignOut)>
+                <button type="submit" class="secondary" aria-label=sign_out_name node_ref=sign_out_ref
+                    hidden=move || asking().is_some()
+                    on:click=ask(Destructive::SignOut)>"Sign out everywhere"</button>
             </StepForm>
             <StepForm params=params(Destructive::Remove)>
                 <button type="submit" class="danger" aria-label=remove_name node_ref=remove_ref

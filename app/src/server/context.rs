@@ -9,7 +9,7 @@ use leptos::prelude::{expect_context, use_context, with_context};
 use leptos_axum::ResponseOptions;
 
 use super::{
-    sessions::{AuthUser, PendingLogin},
+    sessions::{self, AuthUser, PendingLogin},
     two_factor::Who,
     AppState,
 };
@@ -94,6 +94,22 @@ pub fn signed_in_user() -> Result<Me, AppError> {
 }
 
 impl Ctx {
+    /// The browser's `User-Agent`, cut to [`sessions::MAX_AGENT_BYTES`] on a character
+    /// boundary; empty when absent or not text.
+    pub fn user_agent(&self) -> &str {
+        let agent = self
+            .parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mut end = agent.len().min(sessions::MAX_AGENT_BYTES);
+        while !agent.is_char_boundary(end) {
+            end -= 1;
+        }
+        &agent[..end]
+    }
+
     pub fn client_addr(&self) -> String {
         self.parts
             .extensions
@@ -154,12 +170,14 @@ impl Ctx {
                 account_id: a.account_id,
                 user_id: a.user_id,
                 client_addr: addr,
+                agent: self.user_agent(),
                 holder: &a.session_hash,
             }),
             (None, Some(p)) => Ok(Who {
                 account_id: p.account_id,
                 user_id: p.user_id,
                 client_addr: addr,
+                agent: self.user_agent(),
                 holder: &p.id_hash,
             }),
             (None, None) => Err(AppError::Unauthorized),

@@ -9,7 +9,7 @@ use super::{
     rows::{col, me_from_row},
     AppState,
 };
-use crate::domain::{AppError, Me};
+use crate::domain::{AppError, Me, SessionInfo};
 
 /// Who a valid session belongs to; put into request extensions by the session middleware.
 #[derive(Clone, Debug)]
@@ -106,23 +106,27 @@ pub fn clear_pending_cookie(config: &Config) -> String {
 }
 
 /// A new session: id hash `$1`, user `$2`, opened at `$3`, expiring at `$4`, from address `$5`,
-/// `$6` 1 when a second factor was given.
+/// `$6` 1 when a second factor was given, from browser `$7`.
 pub(crate) const INSERT_SESSION: &str = "INSERT INTO sessions \
-     (id_hash, user_id, created_at, last_seen_at, expires_at, client_addr, second_factor) \
-     VALUES ($1, $2, $3, $3, $4, $5, $6)";
+     (id_hash, user_id, created_at, last_seen_at, expires_at, client_addr, second_factor, user_agent) \
+     VALUES ($1, $2, $3, $3, $4, $5, $6, $7)";
 
-/// Opens a session for `user_id` and returns the token for the cookie. `second_factor` records
-/// whether a code (or recovery code) was given at sign-in.
+/// A `User-Agent` is kept up to this many bytes.
+pub const MAX_AGENT_BYTES: usize = 256;
+
+/// Opens a session for `user_id` from `client` (its address and `User-Agent`) and returns the
+/// token for the cookie. `second_factor` records whether a second factor was given at sign-in.
 pub async fn create<'c, E>(
     executor: E,
     config: &Config,
     user_id: i64,
-    client_addr: &str,
+    client: (&str, &str),
     second_factor: bool,
 ) -> Result<String, AppError>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
+    let (client_addr, agent) = client;
     let token = new_token();
     let t = now();
     sqlx::query(INSERT_SESSION)
@@ -132,6 +136,7 @@ where
         .bind(t + config.session_absolute_secs)
         .bind(client_addr.to_string())
         .bind(i64::from(second_factor))
+        .bind(agent.to_string())
         .execute(executor)
         .await
         .map_err(internal("create session"))?;
@@ -259,7 +264,7 @@ pub async fn create_pending(
 pub async fn create_password_only(
     state: &AppState,
     user: Checked<'_>,
-    client_addr: &str,
+    client: (&str, &str),
 ) -> Result<Option<(String, DeviceUser)>, AppError> {
     let mut tx = super::begin(state).await?;
     let row = sqlx::query(
@@ -277,7 +282,7 @@ pub async fn create_password_only(
         return Ok(None);
     };
     let device = DeviceUser::issued(&row, user.user_id)?;
-    let token = create(&mut *tx, &state.config, user.user_id, client_addr, false).await?;
+    let token = create(&mut *tx, &state.config, user.user_id, client, false).await?;
     tx.commit().await.map_err(internal("commit session"))?;
     Ok(Some((token, device)))
 }
@@ -335,9 +340,143 @@ where
     Ok(n == 1)
 }
 
+/// Sessions a Profile lists at most (the newest first); older ones still end with "Sign out of
+/// all other sessions".
+pub const LISTED: i64 = 50;
+
+/// The live sessions of the user signed in with `current` (a session hash), newest first: this
+/// browser's is marked.
+pub async fn list(
+    state: &AppState,
+    user_id: i64,
+    current: &[u8],
+) -> Result<Vec<SessionInfo>, AppError> {
+    let t = now();
+    sqlx::query(
+        "SELECT id_hash, user_agent, client_addr, created_at, last_seen_at FROM sessions \
+         WHERE user_id = $1 AND expires_at > $2 AND last_seen_at > $3 \
+         ORDER BY created_at DESC LIMIT $4",
+    )
+    .bind(user_id)
+    .bind(t)
+    .bind(t - state.config.session_idle_secs)
+    .bind(LISTED)
+    .fetch_all(&state.pool)
+    .await
+    .map_err(internal("list sessions"))?
+    .iter()
+    .map(|row| {
+        let hash: Vec<u8> = col(row, "id_hash")?;
+        Ok(SessionInfo {
+            handle: session_handle(&hash),
+            browser: describe_agent(&col::<String>(row, "user_agent")?),
+            address: col(row, "client_addr")?,
+            started_at: col(row, "created_at")?,
+            last_active_at: col(row, "last_seen_at")?,
+            current: hash == current,
+        })
+    })
+    .collect()
+}
+
+/// How a session is named to its user: its id's hash, base64url (the hash of a secret, never the
+/// secret; and only its own user sees it).
+pub fn session_handle(hash: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash)
+}
+
+fn parse_handle(handle: &str) -> Result<Vec<u8>, AppError> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(handle.trim())
+        .ok()
+        .filter(|h| h.len() == 32)
+        .ok_or_else(|| AppError::invalid("session", "That is not a session of yours."))
+}
+
+/// "Chrome on Linux": the browser and system a `User-Agent` names, in words.
+pub fn describe_agent(agent: &str) -> String {
+    let Some(ua) = woothee::parser::Parser::new().parse(agent) else {
+        return "Unknown browser".into();
+    };
+    let known = |s: &str| !s.is_empty() && s != woothee::woothee::VALUE_UNKNOWN;
+    match (known(ua.name), known(ua.os)) {
+        (true, true) => format!("{} on {}", ua.name, ua.os),
+        (true, false) => ua.name.to_string(),
+        (false, true) => format!("A browser on {}", ua.os),
+        (false, false) => "Unknown browser".into(),
+    }
+}
+
+/// Ends the user's other session `handle` (not the one `current` names); returns how it was
+/// described. `NotFound` when it is not a live session of theirs.
+pub async fn end_other(
+    tx: &mut super::Tx,
+    user_id: i64,
+    current: &[u8],
+    handle: &str,
+) -> Result<String, AppError> {
+    let hash = parse_handle(handle)?;
+    if hash == current {
+        return Err(AppError::invalid(
+            "session",
+            "This is the browser you are using: sign out with Sign out.",
+        ));
+    }
+    let agent: String = sqlx::query_scalar(
+        "DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2 RETURNING user_agent",
+    )
+    .bind(hash)
+    .bind(user_id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(internal("end session"))?
+    .ok_or(AppError::NotFound)?;
+    Ok(describe_agent(&agent))
+}
+
+/// Ends every session of `user_id` but `keep` (none when `None`), and their half sign-ins when
+/// `keep` is `None`; returns how each ended one was described.
+pub async fn end_all(
+    tx: &mut super::Tx,
+    user_id: i64,
+    keep: Option<&[u8]>,
+) -> Result<Vec<String>, AppError> {
+    let agents: Vec<String> = sqlx::query_scalar(
+        "DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2 RETURNING user_agent",
+    )
+    .bind(user_id)
+    .bind(keep.unwrap_or_default().to_vec())
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(internal("end sessions"))?;
+    if keep.is_none() {
+        sqlx::query("DELETE FROM pending_logins WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(internal("end half sign-ins"))?;
+    }
+    Ok(agents.iter().map(|a| describe_agent(a)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agents_are_named_in_words() {
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                      Chrome/131.0.0.0 Safari/537.36";
+        assert_eq!(describe_agent(chrome), "Chrome on Linux");
+        assert_eq!(describe_agent(""), "Unknown browser");
+        assert_eq!(describe_agent("curl/8.0"), "HTTP Library");
+        let handle = session_handle(&hash_token("t"));
+        assert_eq!(parse_handle(&handle).unwrap(), hash_token("t"));
+        assert!(parse_handle("not a handle").is_err());
+        assert!(parse_handle(&session_handle(b"short")).is_err());
+    }
 
     #[test]
     fn tokens_are_random_and_hash_is_stable() {

@@ -29,6 +29,8 @@ pub struct TestApp {
     pub pending: Option<String>,
     /// The remembered-device cookie a completed sign-in leaves behind.
     pub device: Option<String>,
+    /// The `User-Agent` this browser sends, if any.
+    pub agent: Option<&'static str>,
     cookie_name: &'static str,
     pending_name: &'static str,
     device_name: &'static str,
@@ -154,6 +156,7 @@ impl TestApp {
             cookie: None,
             pending: None,
             device: None,
+            agent: None,
             cookie_name,
             pending_name,
             device_name,
@@ -168,6 +171,7 @@ impl TestApp {
             cookie: None,
             pending: None,
             device: None,
+            agent: None,
             cookie_name: self.cookie_name,
             pending_name: self.pending_name,
             device_name: self.device_name,
@@ -222,7 +226,10 @@ impl TestApp {
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
     }
 
-    fn with_cookie(&self, b: http::request::Builder) -> http::request::Builder {
+    fn with_cookie(&self, mut b: http::request::Builder) -> http::request::Builder {
+        if let Some(agent) = self.agent {
+            b = b.header(header::USER_AGENT, agent);
+        }
         let mut jar = Vec::new();
         if let Some(c) = &self.cookie {
             jar.push(format!("{}={c}", self.cookie_name));

@@ -26,6 +26,9 @@ pub struct Who<'a> {
     pub account_id: i64,
     pub user_id: i64,
     pub client_addr: &'a str,
+    /// The browser's `User-Agent` (cut to [`crate::server::sessions::MAX_AGENT_BYTES`]), kept with
+    /// a session it opens.
+    pub agent: &'a str,
     /// The SHA-256 of the session's or half sign-in's id: what an enrollment belongs to.
     pub holder: &'a [u8],
 }

@@ -97,8 +97,14 @@ async fn open_session(
     how: &str,
 ) -> Result<SignedIn, AppError> {
     crate::server::audit::record(&mut *tx, entry(who, Event::SignInSuccess, how)).await?;
-    let token =
-        sessions::create(&mut *tx, &state.config, who.user_id, who.client_addr, true).await?;
+    let token = sessions::create(
+        &mut *tx,
+        &state.config,
+        who.user_id,
+        (who.client_addr, who.agent),
+        true,
+    )
+    .await?;
     let device = throttle::issue_device(&mut tx, who.user_id)
         .await?
         .ok_or(AppError::Unauthorized)?;
