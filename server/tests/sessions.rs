@@ -49,7 +49,7 @@ on_both!(
         let mine = list.iter().find(|s| s.2).unwrap();
         let theirs = list.iter().find(|s| !s.2).unwrap();
         assert_eq!(mine.1, "Chrome on Linux");
-        assert_eq!(theirs.1, "Firefox on Windows 10");
+        assert_eq!(theirs.1, "Firefox on Windows");
 
         // This browser's own session is not ended this way.
         let r = ann.call("sign_out_session", &[("handle", &mine.0)]).await;
@@ -80,7 +80,7 @@ on_both!(
         assert_eq!(
             ann.count(
                 "SELECT COUNT(*) FROM audit_events WHERE event = 'session.ended' \
-                 AND detail = 'Firefox on Windows 10, signed out by the user'"
+                 AND detail = 'Firefox on Windows, signed out by the user'"
             )
             .await,
             1
@@ -216,5 +216,57 @@ on_both!(
             r.body,
             r#""Adam was signed out everywhere (0 sessions ended).""#
         );
+    }
+);
+
+on_both!(
+    a_sign_in_finishing_while_the_owner_signs_the_user_out_leaves_no_session,
+    |db: Db| async move {
+        let mut ann = TestApp::spawn(db).await;
+        ann.sign_up("ann@example.com", PW).await;
+        for round in 0..12 {
+            let email = format!("racer{round}@example.com");
+            let (mut racer, _) = ann.add_member(&email, PW, true).await;
+            assert!(racer.pending.is_some() && racer.cookie.is_none());
+            racer.enroll().await;
+            let id = ann
+                .count(&format!("SELECT id FROM users WHERE email = '{email}'"))
+                .await
+                .to_string();
+            // The user's last step of signing in and the owner's sign-out, at once.
+            let mut owner = ann.other_browser_with(ann.cookie.clone(), None);
+            let finish = tokio::spawn(async move {
+                let r = racer.call("finish_enrollment", &[]).await;
+                (r.status, racer)
+            });
+            let sign_out = tokio::spawn(async move {
+                owner
+                    .call("sign_out_user_everywhere", &[("user_id", &id)])
+                    .await
+                    .status
+            });
+            let (finished, mut racer) = finish.await.unwrap();
+            let signed_out = sign_out.await.unwrap();
+            assert_eq!(signed_out, StatusCode::OK, "round {round}");
+            assert!(
+                finished == StatusCode::OK || finished == StatusCode::UNAUTHORIZED,
+                "round {round}: {finished}"
+            );
+            // Whichever came first, nothing of the user's sign-in is left.
+            assert_eq!(
+                racer.call("current_user", &[]).await.status,
+                StatusCode::UNAUTHORIZED,
+                "round {round}"
+            );
+            assert_eq!(
+                ann.count(&format!(
+                    "SELECT COUNT(*) FROM sessions s JOIN users u ON u.id = s.user_id \
+                     WHERE u.email = '{email}'"
+                ))
+                .await,
+                0,
+                "round {round}"
+            );
+        }
     }
 );

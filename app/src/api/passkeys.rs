@@ -90,8 +90,9 @@ pub async fn start_passkey_confirmation() -> Result<String, AppError> {
 }
 
 /// Removes passkey `id`, confirmed with one of the user's passkeys (the browser's answer to
-/// [`start_passkey_confirmation`]). The proof and the removal commit together: a passkey that
-/// is not theirs leaves the proof unused.
+/// [`start_passkey_confirmation`]). The proof and the removal commit together: naming a
+/// passkey that is not theirs rolls back the proof's use (its counter and audit row); the
+/// challenge itself is spent either way.
 #[server(endpoint = "remove_passkey_with_passkey")]
 pub async fn remove_passkey_with_passkey(id: i64, credential: String) -> Result<(), AppError> {
     use crate::server::{context, internal, passkeys};

@@ -83,21 +83,8 @@ pub async fn sign_out_user_everywhere(user_id: i64) -> Result<String, AppError> 
     .ok_or(AppError::NotFound)?;
     let ended = sessions::end_all(&mut tx, user_id, None).await?;
     let addr = cx.client_addr();
-    let none = ["no session was open".to_string()];
-    let ended_or_none = if ended.is_empty() {
-        &none[..]
-    } else {
-        &ended[..]
-    };
-    record_ended(
-        &mut tx,
-        &auth,
-        user_id,
-        &addr,
-        ended_or_none,
-        "by the owner",
-    )
-    .await?;
+    // One audit row per ended session; nothing ended, nothing to record.
+    record_ended(&mut tx, &auth, user_id, &addr, &ended, "by the owner").await?;
     tx.commit().await.map_err(internal("commit sign-out"))?;
     let sentence = format!(
         "{name} was signed out everywhere ({} ended).",

@@ -63,7 +63,7 @@ fn SessionList(
     let any_other = items.iter().any(|s| !s.current);
     view! {
         <ul class="sessions">
-            {items.into_iter().map(|s| view! { <SessionLine session=s one/> }).collect_view()}
+            {items.into_iter().enumerate().map(|(i, s)| view! { <SessionLine session=s number=i + 1 one/> }).collect_view()}
         </ul>
         {any_other.then(|| view! {
             <ActionForm action=others>
@@ -75,7 +75,13 @@ fn SessionList(
 }
 
 #[component]
-fn SessionLine(session: SessionInfo, one: ServerAction<SignOutSession>) -> impl IntoView {
+fn SessionLine(
+    session: SessionInfo,
+    /// Its place in the list: two sessions of one browser, opened in one minute, still get
+    /// buttons of their own names.
+    number: usize,
+    one: ServerAction<SignOutSession>,
+) -> impl IntoView {
     let started = format_time(session.started_at);
     let facts = format!(
         " — {}, signed in {started}, last active {}",
@@ -83,7 +89,10 @@ fn SessionLine(session: SessionInfo, one: ServerAction<SignOutSession>) -> impl 
         format_time(session.last_active_at)
     );
     let sign_out = (!session.current).then(|| {
-        let label = format!("Sign out {}, signed in {started}", session.browser);
+        let label = format!(
+            "Sign out session {number}: {}, signed in {started}",
+            session.browser
+        );
         view! {
             <ActionForm action=one attr:class="step-form">
                 <ReturnHere/>

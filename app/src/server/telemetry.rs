@@ -52,8 +52,8 @@ fn method(detail: &str) -> &'static str {
     }
 }
 
-/// An attempt refused before it was checked: `what` is `"password"` (the sign-in throttle) or
-/// `"code"` (the code lock).
+/// An attempt refused before it was checked: `what` is the code lock (`"code"`) or the password
+/// throttle's subject that refused it (`"account"`, `"addr"`, `"device"`, `"sign_up"`, `"link"`).
 pub fn throttled(what: &'static str) {
     metrics::counter!("latchkey_throttled_total", "what" => what).increment(1);
 }

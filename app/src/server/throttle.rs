@@ -145,7 +145,7 @@ pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Resu
             tx.rollback().await.map_err(internal("throttle rollback"))?;
             // A parallel attempt got there first and started a delay, or reached the limit.
             refuse_if_blocked(state, scope, subject, t).await?;
-            return Err(refused_by_parallel_attempt());
+            return Err(refused_by_parallel_attempt(scope));
         };
         let attempts: i64 = row.try_get(0).map_err(internal("throttle row"))?;
         let delay = delay_after(attempts, scope.free_attempts());
@@ -172,8 +172,8 @@ fn in_lock_order<'a>(subjects: &[(Scope, &'a str)]) -> Vec<(Scope, &'a str)> {
 }
 
 /// The count was refused: a parallel attempt started a delay or reached the limit in between.
-fn refused_by_parallel_attempt() -> AppError {
-    super::telemetry::throttled("password");
+fn refused_by_parallel_attempt(scope: Scope) -> AppError {
+    super::telemetry::throttled(scope.as_str());
     AppError::TooManyRequests {
         retry_after_secs: 1,
     }
@@ -203,11 +203,11 @@ async fn refuse_if_blocked(
 /// may try now.
 fn verdict(scope: Scope, attempts: i64, blocked_until: i64, t: i64) -> Result<(), AppError> {
     if attempts >= scope.limit() {
-        super::telemetry::throttled("password");
+        super::telemetry::throttled(scope.as_str());
         return Err(AppError::Refused(LOCKED_MESSAGE.into()));
     }
     if blocked_until > t {
-        super::telemetry::throttled("password");
+        super::telemetry::throttled(scope.as_str());
         return Err(AppError::TooManyRequests {
             retry_after_secs: (blocked_until - t) as u64,
         });

@@ -11,7 +11,7 @@ use super::{
 use crate::domain::AppError;
 use crate::server::{
     audit::Event,
-    internal, sessions,
+    internal, rows, sessions,
     throttle::{self, DeviceUser},
     AppState, Tx,
 };
@@ -81,7 +81,13 @@ pub async fn open_session_in(
     pending_hash: &[u8],
     how: &str,
 ) -> Result<SignedIn, AppError> {
-    if !sessions::take_pending(&mut *tx, pending_hash, who.user_id, crate::server::now()).await? {
+    // The user's row first, as every transaction over several of their tables: a sign-out
+    // everywhere (which locks it, then ends sessions and half sign-ins) runs wholly before or
+    // after this, never interleaved with it (a deadlock on PostgreSQL).
+    if !rows::lock_user(&mut tx, who.user_id).await?
+        || !sessions::take_pending(&mut *tx, pending_hash, who.user_id, crate::server::now())
+            .await?
+    {
         tx.rollback().await.map_err(internal("rollback"))?;
         return Err(AppError::Unauthorized);
     }
