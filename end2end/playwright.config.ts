@@ -45,7 +45,7 @@ export default defineConfig({
   webServer: {
     // Everything the server logs (at debug) goes to a file that global-teardown.ts scans for
     // the passwords, codes and keys the tests typed.
-    command: `RUST_LOG=debug ${bin} --listen 127.0.0.1:${port} --public-url ${baseURL} --data-dir ${dataDir} > ${dataDir}/server.log 2>&1`,
+    command: `RUST_LOG=debug ${bin} --listen 127.0.0.1:${port} --public-url ${baseURL} --data-dir ${dataDir} --sign-ups-per-address 1000 > ${dataDir}/server.log 2>&1`,
     url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,

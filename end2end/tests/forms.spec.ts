@@ -16,7 +16,7 @@ test('sign out, protected page redirects, sign in again', async ({ page }, info)
   await signUp(page, info, { account: 'Cycle Co', name: 'Cy Owner', email });
   await expect(page.getByTestId('account-name')).toHaveText('Cycle Co');
 
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await expect(page).toHaveURL(/\/login$/);
   await page.goto('/');
   await expect(page).toHaveURL(/\/login$/);
@@ -48,7 +48,7 @@ test('bad sign-up input is explained next to its field', async ({ page }, info) 
   const taken = uniqueEmail('taken');
   await signUp(page, info, { account: 'Taken Co', name: 'Tia', email: taken, password: PASSWORD });
   await expect(page.getByTestId('account-name')).toHaveText('Taken Co');
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await expect(page).toHaveURL(/\/login$/);
   await signUp(page, info, { account: 'Again Co', name: 'Tia', email: taken, password: PASSWORD });
   await expect(page.getByText('This email is already registered. Sign in instead.')).toBeVisible();

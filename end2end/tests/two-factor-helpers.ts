@@ -37,6 +37,6 @@ export async function enrollFromPanel(page: Page, offsetSeconds = 0): Promise<{ 
 }
 
 export async function signOut(page: Page): Promise<void> {
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await expect(page).toHaveURL(/\/login$/);
 }

@@ -41,6 +41,10 @@ struct Cli {
     /// Serve Prometheus metrics at http://ADDR/metrics (off by default; keep ADDR private).
     #[arg(long, env = "LATCHKEY_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Sign-ups one client address may make in an hour before each further one waits (raise it
+    /// when many people sign up from behind one address).
+    #[arg(long, env = "LATCHKEY_SIGN_UPS_PER_ADDRESS", default_value_t = app::server::throttle::FREE_SIGN_UPS, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    sign_ups_per_address: i64,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LATCHKEY_LOG_JSON")]
     log_json: bool,
@@ -103,6 +107,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
         secure_cookies: cli.public_url.starts_with("https://"),
         public_origin: Some(app::server::config::origin_of(&cli.public_url)),
         trust_proxy: cli.trust_proxy,
+        free_sign_ups: cli.sign_ups_per_address,
         ..Default::default()
     };
     let settings = server::Settings {

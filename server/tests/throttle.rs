@@ -286,3 +286,26 @@ on_both!(
         }
     }
 );
+
+on_both!(
+    the_operator_sets_how_many_sign_ups_an_address_gets,
+    |db: Db| async move {
+        let waiting = "SELECT COUNT(*) FROM sign_in_throttle \
+                       WHERE scope = 'sign_up' AND blocked_until > 0";
+        // With three free sign-ups, the fourth from one address starts the wait; with the
+        // default fifty, it does not.
+        for (free, starts_waiting) in [(3, 1), (app::server::throttle::FREE_SIGN_UPS, 0)] {
+            let config = app::server::config::Config {
+                free_sign_ups: free,
+                ..Default::default()
+            };
+            let app = TestApp::spawn_with(db, config).await;
+            for i in 0..4 {
+                let mut b = app.other_browser();
+                let r = b.sign_up(&format!("u{i}@example.com"), PW).await;
+                assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            }
+            assert_eq!(app.count(waiting).await, starts_waiting, "{free} free");
+        }
+    }
+);

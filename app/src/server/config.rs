@@ -12,6 +12,8 @@ pub struct Config {
     pub trust_proxy: bool,
     /// `scheme://host[:port]` of the public URL: browsers' `Origin` for our own pages.
     pub public_origin: Option<String>,
+    /// Sign-ups one client address may make in an hour before each further one waits.
+    pub free_sign_ups: i64,
 }
 
 impl Default for Config {
@@ -22,6 +24,7 @@ impl Default for Config {
             session_absolute_secs: 7 * 24 * 3600,
             trust_proxy: false,
             public_origin: None,
+            free_sign_ups: super::throttle::FREE_SIGN_UPS,
         }
     }
 }

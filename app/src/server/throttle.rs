@@ -59,10 +59,10 @@ impl Scope {
         }
     }
 
-    fn free_attempts(self) -> i64 {
+    fn free_attempts(self, config: &super::config::Config) -> i64 {
         match self {
             Scope::Addr => FREE_ATTEMPTS_ADDR,
-            Scope::SignUp => FREE_SIGN_UPS,
+            Scope::SignUp => config.free_sign_ups,
             Scope::Account | Scope::Device | Scope::Link => FREE_ATTEMPTS_ACCOUNT,
         }
     }
@@ -136,7 +136,7 @@ pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Resu
             .bind(subject)
             .bind(t)
             .bind(scope.limit())
-            .bind(scope.free_attempts())
+            .bind(scope.free_attempts(&state.config))
             .bind(scope.quiet_since(t))
             .fetch_optional(&mut *tx)
             .await
@@ -148,7 +148,7 @@ pub async fn claim(state: &AppState, subjects: &[(Scope, &str)], t: i64) -> Resu
             return Err(refused_by_parallel_attempt(scope));
         };
         let attempts: i64 = row.try_get(0).map_err(internal("throttle row"))?;
-        let delay = delay_after(attempts, scope.free_attempts());
+        let delay = delay_after(attempts, scope.free_attempts(&state.config));
         if delay > 0 {
             sqlx::query(START_DELAY)
                 .bind(scope.as_str())
