@@ -18,10 +18,10 @@ pub enum AppError {
     Forbidden,
     #[error("Not found.")]
     NotFound,
-    #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
+    #[error("Too many attempts. Try again in {}.", seconds(.retry_after_secs))]
     TooManyRequests { retry_after_secs: u64 },
     /// The server is at capacity for this kind of work (the password-hashing queue is full).
-    #[error("The server is busy. Try again in {retry_after_secs} seconds.")]
+    #[error("The server is busy. Try again in {}.", seconds(.retry_after_secs))]
     Busy { retry_after_secs: u64 },
     /// Refused for a reason the user can act on (said in the message).
     #[error("{0}")]
@@ -88,5 +88,32 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Request(msg) => AppError::Request(msg),
             other => AppError::Request(other.to_string()),
         }
+    }
+}
+
+/// "1 second", "30 seconds".
+fn seconds(n: &u64) -> String {
+    format!("{n} second{}", if *n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AppError;
+
+    #[test]
+    fn waits_are_said_in_words() {
+        let wait = |n| {
+            AppError::TooManyRequests {
+                retry_after_secs: n,
+            }
+            .to_string()
+        };
+        assert_eq!(wait(1), "Too many attempts. Try again in 1 second.");
+        assert_eq!(wait(30), "Too many attempts. Try again in 30 seconds.");
+        let busy = AppError::Busy {
+            retry_after_secs: 1,
+        }
+        .to_string();
+        assert_eq!(busy, "The server is busy. Try again in 1 second.");
     }
 }
