@@ -147,25 +147,16 @@ fn ConfirmWithPasskey(id: i64, done: Callback<()>) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let go = move |_| {
-        busy.set(true);
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            let result = async {
-                let options = start_passkey_confirmation()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let answer = passkey_browser::get(options).await?;
-                remove_passkey_with_passkey(id, answer)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            .await;
-            busy.set(false);
-            match result {
-                Ok(()) => done.run(()),
-                Err(message) => error.set(Some(message)),
-            }
-        });
+        let steps = async move {
+            let options = start_passkey_confirmation()
+                .await
+                .map_err(|e| e.to_string())?;
+            let answer = passkey_browser::get(options).await?;
+            remove_passkey_with_passkey(id, answer)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        run_ceremony(busy, error, steps, move |()| done.run(()));
     };
     view! {
         <p class="alt">
@@ -184,34 +175,28 @@ fn AddPasskey(done: Callback<String>) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    // A refused name or prompt sends the user back to the name.
+    Effect::new(move |_| {
+        if error.with(Option::is_some) {
+            focus_id("field-passkey-name");
+        }
+    });
     let add = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let wanted = name.get_untracked();
-        busy.set(true);
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            let result = async {
-                let options = start_passkey_registration(wanted)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let answer = passkey_browser::create(options).await?;
-                finish_passkey_registration(answer)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            .await;
-            busy.set(false);
-            match result {
-                Ok(added) => {
-                    open.set(false);
-                    name.set(String::new());
-                    done.run(format!("Passkey \"{}\" added.", added.name));
-                }
-                Err(message) => {
-                    error.set(Some(message));
-                    focus_id("field-passkey-name");
-                }
-            }
+        let steps = async move {
+            let options = start_passkey_registration(wanted)
+                .await
+                .map_err(|e| e.to_string())?;
+            let answer = passkey_browser::create(options).await?;
+            finish_passkey_registration(answer)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        run_ceremony(busy, error, steps, move |added| {
+            open.set(false);
+            name.set(String::new());
+            done.run(format!("Passkey \"{}\" added.", added.name));
         });
     };
     view! {
@@ -250,26 +235,17 @@ pub fn PasskeySignIn() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let go = move |_| {
-        busy.set(true);
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            let result = async {
-                let options = start_passkey_sign_in().await.map_err(|e| e.to_string())?;
-                let answer = passkey_browser::get(options).await?;
-                finish_passkey_sign_in(answer)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            .await;
-            busy.set(false);
-            match result {
-                Ok(()) => {
-                    #[cfg(feature = "hydrate")]
-                    {
-                        let _ = window().location().set_href("/");
-                    }
-                }
-                Err(message) => error.set(Some(message)),
+        let steps = async {
+            let options = start_passkey_sign_in().await.map_err(|e| e.to_string())?;
+            let answer = passkey_browser::get(options).await?;
+            finish_passkey_sign_in(answer)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        run_ceremony(busy, error, steps, |()| {
+            #[cfg(feature = "hydrate")]
+            {
+                let _ = window().location().set_href("/");
             }
         });
     };
@@ -287,4 +263,24 @@ pub fn PasskeySignIn() -> impl IntoView {
             })}
         </Suspense>
     }
+}
+
+/// Runs a passkey ceremony a button started: `busy` while it runs, its refusal (in words) in
+/// `error`, then `then` with what the server answered.
+fn run_ceremony<T: 'static>(
+    busy: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+    steps: impl std::future::Future<Output = Result<T, String>> + 'static,
+    then: impl FnOnce(T) + 'static,
+) {
+    busy.set(true);
+    error.set(None);
+    leptos::task::spawn_local(async move {
+        let result = steps.await;
+        busy.set(false);
+        match result {
+            Ok(answer) => then(answer),
+            Err(message) => error.set(Some(message)),
+        }
+    });
 }
