@@ -297,12 +297,8 @@ async fn world(db: Db) -> (World, i64, i64) {
     // Someone in another account.
     let mut bob = owner.other_browser();
     bob.sign_up("bob@example.com", PW).await;
-    let foreign_id = owner
-        .count("SELECT id FROM users WHERE email = 'bob@example.com'")
-        .await;
-    let own_id = owner
-        .count("SELECT id FROM users WHERE email = 'ann@example.com'")
-        .await;
+    let foreign_id = owner.user_id("bob@example.com").await;
+    let own_id = owner.user_id("ann@example.com").await;
     (
         World {
             statuses: Default::default(),

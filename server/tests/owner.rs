@@ -19,9 +19,7 @@ async fn admin(owner: &mut TestApp, email: &str, two_factor: bool) -> (TestApp, 
             .status,
         StatusCode::BAD_REQUEST
     );
-    let id = owner
-        .count(&format!("SELECT id FROM users WHERE email = '{email}'"))
-        .await;
+    let id = owner.user_id(email).await;
     (b, id)
 }
 
@@ -630,10 +628,7 @@ on_both!(
             )
             .await;
         let first = r.link_token("/invite/");
-        let ada = app
-            .count("SELECT id FROM users WHERE email = 'ada@example.com'")
-            .await
-            .to_string();
+        let ada = app.user_id("ada@example.com").await.to_string();
         let r = app.call("renew_link", &[("user_id", &ada)]).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert!(r.body.contains("\"renewed\":true"), "{}", r.body);
@@ -667,10 +662,7 @@ on_both!(
         // asking: refused, and nothing issued.
         let r = app.call("renew_link", &[("user_id", &ada)]).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-        let me = app
-            .count("SELECT id FROM users WHERE email = 'owner@example.com'")
-            .await
-            .to_string();
+        let me = app.user_id("owner@example.com").await.to_string();
         assert_eq!(
             app.call("renew_link", &[("user_id", &me)]).await.status,
             StatusCode::BAD_REQUEST
@@ -682,10 +674,7 @@ on_both!(
             .call("add_user", &[("name", "Pat"), ("email", "pat@example.com")])
             .await;
         assert_eq!(pending.status, StatusCode::OK);
-        let pat = app
-            .count("SELECT id FROM users WHERE email = 'pat@example.com'")
-            .await
-            .to_string();
+        let pat = app.user_id("pat@example.com").await.to_string();
         assert_eq!(
             app.call("renew_link", &[("user_id", &pat)]).await.status,
             StatusCode::NOT_FOUND
@@ -801,10 +790,7 @@ on_both!(
             .call("add_user", &[("name", "Vi"), ("email", "vi@example.com")])
             .await;
         r.link_token("/invite/");
-        let vi = app
-            .count("SELECT id FROM users WHERE email = 'vi@example.com'")
-            .await
-            .to_string();
+        let vi = app.user_id("vi@example.com").await.to_string();
         // The acceptance has spent the link and is hashing the password when the owner asks
         // for a new one.
         sqlx::query("UPDATE user_links SET used_at = $1")
@@ -840,9 +826,7 @@ on_both!(
             use_link(&app, "accept_invitation", wu_link).await,
             StatusCode::OK
         );
-        let wu = app
-            .count("SELECT id FROM users WHERE email = 'wu@example.com'")
-            .await;
+        let wu = app.user_id("wu@example.com").await;
         assert_eq!(
             app.count(&format!(
                 "SELECT COUNT(*) FROM user_links WHERE user_id = {wu}"

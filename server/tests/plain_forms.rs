@@ -28,6 +28,24 @@ fn secret_on(page: &Resp) -> Vec<u8> {
     totp::decode_setup_key(page.test_id("setup-key")).expect("a base32 setup key")
 }
 
+/// Turns 2FA on in Profile as a browser without JavaScript does: the switch loads the
+/// enrollment step (the server renders the setup key), its code is posted, and the browser is
+/// sent back to `/profile?done`, where the recovery codes wait.
+async fn enroll_in_profile_without_js(b: &mut TestApp) {
+    let step = b.get("/profile?two_factor=on").await;
+    assert_eq!(step.status, StatusCode::OK);
+    let code = code_for_setup_key_on(&step);
+    let r = b
+        .plain_post(
+            "confirm_enrollment",
+            "/profile?two_factor=on",
+            &[("code", &code)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+    assert_eq!(r.location(), Some("/profile?done"));
+}
+
 /// The current code of the setup key on a page that shows an enrollment.
 fn code_for_setup_key_on(page: &Resp) -> String {
     totp::code_for(&secret_on(page), now() as u64)
@@ -49,19 +67,7 @@ on_both!(
             StatusCode::OK
         );
 
-        // The switch loads the enrollment step; the server renders the setup key.
-        let step = ann.get("/profile?two_factor=on").await;
-        assert_eq!(step.status, StatusCode::OK);
-        let code = code_for_setup_key_on(&step);
-        let r = ann
-            .plain_post(
-                "confirm_enrollment",
-                "/profile?two_factor=on",
-                &[("code", &code)],
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
-        assert_eq!(r.location(), Some("/profile?done"));
+        enroll_in_profile_without_js(&mut ann).await;
 
         // Her other browser asks for the result: it is not its own, and stays for hers.
         assert!(codes_on(&other.get("/profile?done").await).is_empty());
@@ -174,10 +180,7 @@ on_both!(
         );
         let mut ada = owner.other_browser();
         assert_eq!(ada.get(path).await.status, StatusCode::OK);
-        let ada_id = owner
-            .count("SELECT id FROM users WHERE email = 'ada@example.com'")
-            .await
-            .to_string();
+        let ada_id = owner.user_id("ada@example.com").await.to_string();
 
         // The confirmation step's form, sent for Ada.
         let confirmed = |owner: &mut TestApp, what: &'static str, function: &'static str| {
@@ -266,10 +269,7 @@ on_both!(
             .await;
         assert_eq!(r.location(), Some("/profile?done"), "{}", r.body);
         assert_eq!(flashes(&owner).await, 1);
-        let adam_id = owner
-            .count("SELECT id FROM users WHERE email = 'adam@example.com'")
-            .await
-            .to_string();
+        let adam_id = owner.user_id("adam@example.com").await.to_string();
         let r = owner.call("remove_user", &[("user_id", &adam_id)]).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(flashes(&owner).await, 0);
@@ -363,16 +363,7 @@ on_both!(
     |db: Db| async move {
         let mut ann = TestApp::spawn(db).await;
         ann.sign_up("ann@example.com", PW).await;
-        let step = ann.get("/profile?two_factor=on").await;
-        let code = code_for_setup_key_on(&step);
-        let r = ann
-            .plain_post(
-                "confirm_enrollment",
-                "/profile?two_factor=on",
-                &[("code", &code)],
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+        enroll_in_profile_without_js(&mut ann).await;
         assert_eq!(flashes(&ann).await, 1);
         let tasks: Vec<_> = (0..50)
             .map(|_| {

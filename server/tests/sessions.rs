@@ -111,10 +111,7 @@ on_both!(nobody_ends_or_sees_anothers_sessions, |db: Db| async move {
     assert_eq!(other.call("current_user", &[]).await.status, StatusCode::OK);
 
     // Bob is no owner of Ann's account: he cannot sign her out everywhere.
-    let ann_id = ann
-        .count("SELECT id FROM users WHERE email = 'ann@example.com'")
-        .await
-        .to_string();
+    let ann_id = ann.user_id("ann@example.com").await.to_string();
     let r = bob
         .call("sign_out_user_everywhere", &[("user_id", &ann_id)])
         .await;
@@ -160,14 +157,8 @@ on_both!(
         let (mut adam, _) = ann.add_member("adam@example.com", PW, false).await;
         let mut adam2 = ann.other_browser();
         adam2.sign_in("adam@example.com", PW).await;
-        let adam_id = ann
-            .count("SELECT id FROM users WHERE email = 'adam@example.com'")
-            .await
-            .to_string();
-        let ann_id = ann
-            .count("SELECT id FROM users WHERE email = 'ann@example.com'")
-            .await
-            .to_string();
+        let adam_id = ann.user_id("adam@example.com").await.to_string();
+        let ann_id = ann.user_id("ann@example.com").await.to_string();
         // An admin cannot; the owner cannot aim it at herself.
         let r = adam
             .call("sign_out_user_everywhere", &[("user_id", &ann_id)])
@@ -229,10 +220,7 @@ on_both!(
             let (mut racer, _) = ann.add_member(&email, PW, true).await;
             assert!(racer.pending.is_some() && racer.cookie.is_none());
             racer.enroll().await;
-            let id = ann
-                .count(&format!("SELECT id FROM users WHERE email = '{email}'"))
-                .await
-                .to_string();
+            let id = ann.user_id(&email).await.to_string();
             // The user's last step of signing in and the owner's sign-out, at once.
             let mut owner = ann.other_browser_with(ann.cookie.clone(), None);
             let finish = tokio::spawn(async move {

@@ -9,12 +9,6 @@ use http::StatusCode;
 
 const PW: &str = "correct horse battery";
 
-/// An owner (signed in) with an authenticator; returns their secret.
-async fn id_of(app: &TestApp, email: &str) -> i64 {
-    app.count(&format!("SELECT id FROM users WHERE email = '{email}'"))
-        .await
-}
-
 /// A code of `secret` that no step near now has: a wrong guess.
 fn wrong_code(secret: &[u8]) -> String {
     let t = now() as u64;
@@ -93,7 +87,7 @@ on_both!(
         assert!(b.cookie.is_none());
 
         // The owner's own session, after the lock: step-up codes share the count.
-        let uid = id_of(&app, "owner@example.com").await;
+        let uid = app.user_id("owner@example.com").await;
         sqlx::query("UPDATE users SET code_locked_until = 0, code_failures = 0 WHERE id = $1")
             .bind(uid)
             .execute(&app.state.pool)
@@ -128,7 +122,7 @@ on_both!(
             adam.call("finish_enrollment", &[]).await.status,
             StatusCode::OK
         );
-        let adam_id = id_of(&app, "adam@example.com").await.to_string();
+        let adam_id = app.user_id("adam@example.com").await.to_string();
         let r = app
             .call(
                 "set_user_two_factor",
@@ -227,7 +221,7 @@ on_both!(
     |db: Db| async move {
         let mut app = TestApp::spawn(db).await;
         app.owner_with_2fa("owner@example.com", PW).await;
-        let me = id_of(&app, "owner@example.com").await;
+        let me = app.user_id("owner@example.com").await;
         let before = app.snapshot().await;
         let r = app
             .call("reset_user_two_factor", &[("user_id", &me.to_string())])
@@ -275,7 +269,7 @@ on_both!(
         let mut app = TestApp::spawn(db).await;
         app.owner_with_2fa("owner@example.com", PW).await;
         let (_adam, _) = app.add_member("adam@example.com", PW, true).await;
-        let adam_id = id_of(&app, "adam@example.com").await;
+        let adam_id = app.user_id("adam@example.com").await;
         let r = app
             .call(
                 "reset_user_two_factor",
@@ -328,7 +322,7 @@ on_both!(password_only_sessions_end_for_good, |db: Db| async move {
     app.owner_with_2fa("owner@example.com", PW).await;
     let (mut adam, _) = app.add_member("adam@example.com", PW, false).await;
     assert_eq!(adam.call("current_user", &[]).await.status, StatusCode::OK);
-    let id = id_of(&app, "adam@example.com").await.to_string();
+    let id = app.user_id("adam@example.com").await.to_string();
     for on in ["true", "false"] {
         let r = app
             .call("set_user_two_factor", &[("user_id", &id), ("on", on)])
@@ -354,7 +348,7 @@ on_both!(ids_are_never_reused, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
     app.owner_with_2fa("owner@example.com", PW).await;
     let (_adam, _) = app.add_member("adam@example.com", PW, false).await;
-    let adam_id = id_of(&app, "adam@example.com").await;
+    let adam_id = app.user_id("adam@example.com").await;
     let r = app
         .call("remove_user", &[("user_id", &adam_id.to_string())])
         .await;
@@ -364,7 +358,7 @@ on_both!(ids_are_never_reused, |db: Db| async move {
         other.sign_up("stranger@example.com", PW).await.status,
         StatusCode::OK
     );
-    let stranger = id_of(&app, "stranger@example.com").await;
+    let stranger = app.user_id("stranger@example.com").await;
     assert!(
         stranger > adam_id,
         "{stranger} reuses or precedes {adam_id}"
@@ -519,7 +513,7 @@ on_both!(
 on_both!(a_hinted_code_never_works_later, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
     let secret = app.owner_with_2fa("owner@example.com", PW).await;
-    let uid = id_of(&app, "owner@example.com").await;
+    let uid = app.user_id("owner@example.com").await;
     let who = two_factor::Who {
         account_id: 1,
         user_id: uid,
@@ -812,7 +806,7 @@ on_both!(
             .body
             .contains("required for your account"));
         // The owner's exception for Adam.
-        let id = id_of(&app, "adam@example.com").await.to_string();
+        let id = app.user_id("adam@example.com").await.to_string();
         let r = app
             .call("set_user_two_factor", &[("user_id", &id), ("on", "false")])
             .await;
@@ -835,7 +829,7 @@ on_both!(
         app.owner_with_2fa("owner@example.com", PW).await;
         let (mut adam, _) = app.add_member("adam@example.com", PW, false).await;
         let (mut secret, _) = adam.enroll().await;
-        let uid = id_of(&app, "adam@example.com").await;
+        let uid = app.user_id("adam@example.com").await;
         let account = app
             .count(&format!("SELECT account_id FROM users WHERE id = {uid}"))
             .await;
@@ -935,7 +929,7 @@ on_both!(
                 eve.call("finish_enrollment", &[]).await.status,
                 StatusCode::OK
             );
-            let id = id_of(&app, &email).await.to_string();
+            let id = app.user_id(&email).await.to_string();
             let mut b = app.other_browser();
             b.sign_in(&email, PW).await;
             let code = totp::code_for(&secret, now() as u64 + 30);
@@ -1112,7 +1106,7 @@ on_both!(
             adam.call("finish_enrollment", &[]).await.status,
             StatusCode::OK
         );
-        let id = id_of(&app, "adam@example.com").await.to_string();
+        let id = app.user_id("adam@example.com").await.to_string();
         let r = app
             .call("set_user_two_factor", &[("user_id", &id), ("on", "false")])
             .await;

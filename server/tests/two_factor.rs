@@ -31,8 +31,7 @@ fn who(user_id: i64) -> two_factor::Who<'static> {
 }
 
 async fn user_id(app: &TestApp) -> i64 {
-    app.count("SELECT id FROM users WHERE email = 'ann@example.com'")
-        .await
+    app.user_id("ann@example.com").await
 }
 
 on_both!(enroll_then_sign_in_needs_a_code_once, |db: Db| async move {

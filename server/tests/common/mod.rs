@@ -382,6 +382,15 @@ impl TestApp {
         out
     }
 
+    /// The id of the user with `email`.
+    pub async fn user_id(&self, email: &str) -> i64 {
+        sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+            .bind(email.to_string())
+            .fetch_one(&self.state.pool)
+            .await
+            .unwrap()
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         use sqlx::Row;
         sqlx::query(sql)
