@@ -3,6 +3,7 @@
 import AxeBuilder from '@axe-core/playwright';
 import { expect, test, type Page } from '@playwright/test';
 import { addUser, open, signUp, uniqueEmail } from './helpers';
+import { chooseApp } from './two-factor-helpers';
 
 const WIDTHS = [
   { name: 'desktop', width: 1280, height: 900 },
@@ -52,7 +53,9 @@ for (const size of WIDTHS) {
     await open(page, '/settings/security', info);
     await page.getByRole('switch', { name: 'Require two-factor authentication at login' }).click();
     await page.getByRole('button', { name: 'Save' }).click();
-    await expect(page.getByRole('img', { name: 'QR code for your authenticator app' })).toBeVisible();
+    await expect(page.getByRole('button', { name: 'Set up an authenticator app' })).toBeVisible();
+    await check(page, `enrollment choice (${size.name})`);
+    await chooseApp(page);
     await check(page, `enrollment (${size.name})`);
   });
 }

@@ -19,8 +19,8 @@ test('the owner requires 2FA, setting up her own authenticator on the way, and s
   await expect(sw).toHaveAttribute('aria-checked', 'true');
   await expect(page.getByText('When you save, you will be asked for an authentication code at login.')).toBeVisible();
   await page.getByRole('button', { name: 'Save' }).click();
-  // She has no authenticator: the requirement takes effect once hers is set up.
-  await expect(page.getByText('The requirement takes effect when the code verifies.')).toBeVisible();
+  // She has no second factor: the requirement takes effect once hers is set up.
+  await expect(page.getByText('the requirement takes effect when it is set up.')).toBeVisible();
   const { key } = await enrollFromPanel(page);
   await expect(page.getByRole('heading', { name: 'Recovery codes' })).toHaveCount(0);
   await open(page, '/settings/security', info);

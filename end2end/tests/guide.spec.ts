@@ -2,7 +2,7 @@
 // enrollment goes in numbered steps, and recovery codes must be kept before going on.
 import { expect, test, type Page } from '@playwright/test';
 import { addUser, open, PASSWORD, signIn, signUp, uniqueEmail } from './helpers';
-import { codeAt, enrollFromPanel } from './two-factor-helpers';
+import { chooseApp, codeAt, enrollFromPanel } from './two-factor-helpers';
 
 const REQUIRE_SWITCH = 'Require two-factor authentication at login';
 
@@ -53,6 +53,8 @@ for (const size of WIDTHS) {
     await expect(page.getByRole('heading', { name: 'Profile', level: 1 })).toBeFocused();
     const sw = page.getByRole('switch', { name: 'Two-factor authentication', exact: true });
     await sw.click();
+    await expect(page.getByRole('heading', { name: 'Set up two-factor authentication' })).toBeFocused();
+    await page.getByRole('button', { name: 'Set up an authenticator app' }).click();
     await expect(page.getByRole('heading', { name: 'Set up your authenticator app' })).toBeFocused();
     // Three numbered steps; the setup key can be copied.
     await expect(page.locator('ol.steps > li')).toHaveCount(3);
@@ -90,6 +92,7 @@ for (const size of WIDTHS) {
     await expect(page.getByTestId('role')).toHaveText('Owner');
     await open(page, '/profile', info);
     await page.getByRole('switch', { name: 'Two-factor authentication', exact: true }).click();
+    await chooseApp(page);
     const key = (await page.getByTestId('setup-key').innerText()).trim();
     await page.getByLabel('Authentication code').fill(codeAt(key));
     await page.getByRole('button', { name: 'Verify' }).click();
@@ -113,6 +116,7 @@ for (const size of WIDTHS) {
     await expect(page.getByTestId('role')).toHaveText('Owner');
     await open(page, '/profile', info);
     await page.getByRole('switch', { name: 'Two-factor authentication', exact: true }).click();
+    await chooseApp(page);
     const key = (await page.getByTestId('setup-key').innerText()).trim();
     await page.getByLabel('Authentication code').fill(codeAt(key));
     await page.getByRole('button', { name: 'Verify' }).click();

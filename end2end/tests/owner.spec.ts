@@ -1,7 +1,7 @@
 // The owner's controls: seed rules 2–8, reset and invitation, with codes from an independent TOTP library.
 import { readFileSync } from 'node:fs';
 import { expect, test, type Page } from '@playwright/test';
-import { codeAt, enrollFromPanel, signOut } from './two-factor-helpers';
+import { chooseApp, codeAt, enrollFromPanel, signOut } from './two-factor-helpers';
 import { acceptInvite, addUser, open, PASSWORD, signIn, signUp, uniqueEmail } from './helpers';
 
 async function requireTwoFactor(page: Page): Promise<void> {
@@ -76,7 +76,7 @@ test('owner requires 2FA: completes it via the QR; Add user then starts ON; admi
 test('abandoning the QR leaves the requirement off', async ({ page }, info) => {
   await signUp(page, info, { account: 'Abandon Co', name: 'Abe', email: uniqueEmail('abandon') });
   await requireTwoFactor(page);
-  await expect(page.getByRole('img', { name: 'QR code for your authenticator app' })).toBeVisible();
+  await chooseApp(page);
   await page.getByRole('link', { name: 'Cancel' }).click();
   await page.reload();
   await expect(page.getByRole('switch', { name: 'Require two-factor authentication at login' })).toHaveAttribute('aria-checked', 'false');

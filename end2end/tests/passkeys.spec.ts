@@ -1,7 +1,8 @@
 // Passkeys with Chromium's virtual authenticator (CDP WebAuthn): added in Profile, used at
-// sign-in in place of a code, removed with a passkey or with a code.
+// sign-in in place of a code, removed with a passkey or with a code; and a passkey as the only
+// second factor of an invited user.
 import { expect, test, type Page } from '@playwright/test';
-import { open, signIn, signUp, uniqueEmail } from './helpers';
+import { acceptInvite, addUser, open, remember, signIn, signUp, uniqueEmail } from './helpers';
 import { codeAt, enrollFromPanel, signOut } from './two-factor-helpers';
 
 /** A platform authenticator with user verification, as a laptop's fingerprint reader. */
@@ -67,4 +68,52 @@ test('a passkey added in Profile signs in in place of a code, and goes with a pa
   await section.getByRole('button', { name: 'Remove Desk key' }).click();
   await expect(section.getByRole('status')).toHaveText('Passkey "Desk key" removed.');
   await expect(section).toContainText('No passkeys yet.');
+});
+
+test('an invited user sets up a passkey as their only second factor and signs in with it', async ({ page, browser }, info) => {
+  test.skip(info.project.name === 'no-js', 'passkeys need JavaScript');
+  await signUp(page, info, { account: 'Pass Co', name: 'Pat Owner', email: uniqueEmail('pass-owner') });
+  await expect(page.getByTestId('role')).toHaveText('Owner');
+  const email = uniqueEmail('pass-pia');
+  const link = await addUser(page, 'Pia Passkey', email, 'false', true);
+  const pia = await acceptInvite(browser, link, info);
+  await virtualAuthenticator(pia);
+  await expect(pia).toHaveURL(/\/login\/verify/);
+  await expect(pia.getByTestId('enroll-message')).toContainText('add a passkey');
+  // The choice: an authenticator app or a passkey. She takes the passkey.
+  await expect(pia.getByRole('button', { name: 'Set up an authenticator app' })).toBeVisible();
+  await pia.getByRole('button', { name: 'Add a passkey' }).click();
+  await pia.getByLabel('Passkey name').fill('Pia laptop');
+  await pia.getByRole('button', { name: 'Continue' }).click();
+  await expect(pia.getByRole('heading', { name: 'Recovery codes' })).toBeFocused();
+  const codes = (await pia.locator('.recovery-codes li').allInnerTexts()).map((c) => c.trim());
+  expect(codes).toHaveLength(10);
+  remember(...codes);
+  const download = pia.waitForEvent('download');
+  await pia.getByRole('link', { name: 'Download' }).click();
+  await download;
+  await pia.getByRole('button', { name: 'I have saved my recovery codes' }).click();
+  await expect(pia).toHaveURL(/\/$/);
+  await expect(pia.getByRole('heading', { name: 'Overview' })).toBeVisible();
+
+  // The owner sees her method.
+  await page.getByRole('link', { name: 'Users', exact: true }).click();
+  const row = page.getByRole('row', { name: /Pia Passkey/ });
+  await expect(row).toContainText('1 passkey');
+
+  // Next time: no code field, the passkey.
+  await signOut(pia);
+  await signIn(pia, info, email);
+  await expect(pia).toHaveURL(/\/login\/verify$/);
+  await expect(pia.getByLabel('Authentication code')).toHaveCount(0);
+  await pia.getByRole('button', { name: 'Use a passkey' }).click();
+  await expect(pia.getByRole('heading', { name: 'Overview' })).toBeVisible();
+
+  // Her only passkey cannot go while it is her only second factor.
+  await open(pia, '/profile', info);
+  const section = pia.locator('section', { has: pia.getByRole('heading', { name: 'Passkeys and security keys' }) });
+  await section.getByRole('button', { name: 'Remove passkey Pia laptop' }).click();
+  await section.getByRole('button', { name: 'Confirm with a passkey' }).click();
+  await expect(section.getByRole('alert')).toContainText('only second factor');
+  await expect(section.locator('.passkey-name')).toHaveText(['Pia laptop']);
 });

@@ -15,10 +15,20 @@ export function codeAt(setupKey: string, offsetSeconds = 0): string {
   return code;
 }
 
-/** Completes an open enrollment panel: QR shown, code from the setup key, recovery codes saved. */
+/** In an open enrollment panel, chooses the authenticator app where passkeys are offered too. */
+export async function chooseApp(page: Page): Promise<void> {
+  const qr = page.getByRole('img', { name: 'QR code for your authenticator app' });
+  const choose = page.getByRole('button', { name: 'Set up an authenticator app' });
+  await expect(qr.or(choose).first()).toBeVisible();
+  if (await choose.isVisible()) await choose.click();
+  await expect(qr).toBeVisible();
+}
+
+/** Completes an open enrollment panel: the app chosen, QR shown, code from the setup key,
+ * recovery codes saved. */
 export async function enrollFromPanel(page: Page, offsetSeconds = 0): Promise<{ key: string; codes: string[] }> {
   const qr = page.getByRole('img', { name: 'QR code for your authenticator app' });
-  await expect(qr).toBeVisible();
+  await chooseApp(page);
   await expect.poll(() => qr.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0);
   const key = (await page.getByTestId('setup-key').innerText()).trim();
   expect(key.replace(/\s+/g, '')).toMatch(/^[A-Z2-7]{32}$/);

@@ -471,6 +471,8 @@ mod tests {
                 },
                 account_required: false,
                 has_authenticator: false,
+                passkeys: 0,
+                passkeys_required: false,
                 recovery_codes_left: 0,
             },
         }

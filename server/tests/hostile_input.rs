@@ -55,7 +55,11 @@ const ENDPOINTS: &[(&str, &[(&str, Kind)])] = &[
     ),
     (
         "set_account_requirement",
-        &[("on", Kind::Bool), ("code", Kind::BadCode)],
+        &[
+            ("on", Kind::Bool),
+            ("code", Kind::BadCode),
+            ("credential", Kind::Text),
+        ],
     ),
     (
         "add_user",
@@ -82,25 +86,46 @@ const ENDPOINTS: &[(&str, &[(&str, Kind)])] = &[
     ("confirm_enrollment", &[("code", Kind::BadCode)]),
     ("verify_sign_in", &[("code", Kind::BadCode)]),
     ("verify_sign_in_recovery", &[("recovery_code", Kind::Text)]),
-    ("regenerate_recovery_codes", &[("code", Kind::BadCode)]),
-    ("disable_two_factor", &[("code", Kind::BadCode)]),
+    (
+        "regenerate_recovery_codes",
+        &[("code", Kind::BadCode), ("credential", Kind::Text)],
+    ),
+    (
+        "disable_two_factor",
+        &[("code", Kind::BadCode), ("credential", Kind::Text)],
+    ),
     ("renew_link", &[("user_id", Kind::BadId)]),
     ("invitation_details", &[("token", Kind::Text)]),
     ("take_flash", &[]),
-    ("start_passkey_registration", &[("name", Kind::Text)]),
-    ("finish_passkey_registration", &[("credential", Kind::Text)]),
+    (
+        "start_passkey_registration",
+        &[("name", Kind::Text), ("for_requirement", Kind::Bool)],
+    ),
+    (
+        "finish_passkey_registration",
+        &[("credential", Kind::Text), ("for_requirement", Kind::Bool)],
+    ),
     (
         "remove_passkey",
-        &[("id", Kind::BadId), ("code", Kind::BadCode)],
+        &[
+            ("id", Kind::BadId),
+            ("code", Kind::BadCode),
+            ("credential", Kind::Text),
+        ],
     ),
     ("start_passkey_sign_in", &[]),
     ("finish_passkey_sign_in", &[("credential", Kind::Text)]),
     ("start_passkey_confirmation", &[]),
     ("sign_out_session", &[("handle", Kind::Text)]),
     ("sign_out_user_everywhere", &[("user_id", Kind::BadId)]),
+    ("passkey_offer", &[]),
     (
-        "remove_passkey_with_passkey",
-        &[("id", Kind::BadId), ("credential", Kind::Text)],
+        "set_passkey_requirement",
+        &[
+            ("on", Kind::Bool),
+            ("code", Kind::BadCode),
+            ("credential", Kind::Text),
+        ],
     ),
 ];
 

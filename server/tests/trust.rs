@@ -854,7 +854,7 @@ on_both!(
             sqlx::query(&change).execute(&app.state.pool).await.unwrap();
             let before = app.snapshot().await;
             let code = totp::code_for(&secret, now() as u64 + 30);
-            let e = two_factor::disable_own(&app.state, who, &code)
+            let e = two_factor::disable_own(&app.state, who, &two_factor::StepUp::Code(code))
                 .await
                 .unwrap_err();
             assert_eq!(e.status_code(), 400, "{e}");

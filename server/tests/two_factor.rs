@@ -51,8 +51,8 @@ on_both!(enroll_then_sign_in_needs_a_code_once, |db: Db| async move {
         b.call("current_user", &[]).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let stage = b.call("sign_in_stage", &[]).await;
-    assert_eq!(stage.body, "\"Code\"");
+    let stage = b.call("sign_in_stage", &[]).await.json();
+    assert_eq!(stage["Code"]["app"], true, "{stage}");
 
     // The enrollment code's step is spent; the next step's code is fresh.
     let next = totp::code_for(&secret, now() as u64 + 30);
@@ -216,7 +216,10 @@ on_both!(
         let r =
             two_factor::sign_in_with_code(&app.state, who(uid), &ended_hash, None, &code, now())
                 .await
-                .map(|signed| signed.device);
+                .map(|finished| match finished {
+                    two_factor::Finished::Session(signed) => Some(signed.device),
+                    two_factor::Finished::PasskeyOwed => None,
+                });
         assert!(
             matches!(r, Err(app::domain::AppError::Unauthorized)),
             "{r:?}"

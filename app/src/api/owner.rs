@@ -23,19 +23,46 @@ pub async fn account_policy() -> Result<PolicyImpact, AppError> {
     svc::impact(&cx.state, auth.account_id).await
 }
 
-/// Saves the account requirement. ON needs the owner's current code (an owner without an
-/// authenticator enrolls instead, see `start_requirement_enrollment`); OFF needs one too.
+/// Saves the account requirement. ON needs the owner's current second factor (an owner without
+/// one enrolls instead, see `start_requirement_enrollment`); OFF needs one too: a code, or
+/// (`credential`) a passkey.
 #[server(endpoint = "set_account_requirement")]
-pub async fn set_account_requirement(on: bool, code: String) -> Result<(), AppError> {
-    use crate::domain::parse_code;
+pub async fn set_account_requirement(
+    on: bool,
+    #[server(default)] code: String,
+    #[server(default)] credential: Option<String>,
+) -> Result<(), AppError> {
+    use crate::server::{context, internal, now, owner as svc, two_factor};
+    let cx = context::ctx()?;
+    let auth = owner(&cx)?;
+    let proof = two_factor::StepUp::from_form(&code, credential)?;
+    let addr = cx.client_addr();
+    two_factor::step_up(&cx.state, cx.who(&addr)?, &proof, now())
+        .await?
+        .commit()
+        .await
+        .map_err(internal("commit code"))?;
+    let o = svc::Owner::of(&auth, &addr);
+    svc::set_requirement(&cx.state, o, on).await?;
+    cx.keep_for_page(crate::domain::Flash::Done("Saved.".into()))
+        .await
+}
+
+/// Requires passkeys or security keys at sign-in, or no longer; needs the owner's current second
+/// factor, as the requirement of 2FA does, spent only on a change that is made.
+#[server(endpoint = "set_passkey_requirement")]
+pub async fn set_passkey_requirement(
+    on: bool,
+    #[server(default)] code: String,
+    #[server(default)] credential: Option<String>,
+) -> Result<(), AppError> {
     use crate::server::{context, now, owner as svc, two_factor};
     let cx = context::ctx()?;
     let auth = owner(&cx)?;
-    let code = parse_code("code", &code)?;
+    let proof = two_factor::StepUp::from_form(&code, credential)?;
     let addr = cx.client_addr();
-    two_factor::verify_code(&cx.state, cx.who(&addr)?, "code", &code, now()).await?;
-    let o = svc::Owner::of(&auth, &addr);
-    svc::set_requirement(&cx.state, o, on).await?;
+    let tx = two_factor::step_up(&cx.state, cx.who(&addr)?, &proof, now()).await?;
+    svc::set_passkey_requirement(tx, svc::Owner::of(&auth, &addr), on).await?;
     cx.keep_for_page(crate::domain::Flash::Done("Saved.".into()))
         .await
 }

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::domain::{AppError, PasskeyInfo, Passkeys};
+use crate::domain::{AppError, PasskeyAdded, PasskeyOffer, Passkeys};
 
 /// The signed-in user's passkeys.
 #[server(endpoint = "my_passkeys")]
@@ -17,55 +17,137 @@ pub async fn my_passkeys() -> Result<Passkeys, AppError> {
     })
 }
 
-/// Starts adding a passkey named `name`; returns the options for `navigator.credentials.create`.
-/// A passkey is an extra way to give the second factor: it needs an authenticator app first.
-#[server(endpoint = "start_passkey_registration")]
-pub async fn start_passkey_registration(name: String) -> Result<String, AppError> {
+/// Whether this console can use passkeys at all (it needs a public URL on a domain name), and
+/// whether the asking user's account requires them: the enrollment offers them, or only them.
+#[server(endpoint = "passkey_offer")]
+pub async fn get_passkey_offer() -> Result<PasskeyOffer, AppError> {
     use crate::server::{context, passkeys, two_factor};
     let cx = context::ctx()?;
-    let auth = cx.require_auth()?;
-    let name = passkeys::parse_name(&name)?;
-    let status = two_factor::status(&cx.state, auth.user_id).await?;
-    if !status.has_authenticator {
-        return Err(AppError::invalid(
-            "name",
-            "Set up an authenticator app first: a passkey is an extra way to confirm it is you.",
-        ));
-    }
     let addr = cx.client_addr();
-    let options = passkeys::start_registration(
-        &cx.state,
-        cx.who(&addr)?,
-        &auth.me.email,
-        &auth.me.name,
-        &name,
-    )
-    .await?;
+    let required = match cx.who(&addr) {
+        Ok(who) => {
+            two_factor::status(&cx.state, who.user_id)
+                .await?
+                .passkeys_required
+        }
+        Err(_) => false,
+    };
+    Ok(PasskeyOffer {
+        available: passkeys::relying_party(&cx.state.config).is_some(),
+        required,
+    })
+}
+
+/// Starts adding a passkey named `name`; returns the options for `navigator.credentials.create`.
+/// Who may: as for an authenticator app ([`super::two_factor::may_enroll`]): a signed-in user
+/// whose own switch allows 2FA on (the first passkey turns it on), or a half-signed-in user who
+/// must enroll; `for_requirement`, the owner's step to require 2FA for the account.
+#[server(endpoint = "start_passkey_registration")]
+pub async fn start_passkey_registration(
+    name: String,
+    #[server(default)] for_requirement: bool,
+) -> Result<String, AppError> {
+    use crate::server::{context, passkeys, users};
+    let cx = context::ctx()?;
+    let adding = may_add(&cx, for_requirement).await?;
+    let name = passkeys::parse_name(&name)?;
+    let addr = cx.client_addr();
+    let who = cx.who(&addr)?;
+    let (email, display) = match cx.auth() {
+        Some(auth) => (auth.me.email.clone(), auth.me.name.clone()),
+        None => {
+            let email = users::email_of(&cx.state, who.user_id).await?;
+            (email.clone(), email)
+        }
+    };
+    let options =
+        passkeys::start_registration(&cx.state, who, adding, &email, &display, &name).await?;
     serde_json::to_string(&options).map_err(crate::server::internal("encode options"))
 }
 
-/// Finishes adding the passkey with the browser's answer.
+/// Finishes adding the passkey with the browser's answer. With the user's first second factor
+/// it turns their 2FA on and returns their new recovery codes, shown once; at sign-in it ends
+/// the enrollment ("I have saved my recovery codes" opens the session).
 #[server(endpoint = "finish_passkey_registration")]
-pub async fn finish_passkey_registration(credential: String) -> Result<PasskeyInfo, AppError> {
-    use crate::server::{context, passkeys};
+pub async fn finish_passkey_registration(
+    credential: String,
+    #[server(default)] for_requirement: bool,
+) -> Result<PasskeyAdded, AppError> {
+    use crate::server::{begin, context, internal, now, passkeys, rows, two_factor};
     let cx = context::ctx()?;
-    cx.require_auth()?;
+    let adding = may_add(&cx, for_requirement).await?;
     let addr = cx.client_addr();
-    passkeys::finish_registration(&cx.state, cx.who(&addr)?, &credential).await
+    let who = cx.who(&addr)?;
+    let signed_in = cx.auth().is_some();
+    let created = passkeys::finish_registration(&cx.state, who, adding, &credential).await?;
+    let t = now();
+    let mut tx = begin(&cx.state).await?;
+    if !rows::lock_user(&mut tx, who.user_id).await? {
+        return Err(AppError::Unauthorized);
+    }
+    if let Some(pending) = cx.pending().filter(|p| p.owes_passkey && !signed_in) {
+        // The account requires passkeys and the user proved it is them: the new passkey and
+        // the session commit together.
+        let passkey = passkeys::insert_in(&mut tx, who, created, t).await?;
+        super::two_factor::finish_sign_in(&cx, pending, two_factor::Factor::New, tx).await?;
+        return Ok(PasskeyAdded {
+            passkey,
+            recovery_codes: Vec::new(),
+        });
+    }
+    let had = two_factor::before_new_factor(&mut tx, who, signed_in, "passkey").await?;
+    let passkey = passkeys::insert_in(&mut tx, who, created, t).await?;
+    let added = two_factor::NewFactor {
+        had,
+        signed_in,
+        then_require_account: adding == passkeys::Adding::ForRequirement,
+        what: "passkey",
+    };
+    let recovery_codes = two_factor::after_new_factor(&mut tx, &cx.state, who, t, added).await?;
+    tx.commit().await.map_err(internal("commit passkey"))?;
+    Ok(PasskeyAdded {
+        passkey,
+        recovery_codes,
+    })
 }
 
-/// Removes passkey `id`: needs a current code from the authenticator app.
+/// Whether this browser may add a passkey now, and for what.
+#[cfg(feature = "ssr")]
+async fn may_add(
+    cx: &crate::server::context::Ctx,
+    for_requirement: bool,
+) -> Result<crate::server::passkeys::Adding, AppError> {
+    use crate::server::passkeys::Adding;
+    if for_requirement {
+        super::owner::owner(cx)?;
+        return Ok(Adding::ForRequirement);
+    }
+    if cx.auth().is_none() && cx.pending().is_some_and(|p| p.owes_passkey) {
+        return Ok(Adding::Own);
+    }
+    let addr = cx.client_addr();
+    let user_id = cx.who(&addr)?.user_id;
+    super::two_factor::may_enroll(cx, user_id, "name").await?;
+    Ok(Adding::Own)
+}
+
+/// Removes passkey `id`: needs a current second factor, a code from the authenticator app or
+/// (`credential`, the browser's answer to [`start_passkey_confirmation`]) a passkey, any of the
+/// user's, the one being removed too. The proof and the removal commit together: naming a
+/// passkey that is not theirs, or their last second factor, leaves the proof unused.
 #[server(endpoint = "remove_passkey")]
-pub async fn remove_passkey(id: i64, code: String) -> Result<(), AppError> {
-    use crate::domain::parse_code;
+pub async fn remove_passkey(
+    id: i64,
+    #[server(default)] code: String,
+    #[server(default)] credential: Option<String>,
+) -> Result<(), AppError> {
     use crate::server::{context, internal, now, passkeys, two_factor};
     let cx = context::ctx()?;
     cx.require_auth()?;
-    let code = parse_code("code", &code)?;
+    let proof = two_factor::StepUp::from_form(&code, credential)?;
     let addr = cx.client_addr();
     let who = cx.who(&addr)?;
-    let mut tx = two_factor::claim_code(&cx.state, who, "code", &code, now()).await?;
-    // Not theirs (or gone): the code stays unspent.
+    let mut tx = two_factor::step_up(&cx.state, who, &proof, now()).await?;
     let name = passkeys::remove_in(&mut tx, who, id).await?;
     tx.commit()
         .await
@@ -76,8 +158,8 @@ pub async fn remove_passkey(id: i64, code: String) -> Result<(), AppError> {
     .await
 }
 
-/// Starts confirming it is the signed-in user with one of their passkeys (instead of a code,
-/// before removing a passkey); returns the options for `navigator.credentials.get`.
+/// Starts confirming it is the signed-in user with one of their passkeys, instead of a code,
+/// before a sensitive change; returns the options for `navigator.credentials.get`.
 #[server(endpoint = "start_passkey_confirmation")]
 pub async fn start_passkey_confirmation() -> Result<String, AppError> {
     use crate::server::{context, passkeys};
@@ -87,37 +169,6 @@ pub async fn start_passkey_confirmation() -> Result<String, AppError> {
     let options =
         passkeys::start_authentication(&cx.state, cx.who(&addr)?, passkeys::Proof::Confirm).await?;
     serde_json::to_string(&options).map_err(crate::server::internal("encode options"))
-}
-
-/// Removes passkey `id`, confirmed with one of the user's passkeys (the browser's answer to
-/// [`start_passkey_confirmation`]). The proof and the removal commit together: naming a
-/// passkey that is not theirs rolls back the proof's use (its counter and audit row); the
-/// challenge itself is spent either way.
-#[server(endpoint = "remove_passkey_with_passkey")]
-pub async fn remove_passkey_with_passkey(id: i64, credential: String) -> Result<(), AppError> {
-    use crate::server::{context, internal, passkeys};
-    let cx = context::ctx()?;
-    cx.require_auth()?;
-    let addr = cx.client_addr();
-    let who = cx.who(&addr)?;
-    let mut tx =
-        passkeys::finish_authentication(&cx.state, who, passkeys::Proof::Confirm, &credential)
-            .await?;
-    passkeys::remove_in(&mut tx, who, id).await?;
-    tx.commit()
-        .await
-        .map_err(internal("commit passkey removal"))
-}
-
-/// Whether the half-signed-in user can prove a passkey now (they have one, at the code stage).
-#[server(endpoint = "passkey_sign_in_offered")]
-pub async fn passkey_sign_in_offered() -> Result<bool, AppError> {
-    use crate::server::{context, passkeys};
-    let cx = context::ctx()?;
-    let pending = cx.require_pending()?;
-    Ok(!pending.enrolled
-        && passkeys::relying_party(&cx.state.config).is_some()
-        && passkeys::count(&cx.state, pending.user_id).await? > 0)
 }
 
 /// Starts proving a passkey after the password; returns the options for
@@ -149,5 +200,11 @@ pub async fn finish_passkey_sign_in(credential: String) -> Result<(), AppError> 
     let who = cx.who(&addr)?;
     let tx = passkeys::finish_authentication(&cx.state, who, passkeys::Proof::SignIn, &credential)
         .await?;
-    super::two_factor::finish_sign_in(&cx, &pending, "password + passkey", tx).await
+    super::two_factor::finish_sign_in(
+        &cx,
+        &pending,
+        crate::server::two_factor::Factor::Passkey,
+        tx,
+    )
+    .await
 }

@@ -17,12 +17,20 @@ pub async fn get_sign_in_stage() -> Result<SignInStage, AppError> {
     use crate::server::{context, two_factor};
     let cx = context::ctx()?;
     let pending = cx.require_pending()?;
+    if pending.owes_passkey {
+        return Ok(SignInStage::AddPasskey);
+    }
     if pending.enrolled {
         return Ok(SignInStage::Enrolled);
     }
     let status = two_factor::status(&cx.state, pending.user_id).await?;
-    if status.has_authenticator {
-        return Ok(SignInStage::Code);
+    if status.set_up() {
+        return Ok(SignInStage::Code {
+            // Where passkeys are required, one who has a passkey must use it.
+            app: status.has_authenticator && !(status.passkeys_required && status.passkeys > 0),
+            passkey: status.passkeys > 0
+                && crate::server::passkeys::relying_party(&cx.state.config).is_some(),
+        });
     }
     if pending.via_setup_link {
         if let Some((by, at)) = crate::server::owner::last_reset(&cx.state, pending.user_id).await?
@@ -40,11 +48,12 @@ pub async fn start_enrollment() -> Result<EnrollmentStart, AppError> {
     let cx = context::ctx()?;
     let addr = cx.client_addr();
     let who = cx.who(&addr)?;
-    may_enroll(&cx, who.user_id).await?;
+    may_enroll(&cx, who.user_id, "code").await?;
     two_factor::start_enrollment(&cx.state, who).await
 }
 
-/// Confirms the authenticator with a code; returns the 10 recovery codes, shown once.
+/// Confirms the authenticator with a code; returns the 10 recovery codes, shown once (none when
+/// passkeys were set up before: the codes made with them stay).
 #[server(endpoint = "confirm_enrollment")]
 pub async fn confirm_enrollment(code: String) -> Result<Vec<String>, AppError> {
     use crate::domain::parse_code;
@@ -53,7 +62,7 @@ pub async fn confirm_enrollment(code: String) -> Result<Vec<String>, AppError> {
     let code = parse_code("code", &code)?;
     let addr = cx.client_addr();
     let who = cx.who(&addr)?;
-    may_enroll(&cx, who.user_id).await?;
+    may_enroll(&cx, who.user_id, "code").await?;
     let codes =
         two_factor::confirm_enrollment(&cx.state, who, &code, now(), cx.auth().is_some()).await?;
     cx.keep_for_page(Flash::RecoveryCodes(codes.clone()))
@@ -61,12 +70,17 @@ pub async fn confirm_enrollment(code: String) -> Result<Vec<String>, AppError> {
     Ok(codes)
 }
 
-/// Who may set up an authenticator now, checked alike when an enrollment starts and when it is
-/// confirmed: a signed-in user as their Profile switch allows; a half-signed-in user only at the
-/// enrollment stage (2FA on, and after a reset only through the setup link). Whether an
-/// authenticator is in use is checked by the storage, in the confirming transaction too.
+/// Who may set up a second factor (an authenticator app or a passkey) now, checked alike when
+/// it starts and when it is confirmed: a signed-in user as their Profile switch allows; a
+/// half-signed-in user only at the enrollment stage (2FA on, nothing set up, and after a reset
+/// only through the setup link). Whether a factor is in use is checked by the storage, in the
+/// confirming transaction too. `field` is the form field a refusal belongs to.
 #[cfg(feature = "ssr")]
-async fn may_enroll(cx: &crate::server::context::Ctx, user_id: i64) -> Result<(), AppError> {
+pub(crate) async fn may_enroll(
+    cx: &crate::server::context::Ctx,
+    user_id: i64,
+    field: &str,
+) -> Result<(), AppError> {
     use crate::domain::policy;
     use crate::server::{two_factor, users};
     let status = two_factor::status(&cx.state, user_id).await?;
@@ -77,12 +91,12 @@ async fn may_enroll(cx: &crate::server::context::Ctx, user_id: i64) -> Result<()
                 is_target: true,
             };
             policy::may_set(actor, status.account_required, status.setting, true)
-                .map_err(|r| AppError::invalid("code", r.message()))?;
+                .map_err(|r| AppError::invalid(field, r.message()))?;
         }
         return Ok(());
     }
     let pending = cx.require_pending()?;
-    if !status.setting.on || status.has_authenticator || pending.enrolled {
+    if !status.setting.on || status.set_up() || pending.enrolled {
         return Err(AppError::Forbidden);
     }
     if !pending.via_setup_link && users::reset_pending(&cx.state, user_id).await? {
@@ -94,7 +108,7 @@ async fn may_enroll(cx: &crate::server::context::Ctx, user_id: i64) -> Result<()
 /// "I have saved my recovery codes": during sign-in this opens the session.
 #[server(endpoint = "finish_enrollment")]
 pub async fn finish_enrollment() -> Result<(), AppError> {
-    use crate::server::context;
+    use crate::server::{context, two_factor::Factor};
     let cx = context::ctx()?;
     if cx.auth().is_some() {
         return Ok(());
@@ -104,7 +118,7 @@ pub async fn finish_enrollment() -> Result<(), AppError> {
         return Err(AppError::Forbidden);
     }
     let tx = crate::server::begin(&cx.state).await?;
-    finish_sign_in(&cx, &pending, "password + new authenticator", tx).await
+    finish_sign_in(&cx, &pending, Factor::New, tx).await
 }
 
 #[server(endpoint = "verify_sign_in")]
@@ -115,7 +129,7 @@ pub async fn verify_sign_in(code: String) -> Result<(), AppError> {
     let pending = cx.require_pending()?;
     let code = parse_code("code", &code)?;
     let addr = cx.client_addr();
-    let signed = two_factor::sign_in_with_code(
+    let finished = two_factor::sign_in_with_code(
         &cx.state,
         cx.who(&addr)?,
         &pending.id_hash,
@@ -124,14 +138,14 @@ pub async fn verify_sign_in(code: String) -> Result<(), AppError> {
         now(),
     )
     .await?;
-    signed_in(&cx, signed);
+    signed_in(&cx, finished);
     Ok(())
 }
 
 #[server(endpoint = "verify_sign_in_recovery")]
 pub async fn verify_sign_in_recovery(recovery_code: String) -> Result<(), AppError> {
     use crate::domain::parse_recovery_code;
-    use crate::server::{context, now, two_factor};
+    use crate::server::{context, now, two_factor, two_factor::Factor};
     let cx = context::ctx()?;
     let pending = cx.require_pending()?;
     let code = parse_recovery_code("recovery_code", &recovery_code)?;
@@ -139,27 +153,34 @@ pub async fn verify_sign_in_recovery(recovery_code: String) -> Result<(), AppErr
     let tx =
         two_factor::spend_recovery_code(&cx.state, cx.who(&addr)?, "recovery_code", &code, now())
             .await?;
-    finish_sign_in(&cx, &pending, "password + recovery code", tx).await
+    finish_sign_in(&cx, &pending, Factor::RecoveryCode, tx).await
 }
 
+/// New recovery codes; needs a current second factor: a code, or (`credential`) a passkey.
 #[server(endpoint = "regenerate_recovery_codes")]
-pub async fn regenerate_recovery_codes(code: String) -> Result<Vec<String>, AppError> {
-    use crate::domain::parse_code;
+pub async fn regenerate_recovery_codes(
+    #[server(default)] code: String,
+    #[server(default)] credential: Option<String>,
+) -> Result<Vec<String>, AppError> {
     use crate::server::{context, two_factor};
     let cx = context::ctx()?;
     cx.require_auth()?;
-    let code = parse_code("code", &code)?;
+    let proof = two_factor::StepUp::from_form(&code, credential)?;
     let addr = cx.client_addr();
-    let codes = two_factor::regenerate_recovery_codes(&cx.state, cx.who(&addr)?, &code).await?;
+    let codes = two_factor::regenerate_recovery_codes(&cx.state, cx.who(&addr)?, &proof).await?;
     cx.keep_for_page(Flash::RecoveryCodes(codes.clone()))
         .await?;
     Ok(codes)
 }
 
-/// Turns the signed-in user's own 2FA off; needs a current code and the policy's consent.
+/// Turns the signed-in user's own 2FA off; needs a current second factor (a code, or
+/// `credential`: a passkey) and the policy's consent.
 #[server(endpoint = "disable_two_factor")]
-pub async fn disable_two_factor(code: String) -> Result<(), AppError> {
-    use crate::domain::{parse_code, policy};
+pub async fn disable_two_factor(
+    #[server(default)] code: String,
+    #[server(default)] credential: Option<String>,
+) -> Result<(), AppError> {
+    use crate::domain::policy;
     use crate::server::{context, two_factor};
     let cx = context::ctx()?;
     let auth = cx.require_auth()?;
@@ -172,9 +193,9 @@ pub async fn disable_two_factor(code: String) -> Result<(), AppError> {
     }
     policy::own_switch(auth.role, status.account_required, status.setting)
         .map_err(|r| AppError::invalid("code", r.message()))?;
-    let code = parse_code("code", &code)?;
+    let proof = two_factor::StepUp::from_form(&code, credential)?;
     let addr = cx.client_addr();
-    two_factor::disable_own(&cx.state, cx.who(&addr)?, &code).await?;
+    two_factor::disable_own(&cx.state, cx.who(&addr)?, &proof).await?;
     cx.keep_for_page(Flash::Done("Two-factor authentication is off.".into()))
         .await
 }
@@ -189,34 +210,43 @@ pub async fn take_flash() -> Result<Option<Flash>, AppError> {
     flash::take(&cx.state, cx.who(&addr)?).await
 }
 
-/// The second factor is done: the pending sign-in becomes a session with `second_factor`, in
-/// `tx`, the transaction that spent the factor: one commit, and a factor that opens no session
-/// (the twin of a sign-in that won the race) stays unspent.
+/// The second factor `factor` is done: the pending sign-in becomes a session with
+/// `second_factor` (or owes a passkey, where the account requires them), in `tx`, the
+/// transaction that spent the factor: one commit, and a factor that opens no session (the twin
+/// of a sign-in that won the race) stays unspent.
 #[cfg(feature = "ssr")]
 pub(crate) async fn finish_sign_in(
     cx: &crate::server::context::Ctx,
     pending: &crate::server::sessions::PendingLogin,
-    how: &str,
+    factor: crate::server::two_factor::Factor,
     tx: crate::server::Tx,
 ) -> Result<(), AppError> {
     let addr = cx.client_addr();
-    let signed = crate::server::two_factor::open_session_in(
+    let finished = crate::server::two_factor::open_session_in(
         tx,
         &cx.state,
         cx.who(&addr)?,
         &pending.id_hash,
-        how,
+        factor,
     )
     .await?;
-    signed_in(cx, signed);
+    signed_in(cx, finished);
     Ok(())
 }
 
 /// The browser of a finished sign-in: the session cookie replaces the half sign-in's, the
-/// browser is remembered for the sign-in throttle, and it goes to the Overview.
+/// browser is remembered for the sign-in throttle, and it goes to the Overview. One that owes a
+/// passkey goes back to the sign-in's page, which asks for it.
 #[cfg(feature = "ssr")]
-fn signed_in(cx: &crate::server::context::Ctx, signed: crate::server::two_factor::SignedIn) {
-    use crate::server::{context, sessions};
+fn signed_in(cx: &crate::server::context::Ctx, finished: crate::server::two_factor::Finished) {
+    use crate::server::{context, sessions, two_factor::Finished};
+    let signed = match finished {
+        Finished::Session(signed) => signed,
+        Finished::PasskeyOwed => {
+            leptos_axum::redirect("/login/verify");
+            return;
+        }
+    };
     context::append_header(
         http::header::SET_COOKIE,
         &sessions::set_cookie(&cx.state.config, &signed.token),

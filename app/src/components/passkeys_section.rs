@@ -4,13 +4,15 @@
 
 use leptos::prelude::*;
 
-use super::{action_error, focus_id, passkey_browser, step_param, CodeField, ReturnHere, StepForm};
-use crate::api::passkeys::{
-    finish_passkey_registration, finish_passkey_sign_in, my_passkeys, passkey_sign_in_offered,
-    remove_passkey_with_passkey, start_passkey_confirmation, start_passkey_registration,
-    start_passkey_sign_in, RemovePasskey,
+use super::{
+    action_error, focus_id, passkey_browser, step_param, CodeField, RecoveryCodes, ReturnHere,
+    StepForm,
 };
-use crate::domain::{format_time, PasskeyInfo};
+use crate::api::passkeys::{
+    finish_passkey_registration, finish_passkey_sign_in, my_passkeys, remove_passkey,
+    start_passkey_confirmation, start_passkey_registration, start_passkey_sign_in, RemovePasskey,
+};
+use crate::domain::{format_time, AppError, PasskeyAdded, PasskeyInfo};
 
 /// The query parameter of the removal step (`/profile?remove_passkey=3`).
 const REMOVE: &str = "remove_passkey";
@@ -21,11 +23,19 @@ pub fn PasskeysSection() -> impl IntoView {
     let list = Resource::new(move || version.get(), |_| my_passkeys());
     let removing = RwSignal::new(step_param(REMOVE).and_then(|v| v.parse::<i64>().ok()));
     let said = RwSignal::new(None::<String>);
+    // The recovery codes a first second factor came with (see `PasskeyAdded`).
+    let codes = RwSignal::new(None::<Vec<String>>);
     let done = Callback::new(move |sentence: String| {
         said.set(Some(sentence));
         removing.set(None);
         version.update(|v| *v += 1);
         focus_id("passkeys-status");
+    });
+    let added = Callback::new(move |added: PasskeyAdded| {
+        if !added.recovery_codes.is_empty() {
+            codes.set(Some(added.recovery_codes));
+        }
+        done.run(format!("Passkey \"{}\" added.", added.passkey.name));
     });
     view! {
         <section class="panel" aria-labelledby="passkeys-heading">
@@ -39,7 +49,7 @@ pub fn PasskeysSection() -> impl IntoView {
                         }.into_any(),
                         Ok(p) => view! {
                             <PasskeyList items=p.items removing done/>
-                            <AddPasskey done/>
+                            <AddPasskey done=added/>
                         }.into_any(),
                         Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
                     }
@@ -48,6 +58,9 @@ pub fn PasskeysSection() -> impl IntoView {
             <Show when=move || said.with(Option::is_some)>
                 <p class="saved" role="status" id="passkeys-status">{move || said.get()}</p>
             </Show>
+            {move || codes.get().map(|list| view! {
+                <RecoveryCodes codes=list on_done=Callback::new(move |_| codes.set(None))/>
+            })}
         </section>
     }
 }
@@ -96,9 +109,6 @@ fn PasskeyLine(
         }
     });
     let confirm_name = format!("Remove {name}");
-    let removed_by_passkey = name.clone();
-    let by_passkey =
-        Callback::new(move |()| done.run(format!("Passkey \"{removed_by_passkey}\" removed.")));
     let remove_label = format!("Remove passkey {name}");
     let ask = move || {
         let label = remove_label.clone();
@@ -125,7 +135,8 @@ fn PasskeyLine(
                         " "
                         <a class="button secondary" href="/profile" on:click=move |_| removing.set(None)>"Cancel"</a>
                     </ActionForm>
-                    <ConfirmWithPasskey id done=by_passkey/>
+                    <ConfirmWithPasskey answered=action.value()
+                        send=move |answer| remove_passkey(id, String::new(), Some(answer))/>
                 </div>
             }
         })
@@ -140,10 +151,20 @@ fn PasskeyLine(
     }
 }
 
-/// **Confirm with a passkey** instead of a code, to remove passkey `id` (any of the user's
-/// passkeys will do, the one being removed too).
+/// **Confirm with a passkey**, in place of a code before a sensitive change: proves one of the
+/// user's passkeys and sends the browser's answer with `send` (the change's server function);
+/// its result goes to `answered`, the value of the change's code form, so the page goes on as
+/// after a code. Needs the wasm: without it the button is hidden.
 #[component]
-fn ConfirmWithPasskey(id: i64, done: Callback<()>) -> impl IntoView {
+pub fn ConfirmWithPasskey<R, F, Fut>(
+    send: F,
+    answered: leptos::reactive::signal::MappedSignal<Option<Result<R, AppError>>>,
+) -> impl IntoView
+where
+    R: Send + Sync + 'static,
+    F: Fn(String) -> Fut + Copy + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<R, AppError>> + 'static,
+{
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let go = move |_| {
@@ -152,11 +173,11 @@ fn ConfirmWithPasskey(id: i64, done: Callback<()>) -> impl IntoView {
                 .await
                 .map_err(|e| e.to_string())?;
             let answer = passkey_browser::get(options).await?;
-            remove_passkey_with_passkey(id, answer)
-                .await
-                .map_err(|e| e.to_string())
+            send(answer).await.map_err(|e| e.to_string())
         };
-        run_ceremony(busy, error, steps, move |()| done.run(()));
+        run_ceremony(busy, error, steps, move |result| {
+            answered.set(Some(Ok(result)))
+        });
     };
     view! {
         <p class="alt">
@@ -168,9 +189,14 @@ fn ConfirmWithPasskey(id: i64, done: Callback<()>) -> impl IntoView {
     }
 }
 
-/// **Add a passkey**: a name, then the browser's own prompt.
+/// **Add a passkey**: a name, then the browser's own prompt; `done` gets what was added (with
+/// the recovery codes of a first second factor). `for_requirement`: the owner's step to
+/// require 2FA for the account, which switches on with it.
 #[component]
-fn AddPasskey(done: Callback<String>) -> impl IntoView {
+pub fn AddPasskey(
+    done: Callback<PasskeyAdded>,
+    #[prop(optional)] for_requirement: bool,
+) -> impl IntoView {
     let open = RwSignal::new(false);
     let name = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
@@ -185,18 +211,18 @@ fn AddPasskey(done: Callback<String>) -> impl IntoView {
         ev.prevent_default();
         let wanted = name.get_untracked();
         let steps = async move {
-            let options = start_passkey_registration(wanted)
+            let options = start_passkey_registration(wanted, for_requirement)
                 .await
                 .map_err(|e| e.to_string())?;
             let answer = passkey_browser::create(options).await?;
-            finish_passkey_registration(answer)
+            finish_passkey_registration(answer, for_requirement)
                 .await
                 .map_err(|e| e.to_string())
         };
         run_ceremony(busy, error, steps, move |added| {
             open.set(false);
             name.set(String::new());
-            done.run(format!("Passkey \"{}\" added.", added.name));
+            done.run(added);
         });
     };
     view! {
@@ -231,7 +257,6 @@ fn AddPasskey(done: Callback<String>) -> impl IntoView {
 /// **Use a passkey** on the code page, for a user who has one.
 #[component]
 pub fn PasskeySignIn() -> impl IntoView {
-    let offered = Resource::new(|| (), |_| passkey_sign_in_offered());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let go = move |_| {
@@ -250,18 +275,12 @@ pub fn PasskeySignIn() -> impl IntoView {
         });
     };
     view! {
-        <Suspense>
-            {move || Suspend::new(async move {
-                offered.await.unwrap_or(false).then(|| view! {
-                    <p class="alt">
-                        <button type="button" class="secondary js-only" on:click=go disabled=move || busy.get()>"Use a passkey"</button>
-                    </p>
-                    <Show when=move || error.with(Option::is_some)>
-                        <p class="form-error" role="alert">{move || error.get()}</p>
-                    </Show>
-                })
-            })}
-        </Suspense>
+        <p class="alt">
+            <button type="button" class="secondary js-only" on:click=go disabled=move || busy.get()>"Use a passkey"</button>
+        </p>
+        <Show when=move || error.with(Option::is_some)>
+            <p class="form-error" role="alert">{move || error.get()}</p>
+        </Show>
     }
 }
 

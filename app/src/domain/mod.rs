@@ -61,6 +61,10 @@ pub struct TwoFactorStatus {
     pub setting: policy::Setting,
     pub account_required: bool,
     pub has_authenticator: bool,
+    /// Passkeys and security keys the user has.
+    pub passkeys: i64,
+    /// The account requires passkeys or security keys (phishing-resistant methods).
+    pub passkeys_required: bool,
     pub recovery_codes_left: i64,
 }
 
@@ -68,8 +72,13 @@ impl TwoFactorStatus {
     /// Fewer than this many unused recovery codes earns a warning.
     pub const LOW_RECOVERY_CODES: i64 = 3;
 
+    /// Set up for two-factor authentication: an authenticator app or at least one passkey.
+    pub fn set_up(&self) -> bool {
+        self.has_authenticator || self.passkeys > 0
+    }
+
     pub fn low_on_recovery_codes(&self) -> bool {
-        self.has_authenticator && self.recovery_codes_left < Self::LOW_RECOVERY_CODES
+        self.set_up() && self.recovery_codes_left < Self::LOW_RECOVERY_CODES
     }
 }
 
@@ -85,16 +94,20 @@ pub struct EnrollmentStart {
 /// Where a half-signed-in user stands between password and session.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SignInStage {
-    /// Has an authenticator: asks for a code.
-    Code,
-    /// 2FA is on but no authenticator yet: enrollment first.
+    /// Set up: asks for a code of the authenticator app (`app`), a passkey (`passkey`: the
+    /// user has one and this console can use them) or a recovery code.
+    Code { app: bool, passkey: bool },
+    /// 2FA is on but nothing is set up yet: enrollment first (an authenticator app or a passkey).
     Enroll,
     /// Came through a setup link after a reset of their 2FA: enrollment again. `by` is the
     /// owner who reset it (`None`: the server's operator), `at` when.
     Reenroll { by: Option<String>, at: i64 },
-    /// The new authenticator is confirmed: the recovery codes were shown, and
+    /// The first second factor is in place: the recovery codes were shown, and
     /// **I have saved my recovery codes** opens the session.
     Enrolled,
+    /// The account requires passkeys: the user proved it is them with a code or a recovery code
+    /// and adds a passkey to finish signing in.
+    AddPasskey,
 }
 
 impl SignInStage {
@@ -102,11 +115,11 @@ impl SignInStage {
     pub fn enroll_message(&self) -> String {
         match self {
             SignInStage::Reenroll { by, at } => format!(
-                "Your two-factor authentication was reset by {} on {}. Set up your authenticator app again to finish signing in.",
+                "Your two-factor authentication was reset by {} on {}. Set it up again, with an authenticator app or a passkey, to finish signing in.",
                 by.as_deref().unwrap_or("the server's operator"),
                 format_time(*at)
             ),
-            _ => "Your account requires two-factor authentication. Set up an authenticator app to finish signing in.".to_string(),
+            _ => "Your account requires two-factor authentication. Set up an authenticator app or add a passkey to finish signing in.".to_string(),
         }
     }
 }
@@ -132,6 +145,22 @@ pub struct PasskeyInfo {
     pub name: String,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
+}
+
+/// A passkey just added, and with the user's first second factor their new recovery codes
+/// (shown once; empty when they had a second factor already).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyAdded {
+    pub passkey: PasskeyInfo,
+    pub recovery_codes: Vec<String>,
+}
+
+/// What the enrollment offers: passkeys where this console can use them (`available`), and only
+/// them where the user's account requires them (`required`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyOffer {
+    pub available: bool,
+    pub required: bool,
 }
 
 /// The user's passkeys, and whether this console can use passkeys at all (it needs a public
@@ -268,7 +297,7 @@ impl UserRow {
             "Invitation pending"
         } else if self.reset_pending {
             "Reset, waiting for setup"
-        } else if self.has_authenticator {
+        } else if self.has_authenticator || self.passkeys > 0 {
             "Set up"
         } else if self.setting.on {
             "Pending: sets up at next sign-in"
@@ -313,6 +342,11 @@ pub struct PolicyImpact {
     pub exempt: Vec<UserBrief>,
     /// When the requirement took effect, while it is on.
     pub required_since: Option<i64>,
+    /// Passkeys or security keys are required at sign-in (only while 2FA is).
+    pub passkeys_required: bool,
+    /// Users whose second factor is an authenticator app without a passkey: with passkeys
+    /// required, they add one at their next sign-in.
+    pub app_only: i64,
 }
 
 /// How many of the users still to set up an authenticator the console names.
@@ -439,6 +473,8 @@ mod tests {
             off: 0,
             exempt: Vec::new(),
             required_since: None,
+            passkeys_required: false,
+            app_only: 0,
         };
         assert_eq!(
             impact(1, 1).protected_sentence(),

@@ -3,11 +3,14 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::two_factor::{my_two_factor, DisableTwoFactor, RegenerateRecoveryCodes};
+use crate::api::two_factor::{
+    disable_two_factor, my_two_factor, regenerate_recovery_codes, DisableTwoFactor,
+    RegenerateRecoveryCodes,
+};
 use crate::components::{
-    action_error, focus_id, focus_on_mount, step_param, CodeField, EnrollmentPanel,
-    PasskeysSection, RecoveryCodes, ReturnHere, SessionsSection, SignedIn, StepForm, SwitchAction,
-    TwoFactorToggle,
+    action_error, focus_id, focus_on_mount, step_param, CodeField, ConfirmWithPasskey,
+    EnrollmentPanel, PasskeysSection, RecoveryCodes, ReturnHere, SessionsSection, SignedIn,
+    StepForm, SwitchAction, TwoFactorToggle,
 };
 use crate::domain::{count_of, policy, Me, Role};
 
@@ -23,6 +26,8 @@ pub fn ProfilePage() -> impl IntoView {
 enum Mode {
     Idle,
     Enrolling,
+    /// An authenticator app beside the user's passkeys.
+    AddingApp,
     Disabling,
     Regenerating,
 }
@@ -37,7 +42,8 @@ impl Mode {
         match (step_param(SWITCH).as_deref(), step_param(REGENERATE)) {
             (Some("on"), _) if may_switch && !status.setting.on => Mode::Enrolling,
             (Some("off"), _) if may_switch && status.setting.on => Mode::Disabling,
-            (None, Some(_)) if status.has_authenticator => Mode::Regenerating,
+            (None, Some(_)) if status.set_up() => Mode::Regenerating,
+            (Some("app"), _) if status.setting.on && !status.has_authenticator => Mode::AddingApp,
             _ => Mode::Idle,
         }
     }
@@ -71,6 +77,7 @@ fn Profile(me: Me) -> impl IntoView {
     let refusal = Signal::derive(move || {
         status.with(|s| policy::own_switch(role, s.account_required, s.setting).err())
     });
+    let passkeys = Signal::derive(move || status.with(|s| s.passkeys > 0));
     let on_toggle = Callback::new(move |on: bool| {
         done.set(None);
         mode.set(if on { Mode::Enrolling } else { Mode::Disabling });
@@ -88,7 +95,7 @@ fn Profile(me: Me) -> impl IntoView {
         </section>
         <section class="panel" aria-labelledby="tfa-heading">
             <h2 id="tfa-heading">"Two-factor authentication"</h2>
-            <p class="hint-block">"Sign in with your password and a 6-digit code from an authenticator app on your phone."</p>
+            <p class="hint-block">"Sign in with your password and a second factor: a 6-digit code from an authenticator app on your phone, or a passkey."</p>
             <StepForm params=vec![(SWITCH, if me.two_factor.setting.on { "off" } else { "on" }.to_string())]>
                 <TwoFactorToggle
                     label="Two-factor authentication"
@@ -112,19 +119,29 @@ fn Profile(me: Me) -> impl IntoView {
                     <EnrollmentPanel on_done=finished("Two-factor authentication is on.")
                         cancel=("/profile", Callback::new(move |_| mode.set(Mode::Idle)))/>
                 }.into_any(),
-                Mode::Disabling => view! { <DisableForm on_done=finished("Two-factor authentication is off.") mode/> }.into_any(),
-                Mode::Regenerating => view! { <RegenerateForm on_done=finished("Your new recovery codes are saved; the old ones no longer work.") mode/> }.into_any(),
+                Mode::AddingApp => view! {
+                    <EnrollmentPanel app_only=true on_done=finished("Your authenticator app is set up.")
+                        cancel=("/profile", Callback::new(move |_| mode.set(Mode::Idle)))/>
+                }.into_any(),
+                Mode::Disabling => view! { <DisableForm on_done=finished("Two-factor authentication is off.") mode passkeys/> }.into_any(),
+                Mode::Regenerating => view! { <RegenerateForm on_done=finished("Your new recovery codes are saved; the old ones no longer work.") mode passkeys/> }.into_any(),
                 Mode::Idle => view! {
-                    <Show when=move || status.with(|s| s.has_authenticator)>
+                    <Show when=move || status.with(|s| s.set_up())>
                         <StepForm params=vec![(REGENERATE, "1".to_string())]>
                             <button type="submit" class="secondary"
                                 on:click=move |ev| { ev.prevent_default(); done.set(None); mode.set(Mode::Regenerating); }>"Regenerate recovery codes"</button>
                         </StepForm>
                     </Show>
+                    <Show when=move || status.with(|s| s.setting.on && s.set_up() && !s.has_authenticator)>
+                        <StepForm params=vec![(SWITCH, "app".to_string())]>
+                            <button type="submit" class="secondary"
+                                on:click=move |ev| { ev.prevent_default(); done.set(None); mode.set(Mode::AddingApp); }>"Set up an authenticator app"</button>
+                        </StepForm>
+                    </Show>
                 }.into_any(),
             }}
         </section>
-        <Show when=move || status.with(|s| s.has_authenticator)>
+        <Show when=move || status.with(|s| s.set_up())>
             <PasskeysSection/>
         </Show>
         <SessionsSection/>
@@ -138,8 +155,21 @@ fn CancelLink(mode: RwSignal<Mode>) -> impl IntoView {
     view! { <a class="button secondary" href="/profile" on:click=move |_| mode.set(Mode::Idle)>"Cancel"</a> }
 }
 
+/// What a step-up form asks for: a code, and a passkey when the user has one.
+fn step_up_prompt(passkeys: bool) -> &'static str {
+    if passkeys {
+        "confirm with a current code from your authenticator app, or with a passkey."
+    } else {
+        "confirm with a current code from your authenticator app."
+    }
+}
+
 #[component]
-fn DisableForm(on_done: Callback<()>, mode: RwSignal<Mode>) -> impl IntoView {
+fn DisableForm(
+    on_done: Callback<()>,
+    mode: RwSignal<Mode>,
+    passkeys: Signal<bool>,
+) -> impl IntoView {
     focus_on_mount("field-code");
     let action = ServerAction::<DisableTwoFactor>::new();
     let error = action_error(action.value());
@@ -150,7 +180,7 @@ fn DisableForm(on_done: Callback<()>, mode: RwSignal<Mode>) -> impl IntoView {
     });
     view! {
         <div class="panel inset">
-            <p>"To turn off two-factor authentication, confirm with a current code from your authenticator app."</p>
+            <p>{move || format!("To turn off two-factor authentication, {}", step_up_prompt(passkeys.get()))}</p>
             <ActionForm action>
                 <ReturnHere/>
                 <CodeField error=error/>
@@ -158,12 +188,20 @@ fn DisableForm(on_done: Callback<()>, mode: RwSignal<Mode>) -> impl IntoView {
                 " "
                 <CancelLink mode/>
             </ActionForm>
+            <Show when=move || passkeys.get()>
+                <ConfirmWithPasskey answered=action.value()
+                    send=|answer| disable_two_factor(String::new(), Some(answer))/>
+            </Show>
         </div>
     }
 }
 
 #[component]
-fn RegenerateForm(on_done: Callback<()>, mode: RwSignal<Mode>) -> impl IntoView {
+fn RegenerateForm(
+    on_done: Callback<()>,
+    mode: RwSignal<Mode>,
+    passkeys: Signal<bool>,
+) -> impl IntoView {
     focus_on_mount("field-code");
     let action = ServerAction::<RegenerateRecoveryCodes>::new();
     let error = action_error(action.value());
@@ -173,7 +211,7 @@ fn RegenerateForm(on_done: Callback<()>, mode: RwSignal<Mode>) -> impl IntoView 
             <Show
                 when=move || codes().is_some()
                 fallback=move || view! {
-                    <p>"New codes replace all your old ones. Confirm with a current code from your authenticator app."</p>
+                    <p>{move || format!("New codes replace all your old ones. To make them, {}", step_up_prompt(passkeys.get()))}</p>
                     <ActionForm action>
                         <ReturnHere/>
                         <CodeField error=error/>
@@ -181,6 +219,10 @@ fn RegenerateForm(on_done: Callback<()>, mode: RwSignal<Mode>) -> impl IntoView 
                         " "
                         <CancelLink mode/>
                     </ActionForm>
+                    <Show when=move || passkeys.get()>
+                        <ConfirmWithPasskey answered=action.value()
+                            send=|answer| regenerate_recovery_codes(String::new(), Some(answer))/>
+                    </Show>
                 }
             >
                 <RecoveryCodes codes=codes().unwrap_or_default() on_done/>

@@ -1,12 +1,17 @@
-//! `/settings/security` (owner): require two-factor authentication for everyone.
+//! `/settings/security` (owner): require two-factor authentication for everyone, and on top of
+//! it passkeys or security keys.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::owner::{account_policy, SetAccountRequirement};
+use crate::api::owner::{
+    account_policy, set_account_requirement, set_passkey_requirement, SetAccountRequirement,
+    SetPasskeyRequirement,
+};
 use crate::components::{
-    action_error, focus_id, step_param, CodeField, EnrollmentPanel, EnrollmentPurpose, OwnerOnly,
-    ProtectionPicture, ReturnHere, SignedIn, StepForm, SwitchAction, TwoFactorToggle,
+    action_error, focus_id, step_param, CodeField, ConfirmWithPasskey, EnrollmentPanel,
+    EnrollmentPurpose, OwnerOnly, ProtectionPicture, ReturnHere, SignedIn, StepForm, SwitchAction,
+    TwoFactorToggle,
 };
 use crate::domain::{Me, PolicyImpact};
 
@@ -23,7 +28,7 @@ enum Step {
     Editing,
     /// Saving ON or OFF with a current code.
     Confirming,
-    /// Saving ON for an owner without an authenticator.
+    /// Saving ON for an owner without a second factor.
     Enrolling,
     Saved,
 }
@@ -32,7 +37,8 @@ enum Step {
 fn Settings(me: Me) -> impl IntoView {
     let version = RwSignal::new(0u32);
     let policy = Resource::new(move || version.get(), |_| account_policy());
-    let has_authenticator = me.two_factor.has_authenticator;
+    let set_up = me.two_factor.set_up();
+    let passkeys = me.two_factor.passkeys > 0;
     // Outside the form: the form is rebuilt from the saved policy after each save.
     let saved_note = RwSignal::new(false);
     let on_saved = Callback::new(move |_| {
@@ -45,7 +51,10 @@ fn Settings(me: Me) -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match policy.await {
-                    Ok(p) => view! { <RequirementForm policy=p has_authenticator on_saved saved_note/> }.into_any(),
+                    Ok(p) => view! {
+                        <RequirementForm policy=p.clone() set_up passkeys on_saved saved_note/>
+                        <PasskeyRequirementForm policy=p passkeys on_saved saved_note/>
+                    }.into_any(),
                     Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
@@ -69,7 +78,10 @@ fn on_off(on: bool) -> String {
 #[component]
 fn RequirementForm(
     policy: PolicyImpact,
-    has_authenticator: bool,
+    /// The owner has a second factor set up (else saving ON enrolls them first).
+    set_up: bool,
+    /// ... and a passkey, which can confirm the change in place of a code.
+    passkeys: bool,
     on_saved: Callback<()>,
     saved_note: RwSignal<bool>,
 ) -> impl IntoView {
@@ -85,7 +97,7 @@ fn RequirementForm(
     let step = RwSignal::new(
         match step_param(STEP).as_deref() == Some(CONFIRM) && asked != saved {
             false => Step::Editing,
-            true if asked && !has_authenticator => Step::Enrolling,
+            true if asked && !set_up => Step::Enrolling,
             true => Step::Confirming,
         },
     );
@@ -112,7 +124,7 @@ fn RequirementForm(
         if draft.get_untracked() == saved {
             return;
         }
-        step.set(if draft.get_untracked() && !has_authenticator {
+        step.set(if draft.get_untracked() && !set_up {
             Step::Enrolling
         } else {
             Step::Confirming
@@ -170,7 +182,7 @@ fn RequirementForm(
             </Show>
             <Show when=move || step.get() == Step::Confirming>
                 <div class="panel inset">
-                    <p>"Confirm with a current code from your authenticator app."</p>
+                    <p>{if passkeys { "Confirm with a current code from your authenticator app, or with a passkey." } else { "Confirm with a current code from your authenticator app." }}</p>
                     <ActionForm action=confirm>
                         <ReturnHere/>
                         <input type="hidden" name="on" value=move || draft.get().to_string()/>
@@ -179,13 +191,119 @@ fn RequirementForm(
                         " "
                         <a class="button secondary" href=PAGE on:click=move |_| { draft.set(saved); step.set(Step::Editing); }>"Cancel"</a>
                     </ActionForm>
+                    {passkeys.then(|| view! {
+                        <ConfirmWithPasskey answered=confirm.value()
+                            send=move |answer| set_account_requirement(draft.get_untracked(), String::new(), Some(answer))/>
+                    })}
                 </div>
             </Show>
             <Show when=move || step.get() == Step::Enrolling>
-                <p>"To complete the setup, scan the QR code with your authenticator app and enter a code. The requirement takes effect when the code verifies."</p>
+                <p>"First set up your own second factor: the requirement takes effect when it is set up."</p>
                 <EnrollmentPanel purpose=EnrollmentPurpose::AccountRequirement
                     on_done=Callback::new(move |_| { step.set(Step::Saved); on_saved.run(()); })
                     cancel=(PAGE, Callback::new(move |_| { draft.set(saved); step.set(Step::Editing); }))/>
+            </Show>
+        </section>
+    }
+}
+
+const PASSKEYS: &str = "passkeys";
+const CONFIRM_PASSKEYS: &str = "confirm-passkeys";
+
+/// **Require passkeys or security keys**: on top of the 2FA requirement, only a passkey finishes
+/// a sign-in; a user with only an authenticator app proves it is them with a code once and then
+/// adds a passkey. Saving needs the owner's current second factor, and to turn it on a passkey
+/// of their own.
+#[component]
+fn PasskeyRequirementForm(
+    policy: PolicyImpact,
+    /// The owner has a passkey.
+    passkeys: bool,
+    on_saved: Callback<()>,
+    saved_note: RwSignal<bool>,
+) -> impl IntoView {
+    let saved = policy.passkeys_required;
+    let available = policy.required;
+    let asked = match step_param(PASSKEYS).as_deref() {
+        Some("on") if available => true,
+        Some("off") => false,
+        _ => saved,
+    };
+    let draft = RwSignal::new(asked);
+    let confirming =
+        RwSignal::new(step_param(STEP).as_deref() == Some(CONFIRM_PASSKEYS) && asked != saved);
+    let confirm = ServerAction::<SetPasskeyRequirement>::new();
+    let error = action_error(confirm.value());
+    Effect::new(move |_| {
+        if let Some(Ok(())) = confirm.value().get() {
+            confirming.set(false);
+            on_saved.run(());
+        }
+    });
+    Effect::new(move |_| {
+        if confirming.get() {
+            focus_id("field-code");
+        }
+    });
+    let app_only = policy.app_only;
+    let note =
+        (!available).then(|| "Available while two-factor authentication is required.".to_string());
+    // To turn it on the owner needs a passkey: their own next sign-in asks for one.
+    let blocked = move || draft.get() && !saved && !passkeys;
+    let on_save = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        if draft.get_untracked() != saved {
+            confirming.set(true);
+        }
+    };
+    view! {
+        <section class="panel" aria-labelledby="passkeys-req-heading">
+            <h2 id="passkeys-req-heading">"Phishing-resistant sign-in"</h2>
+            <StepForm params=vec![(PASSKEYS, on_off(!asked))]>
+                <TwoFactorToggle
+                    label="Require passkeys or security keys"
+                    id="require-passkeys"
+                    checked=Signal::derive(move || if confirming.get() { saved } else { draft.get() })
+                    disabled=Signal::derive(move || !available || confirming.get())
+                    note=note
+                    action=SwitchAction::Enhanced(Callback::new(move |on| { draft.set(on); confirming.set(false); saved_note.set(false); }))
+                />
+            </StepForm>
+            <p class="hint-block">"Codes from an authenticator app can be phished by a fake sign-in page; a passkey or security key cannot."</p>
+            <Show when=move || draft.get() && !saved>
+                <p class="impact" role="status">{format!(
+                    "When you save, {} only an authenticator app and will be asked to add a passkey at their next sign-in (their sessions end now); users with a passkey must use it.",
+                    if app_only == 1 { "1 user has".to_string() } else { format!("{app_only} users have") }
+                )}</p>
+            </Show>
+            <Show when=move || !draft.get() && saved>
+                <p class="impact" role="status">"Users can then finish signing in with an authenticator app code again."</p>
+            </Show>
+            <Show when=blocked>
+                <p class="notice">"Add a passkey for yourself in "<a href="/profile">"Profile"</a>" first, so that you can still sign in."</p>
+            </Show>
+            <Show when=move || !confirming.get() && available>
+                <StepForm params=vec![(PASSKEYS, on_off(asked)), (STEP, CONFIRM_PASSKEYS.to_string())]>
+                    <button type="submit" on:click=on_save
+                        disabled=move || draft.get() == saved || blocked()>"Save passkey requirement"</button>
+                </StepForm>
+            </Show>
+            <Show when=move || confirming.get()>
+                <div class="panel inset">
+                    <p>{if passkeys { "Confirm with a current code from your authenticator app, or with a passkey." } else { "Confirm with a current code from your authenticator app." }}</p>
+                    <ActionForm action=confirm>
+                        <ReturnHere/>
+                        <input type="hidden" name="on" value=move || draft.get().to_string()/>
+                        <CodeField error=error/>
+                        <button type="submit">{move || if draft.get() { "Require passkeys" } else { "Stop requiring passkeys" }}</button>
+                        " "
+                        <a class="button secondary" href=PAGE on:click=move |_| { draft.set(saved); confirming.set(false); }>"Cancel"</a>
+                    </ActionForm>
+                    {passkeys.then(|| view! {
+                        <ConfirmWithPasskey answered=confirm.value()
+                            send=move |answer| set_passkey_requirement(draft.get_untracked(), String::new(), Some(answer))/>
+                    })}
+                </div>
             </Show>
         </section>
     }

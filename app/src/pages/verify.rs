@@ -1,5 +1,5 @@
-//! `/login/verify`: the second proof — a code, a recovery code, or enrollment when 2FA is on
-//! but no authenticator is set up yet.
+//! `/login/verify`: the second proof — a code, a passkey, a recovery code, or enrollment when
+//! 2FA is on but nothing is set up yet.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -8,10 +8,10 @@ use leptos_router::{components::A, hooks::use_query_map};
 use crate::api::auth::SignOut;
 use crate::api::two_factor::{get_sign_in_stage, VerifySignIn, VerifySignInRecovery};
 use crate::components::{
-    action_error, field_error, flash_resource, AuthCard, CodeField, EnrollmentPanel, FormError,
-    PasskeySignIn, PlainFormResult, ReturnHere, SavedCodesButton, TextField,
+    action_error, field_error, flash_resource, AddPasskey, AuthCard, CodeField, EnrollmentPanel,
+    FormError, PasskeySignIn, PlainFormResult, ReturnHere, SavedCodesButton, TextField,
 };
-use crate::domain::SignInStage;
+use crate::domain::{PasskeyAdded, SignInStage};
 
 #[component]
 pub fn VerifyPage() -> impl IntoView {
@@ -23,15 +23,16 @@ pub fn VerifyPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match stage.await {
-                        Ok(SignInStage::Code) => view! { <CodeForms/> }.into_any(),
+                        Ok(SignInStage::Code { app, passkey }) => view! { <CodeForms app passkey/> }.into_any(),
                         // Confirmed by a plain form post: its recovery codes, once; a reload
                         // after that can only go on.
                         Ok(SignInStage::Enrolled) => view! {
                             <PlainFormResult flash otherwise=|| view! {
-                                <p>"Your authenticator app is set up. Its recovery codes were shown once: if you did not save them, make new ones in Profile."</p>
+                                <p>"Your second factor is set up. Its recovery codes were shown once: if you did not save them, make new ones in Profile."</p>
                                 <SavedCodesButton label="Continue"/>
                             }/>
                         }.into_any(),
+                        Ok(SignInStage::AddPasskey) => view! { <OwedPasskey/> }.into_any(),
                         Ok(stage) => view! {
                             <p data-testid="enroll-message">{stage.enroll_message()}</p>
                             <EnrollmentPanel on_done=Callback::new(|_| ())/>
@@ -47,8 +48,10 @@ pub fn VerifyPage() -> impl IntoView {
     }
 }
 
+/// The ways to give the second factor: a code of the app (`app`), a passkey (`passkey`), a
+/// recovery code.
 #[component]
-fn CodeForms() -> impl IntoView {
+fn CodeForms(app: bool, passkey: bool) -> impl IntoView {
     let query = use_query_map();
     let recovery = move || query.with(|q| q.get("recovery").is_some());
     let code = ServerAction::<VerifySignIn>::new();
@@ -59,13 +62,19 @@ fn CodeForms() -> impl IntoView {
         <Show
             when=recovery
             fallback=move || view! {
-                <p>"Enter the 6-digit code from your authenticator app."</p>
-                <ActionForm action=code>
-                    <ReturnHere/>
-                    <CodeField error=code_error autofocus=true/>
-                    <button type="submit" disabled=move || code.pending().get()>"Verify"</button>
-                </ActionForm>
-                <PasskeySignIn/>
+                {app.then(|| view! {
+                    <p>"Enter the 6-digit code from your authenticator app."</p>
+                    <ActionForm action=code>
+                        <ReturnHere/>
+                        <CodeField error=code_error autofocus=true/>
+                        <button type="submit" disabled=move || code.pending().get()>"Verify"</button>
+                    </ActionForm>
+                })}
+                {(!app).then(|| view! {
+                    <p>"Confirm it is you with your passkey or security key."</p>
+                    <p class="hint-block no-js-only">"Passkeys need JavaScript: turn it on, or use a recovery code."</p>
+                })}
+                {passkey.then(|| view! { <PasskeySignIn/> })}
                 <p class="alt"><A href="/login/verify?recovery=1">"Use a recovery code"</A></p>
                 <NotYou/>
             }
@@ -78,9 +87,27 @@ fn CodeForms() -> impl IntoView {
                 <FormError error=rec_error/>
                 <button type="submit" disabled=move || rec.pending().get()>"Verify"</button>
             </ActionForm>
-            <p class="alt"><A href="/login/verify">"Use your authenticator app"</A></p>
+            <p class="alt"><A href="/login/verify">{if app { "Use your authenticator app" } else { "Use your passkey" }}</A></p>
             <NotYou/>
         </Show>
+    }
+}
+
+/// The account requires passkeys and the user proved it is them another way: a new passkey
+/// opens the session.
+#[component]
+fn OwedPasskey() -> impl IntoView {
+    let done = Callback::new(|_: PasskeyAdded| {
+        #[cfg(feature = "hydrate")]
+        {
+            let _ = window().location().set_href("/");
+        }
+    });
+    view! {
+        <p role="status" data-testid="passkey-owed">"Your account requires a passkey or security key. Add one to finish signing in: it uses your device's screen lock or the key itself."</p>
+        <p class="hint-block no-js-only">"Passkeys need JavaScript: turn it on to go on."</p>
+        <AddPasskey done/>
+        <NotYou/>
     }
 }
 

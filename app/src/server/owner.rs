@@ -110,34 +110,40 @@ pub async fn list_users(state: &AppState, account_id: i64) -> Result<Vec<UserRow
 /// What saving the requirement ON would do: who will be asked for a code, who must set up first.
 /// Counted in the database: the Overview shows this on every visit, whatever the account's size.
 pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, AppError> {
-    use super::rows::col;
+    use super::rows::{col, SET_UP};
     // SUM is NUMERIC on PostgreSQL: cast, so both databases answer a BIGINT.
-    let counts = sqlx::query(
-        "SELECT COUNT(*) AS total, \
-           CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 1 AND EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS protected, \
-           CAST(COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) \
-             AND (u.tfa_on = 1 OR (SELECT require_2fa FROM accounts WHERE id = $1) = 0) THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending, \
-           CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 1 AND NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS to_set_up, \
-           CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS off, \
-           (SELECT require_2fa FROM accounts WHERE id = $1) AS required, \
-           (SELECT require_2fa_since FROM accounts WHERE id = $1) AS required_since \
-         FROM users u WHERE u.account_id = $1",
-    )
-    .bind(account_id)
-    .fetch_one(&state.pool)
-    .await
-    .map_err(internal("policy counts"))?;
+    static COUNTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT COUNT(*) AS total, \
+               CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 1 AND {SET_UP} THEN 1 ELSE 0 END), 0) AS BIGINT) AS protected, \
+               CAST(COALESCE(SUM(CASE WHEN NOT {SET_UP} \
+                 AND (u.tfa_on = 1 OR (SELECT require_2fa FROM accounts WHERE id = $1) = 0) THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending, \
+               CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 1 AND NOT {SET_UP} THEN 1 ELSE 0 END), 0) AS BIGINT) AS to_set_up, \
+               CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS off, \
+               CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 1 \
+                 AND EXISTS (SELECT 1 FROM authenticators t WHERE t.user_id = u.id) \
+                 AND NOT EXISTS (SELECT 1 FROM passkeys k WHERE k.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS app_only, \
+               (SELECT require_2fa FROM accounts WHERE id = $1) AS required, \
+               (SELECT require_passkeys FROM accounts WHERE id = $1) AS passkeys_required, \
+               (SELECT require_2fa_since FROM accounts WHERE id = $1) AS required_since \
+             FROM users u WHERE u.account_id = $1"
+        )
+    });
+    let counts = sqlx::query(COUNTS.as_str())
+        .bind(account_id)
+        .fetch_one(&state.pool)
+        .await
+        .map_err(internal("policy counts"))?;
     // Who will be asked to set up an authenticator: while the account requires 2FA, everyone
     // without one but the exempt; before, everyone without one (saving turns theirs on).
-    let pending_setup = briefs(
-        state,
-        "SELECT u.id, u.name, u.email FROM users u WHERE u.account_id = $1 \
-         AND NOT EXISTS (SELECT 1 FROM authenticators a WHERE a.user_id = u.id) \
-         AND (u.tfa_on = 1 OR (SELECT require_2fa FROM accounts WHERE id = $1) = 0) \
-         ORDER BY u.id LIMIT $2",
-        account_id,
-    )
-    .await?;
+    static PENDING: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT u.id, u.name, u.email FROM users u WHERE u.account_id = $1 AND NOT {SET_UP} \
+             AND (u.tfa_on = 1 OR (SELECT require_2fa FROM accounts WHERE id = $1) = 0) \
+             ORDER BY u.id LIMIT $2"
+        )
+    });
+    let pending_setup = briefs(state, PENDING.as_str(), account_id).await?;
     let exempt = briefs(
         state,
         "SELECT u.id, u.name, u.email FROM users u WHERE u.account_id = $1 AND u.tfa_on = 0 \
@@ -154,6 +160,8 @@ pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, A
         col(&counts, "pending")?,
     );
     let (to_set_up, off) = (col(&counts, "to_set_up")?, col(&counts, "off")?);
+    let passkeys_required =
+        required && col::<Option<i64>>(&counts, "passkeys_required")?.is_some_and(|r| r != 0);
     Ok(PolicyImpact {
         required,
         users_total,
@@ -163,6 +171,8 @@ pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, A
         to_set_up,
         off,
         exempt,
+        passkeys_required,
+        app_only: col(&counts, "app_only")?,
         required_since: col::<Option<i64>>(&counts, "required_since")?.filter(|_| required),
     })
 }
@@ -244,12 +254,16 @@ pub async fn set_requirement(state: &AppState, o: Owner<'_>, on: bool) -> Result
     if on {
         require_in(&mut tx, o.account_id, o.user_id, t).await?;
     } else {
-        // OFF changes nobody's 2FA: protection is never removed behind a user's back.
-        sqlx::query("UPDATE accounts SET require_2fa = 0, require_2fa_since = NULL WHERE id = $1")
-            .bind(o.account_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal("unrequire 2fa"))?;
+        // OFF changes nobody's 2FA: protection is never removed behind a user's back. Passkeys
+        // are required only while 2FA is: that requirement ends with it.
+        sqlx::query(
+            "UPDATE accounts SET require_2fa = 0, require_2fa_since = NULL, require_passkeys = 0 \
+             WHERE id = $1",
+        )
+        .bind(o.account_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("unrequire 2fa"))?;
     }
     tx.commit().await.map_err(internal("commit policy"))?;
     log(
@@ -264,6 +278,75 @@ pub async fn set_requirement(state: &AppState, o: Owner<'_>, on: bool) -> Result
         },
     )
     .await
+}
+
+/// Requires passkeys or security keys at sign-in (`on`), or no longer. Only while the account
+/// requires 2FA, and only by an owner who has a passkey (so their own next sign-in works). The
+/// sessions of users without a passkey end: they add one at their next sign-in. In `tx`, the
+/// transaction of the owner's step-up: a refusal leaves their proof unused.
+pub async fn set_passkey_requirement(
+    mut tx: super::Tx,
+    o: Owner<'_>,
+    on: bool,
+) -> Result<(), AppError> {
+    if on {
+        let own: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+            .bind(o.user_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(internal("owner passkeys"))?;
+        if own == 0 {
+            return Err(AppError::invalid(
+                "passkeys",
+                "Add a passkey for yourself in Profile first, so that you can still sign in.",
+            ));
+        }
+    }
+    // The account's row next: a requirement of 2FA switched off meanwhile is seen.
+    let changed = sqlx::query(
+        "UPDATE accounts SET require_passkeys = $2 WHERE id = $1 AND (require_2fa = 1 OR $2 = 0)",
+    )
+    .bind(o.account_id)
+    .bind(i64::from(on))
+    .execute(&mut *tx)
+    .await
+    .map_err(internal("require passkeys"))?
+    .rows_affected();
+    if changed != 1 {
+        return Err(AppError::invalid(
+            "passkeys",
+            "Require two-factor authentication first: passkeys are required on top of it.",
+        ));
+    }
+    if on {
+        sqlx::query(
+            "DELETE FROM sessions WHERE user_id IN (SELECT u.id FROM users u \
+             WHERE u.account_id = $1 AND NOT EXISTS (SELECT 1 FROM passkeys k WHERE k.user_id = u.id))",
+        )
+        .bind(o.account_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("end sessions without a passkey"))?;
+    }
+    audit::record(
+        &mut *tx,
+        audit::Entry {
+            event: Event::PolicyChanged,
+            account_id: Some(o.account_id),
+            actor_user_id: Some(o.user_id),
+            target_user_id: None,
+            detail: if on {
+                "passkeys required at login"
+            } else {
+                "passkeys no longer required"
+            },
+            client_addr: o.client_addr,
+        },
+    )
+    .await?;
+    tx.commit()
+        .await
+        .map_err(internal("commit passkey requirement"))
 }
 
 /// A user of the owner's account, or NotFound (also for other accounts' ids).
@@ -443,7 +526,7 @@ pub async fn add_user(
     Ok(token)
 }
 
-/// Lost phone: removes the user's authenticator, recovery codes and sessions; returns a setup
+/// Lost phone: removes the user's authenticator, passkeys, recovery codes and sessions; returns a setup
 /// link token (single use, 24 hours). Until it is used, a password alone cannot enroll.
 pub async fn reset_two_factor(
     state: &AppState,
@@ -472,6 +555,8 @@ pub async fn reset_two_factor(
         "DELETE FROM sessions WHERE user_id = $1",
         "DELETE FROM enrollments WHERE user_id = $1",
         "DELETE FROM authenticators WHERE user_id = $1",
+        "DELETE FROM passkeys WHERE user_id = $1",
+        "DELETE FROM webauthn_ceremonies WHERE user_id = $1",
         "DELETE FROM recovery_codes WHERE user_id = $1",
     ] {
         sqlx::query(sql)

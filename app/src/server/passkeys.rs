@@ -207,10 +207,30 @@ pub async fn count(state: &AppState, user_id: i64) -> Result<i64, AppError> {
         .map_err(internal("count passkeys"))
 }
 
+/// What a new passkey is added for: each has its own ceremony, so a registration started for
+/// one cannot be finished as the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adding {
+    /// The user's own second factor (Profile, or enrollment at sign-in).
+    Own,
+    /// The owner's step to require 2FA for the account: the requirement switches on with it.
+    ForRequirement,
+}
+
+impl Adding {
+    fn kind(self) -> &'static str {
+        match self {
+            Adding::Own => "register",
+            Adding::ForRequirement => "register_require",
+        }
+    }
+}
+
 /// Starts adding a passkey named `name` for `who`; returns the browser's options (JSON).
 pub async fn start_registration(
     state: &AppState,
     who: Who<'_>,
+    adding: Adding,
     email: &str,
     display_name: &str,
     name: &str,
@@ -229,30 +249,47 @@ pub async fn start_registration(
             Some(exclude),
         )
         .map_err(ceremony_failed("start passkey registration"))?;
-    keep(state, who, "register", &registration, Some(name)).await?;
+    keep(state, who, adding.kind(), &registration, Some(name)).await?;
     Ok(options)
 }
 
-/// Finishes adding a passkey with the browser's answer (JSON); returns it.
+/// A passkey the browser created, checked against `who`'s registration ceremony, not stored yet.
+pub struct Created {
+    passkey: Passkey,
+    name: String,
+}
+
+/// Checks the browser's answer (JSON) to `who`'s registration for `adding`, taking the
+/// ceremony once.
 pub async fn finish_registration(
     state: &AppState,
     who: Who<'_>,
+    adding: Adding,
     answer: &str,
-) -> Result<PasskeyInfo, AppError> {
+) -> Result<Created, AppError> {
     let webauthn = webauthn(state)?;
     let answer: RegisterPublicKeyCredential = serde_json::from_str(answer)
         .map_err(|_| refused("The browser's answer could not be read. Try again."))?;
-    let (registration, name) = take::<PasskeyRegistration>(state, who, "register").await?;
+    let (registration, name) = take::<PasskeyRegistration>(state, who, adding.kind()).await?;
     let passkey = webauthn
         .finish_passkey_registration(&answer, &registration)
         .map_err(ceremony_failed("finish passkey registration"))?;
-    let name = name.unwrap_or_else(|| "Passkey".into());
-    let t = now();
+    Ok(Created {
+        passkey,
+        name: name.unwrap_or_else(|| "Passkey".into()),
+    })
+}
+
+/// Stores `created` for `who` in `tx` (which has the user's row locked), within the limit of
+/// [`MAX_PER_USER`], with its audit row; returns it.
+pub async fn insert_in(
+    tx: &mut Tx,
+    who: Who<'_>,
+    created: Created,
+    t: i64,
+) -> Result<PasskeyInfo, AppError> {
+    let Created { passkey, name } = created;
     let json = serde_json::to_string(&passkey).map_err(internal("encode passkey"))?;
-    let mut tx = super::begin(state).await?;
-    if !rows::lock_user(&mut tx, who.user_id).await? {
-        return Err(AppError::Unauthorized);
-    }
     let inserted = sqlx::query(
         "INSERT INTO passkeys (user_id, credential_id, name, passkey, created_at) \
          SELECT $1, $2, $3, $4, $5 \
@@ -264,7 +301,7 @@ pub async fn finish_registration(
     .bind(json)
     .bind(t)
     .bind(MAX_PER_USER)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await;
     let id: i64 = match inserted {
         Ok(Some(row)) => row.try_get(0).map_err(internal("passkey id"))?,
@@ -274,8 +311,7 @@ pub async fn finish_registration(
         }
         Err(e) => return Err(internal("insert passkey")(e)),
     };
-    audit::record(&mut *tx, entry(who, Event::PasskeyAdded, &name)).await?;
-    tx.commit().await.map_err(internal("commit passkey"))?;
+    audit::record(&mut **tx, entry(who, Event::PasskeyAdded, &name)).await?;
     Ok(PasskeyInfo {
         id,
         name,
@@ -317,7 +353,7 @@ pub async fn start_authentication(
         .collect();
     if keys.is_empty() {
         return Err(refused(
-            "You have no passkey. Use your authentication code.",
+            "You have no passkey. Use another way to confirm it is you.",
         ));
     }
     let (options, authentication) = webauthn
@@ -375,7 +411,8 @@ pub async fn finish_authentication(
 }
 
 /// Removes passkey `id` of `who` inside `tx` (which proved a current second factor); returns
-/// its name.
+/// its name. The last second factor of a user whose 2FA is on stays: removing it would leave
+/// the next sign-in to enroll whoever has the password.
 pub async fn remove_in(tx: &mut Tx, who: Who<'_>, id: i64) -> Result<String, AppError> {
     let name: String =
         sqlx::query_scalar("DELETE FROM passkeys WHERE id = $1 AND user_id = $2 RETURNING name")
@@ -385,6 +422,24 @@ pub async fn remove_in(tx: &mut Tx, who: Who<'_>, id: i64) -> Result<String, App
             .await
             .map_err(internal("remove passkey"))?
             .ok_or(AppError::NotFound)?;
+    static LAST: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT 1 AS one FROM users u WHERE u.id = $1 AND u.tfa_on = 1 AND NOT {}",
+            rows::SET_UP
+        )
+    });
+    let was_last = sqlx::query(LAST.as_str())
+        .bind(who.user_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(internal("last factor"))?
+        .is_some();
+    if was_last {
+        return Err(AppError::Refused(format!(
+            "\"{name}\" is your only second factor. Set up an authenticator app or add another \
+             passkey first, or turn two-factor authentication off."
+        )));
+    }
     audit::record(&mut **tx, entry(who, Event::PasskeyRemoved, &name)).await?;
     Ok(name)
 }

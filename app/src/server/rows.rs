@@ -36,8 +36,9 @@ pub(crate) fn me_from_row(row: &AnyRow) -> Result<Me, AppError> {
 }
 
 /// The columns [`status_from_row`] reads, for a query over `users u JOIN accounts a`.
-pub(crate) const STATUS_COLUMNS: &str = "u.tfa_on, u.tfa_source, a.require_2fa, \
+pub(crate) const STATUS_COLUMNS: &str = "u.tfa_on, u.tfa_source, a.require_2fa, a.require_passkeys, \
     (SELECT COUNT(*) FROM authenticators t WHERE t.user_id = u.id) AS has_auth, \
+    (SELECT COUNT(*) FROM passkeys k WHERE k.user_id = u.id) AS passkeys, \
     (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS codes_left";
 
 pub(crate) fn status_from_row(row: &AnyRow) -> Result<TwoFactorStatus, AppError> {
@@ -50,8 +51,29 @@ pub(crate) fn status_from_row(row: &AnyRow) -> Result<TwoFactorStatus, AppError>
         },
         account_required: col::<i64>(row, "require_2fa")? != 0,
         has_authenticator: col::<i64>(row, "has_auth")? != 0,
+        passkeys: col::<i64>(row, "passkeys")?,
+        passkeys_required: col::<i64>(row, "require_passkeys")? != 0,
         recovery_codes_left: col::<i64>(row, "codes_left")?,
     })
+}
+
+/// SQL true when user `u` has a second factor set up (an authenticator app or a passkey),
+/// whether or not their 2FA is on: [`crate::domain::TwoFactorStatus::set_up`] in the database.
+pub(crate) const SET_UP: &str = "(EXISTS (SELECT 1 FROM authenticators t WHERE t.user_id = u.id) \
+    OR EXISTS (SELECT 1 FROM passkeys k WHERE k.user_id = u.id))";
+
+/// Whether user `user_id`'s 2FA is on with a second factor set up, in `tx`: their first factor
+/// is in place, and what is added now is another.
+pub(crate) async fn factor_in_use(tx: &mut super::Tx, user_id: i64) -> Result<bool, AppError> {
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!("SELECT 1 AS one FROM users u WHERE u.id = $1 AND u.tfa_on = 1 AND {SET_UP}")
+    });
+    Ok(sqlx::query(QUERY.as_str())
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(super::internal("factor in use"))?
+        .is_some())
 }
 
 /// Locks user `$1`'s row for the rest of the transaction (PostgreSQL: a row lock; SQLite: the

@@ -39,6 +39,9 @@ pub struct PendingLogin {
     pub enrolled: bool,
     /// Came through the owner's setup link after a reset: may enroll.
     pub via_setup_link: bool,
+    /// Proved with a code or a recovery code while the account requires passkeys: a new
+    /// passkey opens the session.
+    pub owes_passkey: bool,
     /// The user's sealed authenticator secret as of this request, read in the same query: the
     /// code that ends the half sign-in needs no read of its own.
     pub sealed: Option<Vec<u8>>,
@@ -292,7 +295,7 @@ pub async fn resolve_pending(
     token: &str,
 ) -> Result<Option<PendingLogin>, AppError> {
     const QUERY: &str =
-        "SELECT p.user_id, p.enrolled, p.via_setup_link, u.account_id, a.secret_enc \
+        "SELECT p.user_id, p.enrolled, p.via_setup_link, p.owes_passkey, u.account_id, a.secret_enc \
          FROM pending_logins p JOIN users u ON u.id = p.user_id \
          LEFT JOIN authenticators a ON a.user_id = u.id \
          WHERE p.id_hash = $1 AND p.expires_at > $2";
@@ -312,6 +315,7 @@ pub async fn resolve_pending(
         id_hash: hash,
         enrolled: col::<i64>(&row, "enrolled")? != 0,
         via_setup_link: col::<i64>(&row, "via_setup_link")? != 0,
+        owes_passkey: col::<i64>(&row, "owes_passkey")? != 0,
         sealed: col(&row, "secret_enc")?,
     }))
 }

@@ -47,7 +47,7 @@ fn method(detail: &str) -> &'static str {
         "password + authenticator code" => "code",
         "password + recovery code" => "recovery_code",
         "password + passkey" => "passkey",
-        "password + new authenticator" => "enrollment",
+        "password + new second factor" => "enrollment",
         _ => "other",
     }
 }

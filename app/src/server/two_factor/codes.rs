@@ -47,7 +47,8 @@ static TAKE_ATTEMPT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Whether user `user_id`'s half sign-in `pending_hash` is live at `t`, read in `tx` once the
+/// Whether user `user_id`'s half sign-in `pending_hash` is live at `t` (and still owes its
+/// second factor, not a passkey after one: see [`super::sign_in`]), read in `tx` once the
 /// attempt holds the user's row: half sign-ins end only under that row, so the answer holds for
 /// the transaction. It is a statement of its own: on PostgreSQL a statement that waited for the
 /// row re-reads that row alone and sees other tables as they were when it began, before the
@@ -59,7 +60,8 @@ pub(crate) async fn pending_live(
     t: i64,
 ) -> Result<bool, AppError> {
     let live: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM pending_logins WHERE id_hash = $1 AND user_id = $2 AND expires_at > $3",
+        "SELECT COUNT(*) FROM pending_logins WHERE id_hash = $1 AND user_id = $2 AND expires_at > $3 \
+         AND owes_passkey = 0",
     )
     .bind(pending_hash.to_vec())
     .bind(user_id)

@@ -4,7 +4,7 @@
 use rand::Rng;
 use sqlx::Row;
 
-use super::{claim_code, entry, secret_context, Who};
+use super::{entry, secret_context, step_up, StepUp, Who};
 use crate::domain::{policy, AppError, EnrollmentStart};
 use crate::server::{
     audit::{self, Event},
@@ -155,10 +155,11 @@ pub async fn enrollment_qr(
 }
 
 /// Confirms the pending enrollment with a code: in one transaction the authenticator is stored,
-/// 2FA turns on, fresh recovery codes replace old ones, and the user's sessions opened without
-/// a second factor end (the browser's own: a session is upgraded, a half sign-in marked as
-/// enrolled). Only the session or half sign-in that started the enrollment can confirm it, and
-/// never over an authenticator in use. Returns the recovery codes.
+/// 2FA turns on and the user's sessions opened without a second factor end (the browser's own: a
+/// session is upgraded, a half sign-in marked as enrolled); as the first second factor it comes
+/// with fresh recovery codes, returned (none when passkeys were in use before). Only the session
+/// or half sign-in that started the enrollment can confirm it, and never over an authenticator
+/// in use.
 pub async fn confirm_enrollment(
     state: &AppState,
     who: Who<'_>,
@@ -174,7 +175,6 @@ pub async fn confirm_enrollment(
         }
         totp::Check::Wrong => return Err(super::codes::wrong_code("code")),
     };
-    let codes = new_recovery_codes();
     let mut tx = begin(state).await?;
     if !lock_user(&mut tx, who.user_id).await? {
         return Err(AppError::Unauthorized);
@@ -203,27 +203,14 @@ pub async fn confirm_enrollment(
         tx.rollback().await.map_err(internal("rollback"))?;
         return Err(in_use_error());
     }
-    let replaced = sqlx::query("DELETE FROM authenticators WHERE user_id = $1")
+    let had = before_new_factor(&mut tx, who, signed_in, "code").await?;
+    // An authenticator left from before an exemption is gone now (`before_new_factor`); one
+    // beside passkeys in use was not in use itself (2FA on means it would be): replaced too.
+    sqlx::query("DELETE FROM authenticators WHERE user_id = $1")
         .bind(who.user_id)
         .execute(&mut *tx)
         .await
-        .map_err(internal("replace authenticator"))?
-        .rows_affected();
-    if replaced == 1 {
-        // An authenticator left from before an exemption is replaced: every other browser of
-        // the user signs in again, with the new one.
-        for sql in [
-            "DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2",
-            "DELETE FROM pending_logins WHERE user_id = $1 AND id_hash <> $2",
-        ] {
-            sqlx::query(sql)
-                .bind(who.user_id)
-                .bind(who.holder.to_vec())
-                .execute(&mut *tx)
-                .await
-                .map_err(internal("end other sessions"))?;
-        }
-    }
+        .map_err(internal("replace authenticator"))?;
     sqlx::query("INSERT INTO authenticators (user_id, secret_enc, last_step, created_at) VALUES ($1, $2, $3, $4)")
         .bind(who.user_id)
         .bind(state.keys.seal(&secret_context(who.user_id), &secret))
@@ -232,7 +219,103 @@ pub async fn confirm_enrollment(
         .execute(&mut *tx)
         .await
         .map_err(internal("insert authenticator"))?;
-    replace_recovery_codes(&mut tx, state, who.user_id, &codes).await?;
+    let added = NewFactor {
+        had,
+        signed_in,
+        then_require_account,
+        what: "authenticator app",
+    };
+    let codes = after_new_factor(&mut tx, state, who, t, added).await?;
+    tx.commit().await.map_err(internal("commit enrollment"))?;
+    Ok(codes)
+}
+
+/// Before a new second factor is stored, in `tx` with the user's row locked: whether their first
+/// factor is in place already (2FA on, with an authenticator app or a passkey). A half sign-in
+/// adds only the first (`field` says so otherwise). Before the first, whatever is left from
+/// before (an authenticator or passkeys kept through an exemption) is removed, and if anything
+/// was, every other browser of the user signs in again, with the new factor.
+pub(crate) async fn before_new_factor(
+    tx: &mut Tx,
+    who: Who<'_>,
+    signed_in: bool,
+    field: &str,
+) -> Result<bool, AppError> {
+    let had = crate::server::rows::factor_in_use(tx, who.user_id).await?;
+    if had && !signed_in {
+        return Err(AppError::invalid(
+            field,
+            "Your second factor is set up already. Sign in with it.",
+        ));
+    }
+    if had {
+        return Ok(true);
+    }
+    let mut left = 0;
+    // Other enrollments of the user in progress end too: the first factor is in place.
+    sqlx::query("DELETE FROM enrollments WHERE user_id = $1")
+        .bind(who.user_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(internal("end other enrollments"))?;
+    for sql in [
+        "DELETE FROM authenticators WHERE user_id = $1",
+        "DELETE FROM passkeys WHERE user_id = $1",
+    ] {
+        left += sqlx::query(sql)
+            .bind(who.user_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(internal("remove left-over factors"))?
+            .rows_affected();
+    }
+    if left > 0 {
+        for sql in [
+            "DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2",
+            "DELETE FROM pending_logins WHERE user_id = $1 AND id_hash <> $2",
+        ] {
+            sqlx::query(sql)
+                .bind(who.user_id)
+                .bind(who.holder.to_vec())
+                .execute(&mut **tx)
+                .await
+                .map_err(internal("end other sessions"))?;
+        }
+    }
+    Ok(false)
+}
+
+/// A second factor just stored, as [`after_new_factor`] records it.
+#[derive(Clone, Copy)]
+pub(crate) struct NewFactor {
+    /// The first factor was in place before ([`before_new_factor`]).
+    pub had: bool,
+    /// Added from a session (Profile, Settings); otherwise from a half sign-in.
+    pub signed_in: bool,
+    /// The owner's step to require 2FA: the requirement switches on with it.
+    pub then_require_account: bool,
+    /// "authenticator app", "passkey": for the audit log.
+    pub what: &'static str,
+}
+
+/// After a new second factor was stored in `tx`: 2FA turns on, the browser's own session is
+/// upgraded (or its half sign-in marked enrolled: `Unauthorized` when it ended meanwhile), the
+/// user's sessions without a second factor end, and with the first factor fresh recovery codes
+/// replace any old ones and are returned (none for a further factor). The caller commits.
+pub(crate) async fn after_new_factor(
+    tx: &mut Tx,
+    state: &AppState,
+    who: Who<'_>,
+    t: i64,
+    added: NewFactor,
+) -> Result<Vec<String>, AppError> {
+    let codes = if added.had {
+        Vec::new()
+    } else {
+        let codes = new_recovery_codes();
+        replace_recovery_codes(tx, state, who.user_id, &codes).await?;
+        codes
+    };
     // Turning on by oneself records the source; a setting made by the owner or account stays theirs.
     sqlx::query(
         "UPDATE users SET tfa_source = CASE WHEN tfa_on = 1 THEN tfa_source ELSE 'self' END, \
@@ -242,26 +325,34 @@ pub async fn confirm_enrollment(
     )
     .bind(who.user_id)
     .bind(t)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(internal("turn 2fa on"))?;
-    let own = if signed_in {
-        "UPDATE sessions SET second_factor = 1 WHERE id_hash = $1 AND user_id = $2"
+    let own = if added.signed_in {
+        "UPDATE sessions SET second_factor = 1 WHERE id_hash = $1 AND user_id = $2 \
+         AND expires_at > $3"
     } else {
-        "UPDATE pending_logins SET enrolled = 1 WHERE id_hash = $1 AND user_id = $2"
+        "UPDATE pending_logins SET enrolled = 1 WHERE id_hash = $1 AND user_id = $2 \
+         AND enrolled = 0 AND expires_at > $3"
     };
-    sqlx::query(own)
+    let upgraded = sqlx::query(own)
         .bind(who.holder.to_vec())
         .bind(who.user_id)
-        .execute(&mut *tx)
+        .bind(t)
+        .execute(&mut **tx)
         .await
-        .map_err(internal("upgrade session"))?;
+        .map_err(internal("upgrade session"))?
+        .rows_affected();
+    if upgraded != 1 {
+        // The session or half sign-in ended meanwhile: nothing of this stays.
+        return Err(AppError::Unauthorized);
+    }
     // After the upgrade above, so the owner's own session survives the requirement.
-    if then_require_account {
+    if added.then_require_account {
         // The owner completing "Require 2FA" setup: the requirement and the enrollment are one step.
-        crate::server::owner::require_in(&mut tx, who.account_id, who.user_id, t).await?;
+        crate::server::owner::require_in(tx, who.account_id, who.user_id, t).await?;
         audit::record(
-            &mut *tx,
+            &mut **tx,
             audit::Entry {
                 event: Event::PolicyChanged,
                 account_id: Some(who.account_id),
@@ -275,22 +366,23 @@ pub async fn confirm_enrollment(
     }
     sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND second_factor = 0")
         .bind(who.user_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(internal("end 1fa sessions"))?;
-    audit::record(
-        &mut *tx,
-        audit::Entry {
-            event: Event::TwoFactorEnrolled,
-            account_id: Some(who.account_id),
-            actor_user_id: Some(who.user_id),
-            target_user_id: Some(who.user_id),
-            detail: "authenticator app",
-            client_addr: who.client_addr,
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(internal("commit enrollment"))?;
+    if !added.had || added.what == "authenticator app" {
+        audit::record(
+            &mut **tx,
+            audit::Entry {
+                event: Event::TwoFactorEnrolled,
+                account_id: Some(who.account_id),
+                actor_user_id: Some(who.user_id),
+                target_user_id: Some(who.user_id),
+                detail: added.what,
+                client_addr: who.client_addr,
+            },
+        )
+        .await?;
+    }
     Ok(codes)
 }
 
@@ -328,13 +420,13 @@ async fn replace_recovery_codes(
     Ok(())
 }
 
-/// New recovery codes after a current code (step-up); the old ones stop working.
+/// New recovery codes after a current second factor (step-up); the old ones stop working.
 pub async fn regenerate_recovery_codes(
     state: &AppState,
     who: Who<'_>,
-    code: &str,
+    proof: &StepUp,
 ) -> Result<Vec<String>, AppError> {
-    let mut tx = claim_code(state, who, "code", code, now()).await?;
+    let mut tx = step_up(state, who, proof, now()).await?;
     let codes = new_recovery_codes();
     replace_recovery_codes(&mut tx, state, who.user_id, &codes).await?;
     audit::record(
@@ -348,10 +440,11 @@ pub async fn regenerate_recovery_codes(
     Ok(codes)
 }
 
-/// Turns the user's own 2FA off after a current code: authenticator and codes are removed.
-pub async fn disable_own(state: &AppState, who: Who<'_>, code: &str) -> Result<(), AppError> {
+/// Turns the user's own 2FA off after a current second factor: authenticator, passkeys and
+/// recovery codes are removed.
+pub async fn disable_own(state: &AppState, who: Who<'_>, proof: &StepUp) -> Result<(), AppError> {
     let t = now();
-    let mut tx = claim_code(state, who, "code", code, t).await?;
+    let mut tx = step_up(state, who, proof, t).await?;
     // The rule of the Profile switch, checked again under the locks: not while the account
     // requires 2FA (the account row is locked, so a requirement being switched on waits or is
     // seen), not when the owner turned it on (the user's row is locked by the claim).
@@ -389,6 +482,8 @@ pub async fn disable_own(state: &AppState, who: Who<'_>, code: &str) -> Result<(
     }
     for sql in [
         "DELETE FROM authenticators WHERE user_id = $1",
+        "DELETE FROM passkeys WHERE user_id = $1",
+        "DELETE FROM webauthn_ceremonies WHERE user_id = $1",
         "DELETE FROM recovery_codes WHERE user_id = $1",
         "DELETE FROM enrollments WHERE user_id = $1",
     ] {

@@ -6,11 +6,12 @@ mod enroll;
 mod sign_in;
 
 pub use codes::{claim_code, lock_secs, spend_recovery_code, verify_code, MAX_FAILURES};
+pub(crate) use enroll::{after_new_factor, before_new_factor, NewFactor};
 pub use enroll::{
     confirm_enrollment, disable_own, enrollment_qr, regenerate_recovery_codes, start_enrollment,
     start_enrollment_for, RECOVERY_CODES,
 };
-pub use sign_in::{open_session_in, sign_in_with_code, SignedIn};
+pub use sign_in::{open_session_in, sign_in_with_code, Factor, Finished, SignedIn};
 
 use super::{
     audit::{self, Event},
@@ -59,4 +60,44 @@ pub async fn status(state: &AppState, user_id: i64) -> Result<TwoFactorStatus, A
         .map_err(internal("2fa status"))?
         .ok_or(AppError::Unauthorized)?;
     status_from_row(&row)
+}
+
+/// A current second factor, proved again before a sensitive change: a code of the user's
+/// authenticator app, or a passkey (the browser's answer to `start_passkey_confirmation`).
+pub enum StepUp {
+    Code(String),
+    Passkey(String),
+}
+
+impl StepUp {
+    /// What a form sent: the passkey's answer when there is one, else the code (checked here).
+    pub fn from_form(code: &str, credential: Option<String>) -> Result<StepUp, AppError> {
+        match credential {
+            Some(answer) => Ok(StepUp::Passkey(answer)),
+            None => crate::domain::parse_code("code", code).map(StepUp::Code),
+        }
+    }
+}
+
+/// Proves `proof` for `who` at `t`, once: the proof's use (a code's step, a passkey's counter,
+/// the audit row) is left in an open transaction, with the user's row locked, for the caller to
+/// add what it unlocks and commit; dropped, the proof stays unused.
+pub async fn step_up(
+    state: &AppState,
+    who: Who<'_>,
+    proof: &StepUp,
+    t: i64,
+) -> Result<crate::server::Tx, AppError> {
+    match proof {
+        StepUp::Code(code) => claim_code(state, who, "code", code, t).await,
+        StepUp::Passkey(answer) => {
+            crate::server::passkeys::finish_authentication(
+                state,
+                who,
+                crate::server::passkeys::Proof::Confirm,
+                answer,
+            )
+            .await
+        }
+    }
 }

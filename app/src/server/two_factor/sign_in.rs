@@ -1,5 +1,8 @@
-//! The second step of a sign-in: a code, a recovery code or a new authenticator ends the half
-//! sign-in and opens the session in one transaction with the spending of the factor.
+//! The second step of a sign-in: a code, a recovery code, a passkey or a new second factor ends
+//! the half sign-in and opens the session in one transaction with the spending of the factor.
+//! Where the account requires passkeys, a factor other than a passkey proves the user once and
+//! the half sign-in then owes a passkey ([`Finished::PasskeyOwed`]): the rule lives in
+//! [`open_session_in`], which every way through calls.
 
 use super::{
     codes::{
@@ -30,7 +33,7 @@ pub async fn sign_in_with_code(
     sealed: Option<Vec<u8>>,
     code: &str,
     t: i64,
-) -> Result<SignedIn, AppError> {
+) -> Result<Finished, AppError> {
     const FIELD: &str = "code";
     let sealed = match sealed {
         Some(sealed) => sealed,
@@ -52,17 +55,13 @@ pub async fn sign_in_with_code(
         }
         return Err(refuse(tx, who, attempt, replayed(FIELD)).await?);
     }
+    spent(&mut tx, who, &attempt, Event::CodeSuccess, CODE_DETAIL).await?;
     // A half sign-in that ended otherwise (expired, or the user signed out of it) rolls back
     // the claim: the code stays unspent.
-    if !sessions::take_pending(&mut *tx, pending_hash, who.user_id, t).await? {
-        tx.rollback().await.map_err(internal("rollback"))?;
-        return Err(AppError::Unauthorized);
-    }
-    spent(&mut tx, who, &attempt, Event::CodeSuccess, CODE_DETAIL).await?;
-    let signed = open_session(tx, state, who, SIGN_IN_HOW).await;
+    let finished = open_session_in(tx, state, who, pending_hash, Factor::Code).await;
     // The attempt (with its turn to write on SQLite) ends once the sign-in has committed.
     drop(attempt);
-    signed
+    finished
 }
 
 /// A finished sign-in: the session's token and the browser's new remembered-device number.
@@ -71,38 +70,97 @@ pub struct SignedIn {
     pub device: DeviceUser,
 }
 
-/// Ends the half sign-in `pending_hash` in `tx`, the transaction that spent its second factor:
-/// the sign-in's audit row and the session are added and all of it commits at once. A half
-/// sign-in that already ended rolls back, leaving the factor unspent: `Unauthorized`.
+/// Where a second factor given at sign-in led.
+pub enum Finished {
+    /// The session is open.
+    Session(SignedIn),
+    /// The account requires passkeys: the user proved it is them, and the half sign-in goes on
+    /// until they add one.
+    PasskeyOwed,
+}
+
+/// The second factor a half sign-in was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Factor {
+    Code,
+    RecoveryCode,
+    Passkey,
+    /// A second factor set up at this sign-in (enrollment) or, by a half sign-in that owed one,
+    /// a new passkey.
+    New,
+}
+
+impl Factor {
+    /// How the sign-in was done, for the audit log.
+    fn how(self) -> &'static str {
+        match self {
+            Factor::Code => SIGN_IN_HOW,
+            Factor::RecoveryCode => "password + recovery code",
+            Factor::Passkey => "password + passkey",
+            Factor::New => "password + new second factor",
+        }
+    }
+}
+
+/// Ends the half sign-in `pending_hash` in `tx`, the transaction that spent its second factor
+/// `factor`: the sign-in's audit row and the session are added and all of it commits at once
+/// (or, where the account requires passkeys and `factor` is none, the half sign-in is marked as
+/// owing one). A half sign-in that already ended rolls back, leaving the factor unspent:
+/// `Unauthorized`. The one place a second factor finishes a sign-in.
 pub async fn open_session_in(
     mut tx: Tx,
     state: &AppState,
     who: Who<'_>,
     pending_hash: &[u8],
-    how: &str,
-) -> Result<SignedIn, AppError> {
+    factor: Factor,
+) -> Result<Finished, AppError> {
+    let t = crate::server::now();
     // The user's row first, as every transaction over several of their tables: a sign-out
     // everywhere (which locks it, then ends sessions and half sign-ins) runs wholly before or
     // after this, never interleaved with it (a deadlock on PostgreSQL).
-    if !rows::lock_user(&mut tx, who.user_id).await?
-        || !sessions::take_pending(&mut *tx, pending_hash, who.user_id, crate::server::now())
-            .await?
-    {
+    if !rows::lock_user(&mut tx, who.user_id).await? {
         tx.rollback().await.map_err(internal("rollback"))?;
         return Err(AppError::Unauthorized);
     }
-    open_session(tx, state, who, how).await
-}
-
-/// The sign-in's audit row, the session and the browser's remembered-device number, in `tx`,
-/// which commits.
-async fn open_session(
-    mut tx: Tx,
-    state: &AppState,
-    who: Who<'_>,
-    how: &str,
-) -> Result<SignedIn, AppError> {
-    crate::server::audit::record(&mut *tx, entry(who, Event::SignInSuccess, how)).await?;
+    let (required, has_passkey) = passkey_rule(&mut tx, who.user_id).await?;
+    let by_passkey = match factor {
+        Factor::Passkey => true,
+        Factor::New => has_passkey,
+        Factor::Code | Factor::RecoveryCode => false,
+    };
+    if required && !by_passkey {
+        if has_passkey && factor == Factor::Code {
+            // Nothing of this stays: the code is unspent, its attempt uncounted.
+            tx.rollback().await.map_err(internal("rollback"))?;
+            return Err(AppError::invalid(
+                "code",
+                "Your account requires a passkey or security key: use yours (or a recovery \
+                 code if you lost it).",
+            ));
+        }
+        let marked = sqlx::query(
+            "UPDATE pending_logins SET owes_passkey = 1 WHERE id_hash = $1 AND user_id = $2 \
+             AND expires_at > $3 AND owes_passkey = 0",
+        )
+        .bind(pending_hash.to_vec())
+        .bind(who.user_id)
+        .bind(t)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("owe a passkey"))?
+        .rows_affected();
+        if marked != 1 {
+            tx.rollback().await.map_err(internal("rollback"))?;
+            return Err(AppError::Unauthorized);
+        }
+        tx.commit().await.map_err(internal("commit proof"))?;
+        return Ok(Finished::PasskeyOwed);
+    }
+    if !sessions::take_pending(&mut *tx, pending_hash, who.user_id, t).await? {
+        tx.rollback().await.map_err(internal("rollback"))?;
+        return Err(AppError::Unauthorized);
+    }
+    crate::server::audit::record(&mut *tx, entry(who, Event::SignInSuccess, factor.how())).await?;
     let token = sessions::create(
         &mut *tx,
         &state.config,
@@ -115,5 +173,22 @@ async fn open_session(
         .await?
         .ok_or(AppError::Unauthorized)?;
     tx.commit().await.map_err(internal("commit sign-in"))?;
-    Ok(SignedIn { token, device })
+    Ok(Finished::Session(SignedIn { token, device }))
+}
+
+/// Whether user `user_id`'s account requires passkeys, and whether they have one, in `tx`.
+async fn passkey_rule(tx: &mut Tx, user_id: i64) -> Result<(bool, bool), AppError> {
+    let row = sqlx::query(
+        "SELECT a.require_passkeys, \
+           (SELECT COUNT(*) FROM passkeys k WHERE k.user_id = u.id) AS passkeys \
+         FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(internal("passkey rule"))?;
+    Ok((
+        rows::col::<i64>(&row, "require_passkeys")? != 0,
+        rows::col::<i64>(&row, "passkeys")? > 0,
+    ))
 }

@@ -1,0 +1,14 @@
+-- A fourth ceremony: the owner adding a passkey as the step that switches the account's
+-- requirement on. Ceremonies live five minutes, so the table is made anew rather than altered.
+DROP TABLE webauthn_ceremonies;
+CREATE TABLE webauthn_ceremonies (
+    holder_hash BLOB    NOT NULL,
+    kind        TEXT    NOT NULL
+        CHECK (kind IN ('register', 'register_require', 'authenticate', 'confirm')),
+    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    state       BLOB    NOT NULL,
+    name        TEXT,
+    expires_at  INTEGER NOT NULL,
+    PRIMARY KEY (holder_hash, kind)
+);
+CREATE INDEX webauthn_ceremonies_user ON webauthn_ceremonies(user_id);
