@@ -40,12 +40,14 @@ export default defineConfig({
   projects: [
     { name: 'js', use: { ...chromium, javaScriptEnabled: true } },
     // Every flow must work before (or without) the wasm: run the flow specs with JavaScript off.
-    { name: 'no-js', testMatch: /(forms|flows|sessions)\.spec\.ts/, use: { ...chromium, javaScriptEnabled: false } },
+    { name: 'no-js', testMatch: /(forms|flows|sessions|deadline)\.spec\.ts/, use: { ...chromium, javaScriptEnabled: false } },
   ],
   webServer: {
+    // A test build: --test-clock lets a browser context shift the clock it is served with (the
+    // x-latchkey-clock-shift header), to stand after a deadline; a production build refuses it.
     // Everything the server logs (at debug) goes to a file that global-teardown.ts scans for
     // the passwords, codes and keys the tests typed.
-    command: `RUST_LOG=debug ${bin} --listen 127.0.0.1:${port} --public-url ${baseURL} --data-dir ${dataDir} --sign-ups-per-address 1000 > ${dataDir}/server.log 2>&1`,
+    command: `RUST_LOG=debug ${bin} --listen 127.0.0.1:${port} --public-url ${baseURL} --data-dir ${dataDir} --sign-ups-per-address 1000 --test-clock > ${dataDir}/server.log 2>&1`,
     url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,

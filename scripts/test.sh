@@ -33,8 +33,17 @@ if [ -n "$leaked" ]; then
 fi
 echo "ok: no server-only crate in frontend's wasm tree"
 
-say "release build (server + wasm)"
-cargo leptos build --release --precompress --split
+say "a production build refuses the test-only clock"
+cargo build -p server
+if out=$("$CARGO_TARGET_DIR/debug/server" --test-clock --data-dir "$(mktemp -d)" 2>&1); then
+  echo "a build without the test-clock feature accepted --test-clock" >&2
+  exit 1
+fi
+echo "$out" | grep -q "test-only setting" || { echo "$out" >&2; exit 1; }
+echo "ok: refused"
+
+say "release build (server + wasm), with the test-only clock for the browser tests"
+cargo leptos build --release --precompress --split --bin-features test-clock
 
 say "browser tests (Playwright, Debian's Chromium)"
 export LATCHKEY_E2E_BIN="$CARGO_TARGET_DIR/release/server"

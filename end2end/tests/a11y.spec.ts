@@ -52,7 +52,7 @@ for (const size of WIDTHS) {
     // The requirement's impact preview and the enrollment panel.
     await open(page, '/settings/security', info);
     await page.getByRole('switch', { name: 'Require two-factor authentication at login' }).click();
-    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
     await expect(page.getByRole('button', { name: 'Set up an authenticator app' })).toBeVisible();
     await check(page, `enrollment choice (${size.name})`);
     await chooseApp(page);

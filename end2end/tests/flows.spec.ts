@@ -13,12 +13,12 @@ test('the owner requires 2FA, setting up her own authenticator on the way, and s
   await open(page, '/settings/security', info);
   const sw = page.getByRole('switch', { name: REQUIRE, exact: true });
   await expect(sw).toHaveAttribute('aria-checked', 'false');
-  await expect(page.getByRole('button', { name: 'Save' })).toBeDisabled();
+  await expect(page.getByRole('button', { name: 'Save', exact: true })).toBeDisabled();
 
   await sw.click();
   await expect(sw).toHaveAttribute('aria-checked', 'true');
   await expect(page.getByText('When you save, you will be asked for an authentication code at login.')).toBeVisible();
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
   // She has no second factor: the requirement takes effect once hers is set up.
   await expect(page.getByText('the requirement takes effect when it is set up.')).toBeVisible();
   const { key } = await enrollFromPanel(page);
@@ -28,14 +28,14 @@ test('the owner requires 2FA, setting up her own authenticator on the way, and s
 
   // Turning it off asks for a code; Cancel changes nothing.
   await sw.click();
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
   await expect(page.getByRole('button', { name: 'Stop requiring two-factor authentication' })).toBeVisible();
   await page.getByRole('link', { name: 'Cancel' }).click();
   await expect(sw).toHaveAttribute('aria-checked', 'true');
   await expect(page.getByRole('button', { name: 'Stop requiring two-factor authentication' })).toHaveCount(0);
 
   await sw.click();
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
   // With the wasm, Save moves focus to the code it asks for.
   const scripted = info.project.name !== 'no-js';
   if (scripted) await expect(page.getByLabel('Authentication code')).toBeFocused();

@@ -195,7 +195,7 @@ for (const size of WIDTHS) {
     await page.setViewportSize({ width: size.width, height: size.height });
     await open(page, '/settings/security', info);
     // A disabled Save says why.
-    const save = page.getByRole('button', { name: 'Save' });
+    const save = page.getByRole('button', { name: 'Save', exact: true });
     await expect(save).toBeDisabled();
     await expect(save).toHaveAccessibleDescription('Nothing to save yet: turn the switch to change the setting.');
     await page.getByRole('switch', { name: REQUIRE_SWITCH, exact: true }).click();
@@ -204,7 +204,7 @@ for (const size of WIDTHS) {
     await open(page, '/settings/security', info);
     const follow = page.getByTestId('follow-up');
     await expect(follow).toContainText('Required since ');
-    await expect(follow).toContainText('1 user still has to set up an authenticator at their next sign-in.');
+    await expect(follow).toContainText('1 user still has to set up a second factor at their next sign-in.');
     await follow.getByRole('link', { name: 'See who on Users' }).click();
     await expect(page.getByRole('heading', { name: 'Users', level: 1 })).toBeVisible();
     // The owner's own row points to where theirs is changed.
@@ -225,7 +225,7 @@ for (const size of WIDTHS) {
     // The requirement on, with the owner's own authenticator.
     await open(page, '/settings/security', info);
     await page.getByRole('switch', { name: REQUIRE_SWITCH, exact: true }).click();
-    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
     await enrollFromPanel(page);
     // Ben, added while it is required, has it on.
     await go(page, 'Users');

@@ -15,7 +15,7 @@ async function requireTwoFactor(page: Page): Promise<void> {
   await expect(sw).toHaveAttribute('aria-checked', 'false');
   await sw.click();
   await expect(page.getByText('will be asked for an authentication code at login')).toBeVisible();
-  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
 }
 
 test('owner requires 2FA: completes it via the QR; Add user then starts ON; admin must enroll and cannot turn it off', async ({ page, browser }, info) => {

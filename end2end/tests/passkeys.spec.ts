@@ -97,7 +97,7 @@ test('an invited user sets up a passkey as their only second factor and signs in
   await expect(pia.getByRole('heading', { name: 'Overview' })).toBeVisible();
 
   // The owner sees her method.
-  await page.getByRole('link', { name: 'Users', exact: true }).click();
+  await open(page, '/users', info);
   const row = page.getByRole('row', { name: /Pia Passkey/ });
   await expect(row).toContainText('1 passkey');
 
@@ -116,4 +116,69 @@ test('an invited user sets up a passkey as their only second factor and signs in
   await section.getByRole('button', { name: 'Confirm with a passkey' }).click();
   await expect(section.getByRole('alert')).toContainText('only second factor');
   await expect(section.locator('.passkey-name')).toHaveText(['Pia laptop']);
+});
+
+test('the owner requires passkeys: a user with only an app code adds one before the Overview', async ({ page, browser }, info) => {
+  test.skip(info.project.name === 'no-js', 'passkeys need JavaScript');
+  await virtualAuthenticator(page);
+  await signUp(page, info, { account: 'Phish Co', name: 'Phil Owner', email: uniqueEmail('phish-owner') });
+  await expect(page.getByTestId('role')).toHaveText('Owner');
+  // The owner's own second factor: a passkey.
+  await open(page, '/profile', info);
+  await page.getByRole('switch', { name: 'Two-factor authentication', exact: true }).click();
+  await expect(page.getByRole('heading', { name: 'Set up two-factor authentication' })).toBeFocused();
+  await page.getByRole('button', { name: 'Add a passkey' }).click();
+  await page.getByLabel('Passkey name').fill('Phil laptop');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  const download = page.waitForEvent('download');
+  await page.getByRole('link', { name: 'Download' }).click();
+  await download;
+  await page.getByRole('button', { name: 'I have saved my recovery codes' }).click();
+  await expect(page.getByRole('status').filter({ hasText: 'Two-factor authentication is on.' })).toBeVisible();
+
+  // Passkeys can be required only on top of 2FA: first that, confirmed with the passkey.
+  await open(page, '/settings/security', info);
+  const passkeysSwitch = page.getByRole('switch', { name: 'Require passkeys or security keys' });
+  await expect(passkeysSwitch).toBeDisabled();
+  await page.getByRole('switch', { name: 'Require two-factor authentication at login' }).click();
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.getByRole('button', { name: 'Confirm with a passkey' }).click();
+  await expect(page.locator('#settings-saved')).toHaveText('Saved.');
+
+  // Ida sets up an authenticator app.
+  const email = uniqueEmail('phish-ida');
+  const link = await addUser(page, 'Ida App', email, 'true');
+  const ida = await acceptInvite(browser, link, info);
+  const { key } = await enrollFromPanel(ida);
+  await expect(ida.getByRole('heading', { name: 'Overview' })).toBeVisible();
+
+  // The owner requires passkeys; the preview counts Ida.
+  await open(page, '/settings/security', info);
+  await expect(passkeysSwitch).toBeEnabled();
+  await passkeysSwitch.click();
+  await expect(page.getByText('1 user has only an authenticator app')).toBeVisible();
+  await page.getByRole('button', { name: 'Apply passkey requirement' }).click();
+  await page.getByRole('button', { name: 'Confirm with a passkey' }).click();
+  await expect(page.locator('#settings-saved')).toHaveText('Saved.');
+  await open(page, '/settings/security', info);
+  await expect(passkeysSwitch).toHaveAttribute('aria-checked', 'true');
+
+  // Ida's session ended. Her code proves it is her; then she adds a passkey, and only then
+  // reaches the Overview.
+  await open(ida, '/', info);
+  await expect(ida).toHaveURL(/\/login/);
+  await virtualAuthenticator(ida);
+  await signIn(ida, info, email);
+  await ida.getByLabel('Authentication code').fill(codeAt(key, 30));
+  await ida.getByRole('button', { name: 'Verify' }).click();
+  await expect(ida.getByTestId('passkey-owed')).toContainText('requires a passkey or security key');
+  await open(ida, '/', info);
+  await expect(ida).toHaveURL(/\/login/);
+  await open(ida, '/login/verify', info);
+  await ida.getByRole('button', { name: 'Add a passkey' }).click();
+  await ida.getByLabel('Passkey name').fill('Ida phone');
+  await ida.getByRole('button', { name: 'Continue' }).click();
+  await expect(ida.getByRole('heading', { name: 'Overview' })).toBeVisible();
+  await open(page, '/users', info);
+  await expect(page.getByRole('row', { name: /Ida App/ })).toContainText('App, 1 passkey');
 });

@@ -81,7 +81,10 @@ static ROUTES: std::sync::LazyLock<Vec<leptos_axum::AxumRouteListing>> =
 pub fn router(state: AppState) -> Router {
     let routes = ROUTES.clone();
     let leptos_options = state.leptos_options.clone();
-    Router::new()
+    // Only a build with app's `test-clock` feature may shift the clock (main refuses the flag
+    // otherwise).
+    let test_clock = state.config.test_clock && app::server::clock::AVAILABLE;
+    let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/two-factor/qr.svg", get(qr_svg))
         .route(app::domain::EXPORT_USERS_PATH, get(export_users))
@@ -137,7 +140,12 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             guard::MAX_BODY_BYTES,
         ))
-        .with_state(state)
+        .with_state(state);
+    // Outermost, so that the session and everything after it read the shifted clock.
+    if test_clock {
+        return router.layer(axum::middleware::from_fn(middleware::clock_shift));
+    }
+    router
 }
 
 /// The QR code of the caller's own pending enrollment: never cached, 404 for anyone else.

@@ -45,6 +45,10 @@ struct Cli {
     /// when many people sign up from behind one address).
     #[arg(long, env = "LATCHKEY_SIGN_UPS_PER_ADDRESS", default_value_t = app::server::throttle::FREE_SIGN_UPS, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
     sign_ups_per_address: i64,
+    /// Test builds only: a request's `x-latchkey-clock-shift` header (seconds) shifts the clock
+    /// it is served with. A production build (without the `test-clock` feature) refuses it.
+    #[arg(long, hide = true)]
+    test_clock: bool,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LATCHKEY_LOG_JSON")]
     log_json: bool,
@@ -90,6 +94,14 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
+    if cli.test_clock && !app::server::clock::AVAILABLE {
+        return Err(
+            "--test-clock is a test-only setting: this production build refuses it \
+                    (build with the test-clock feature for browser tests)"
+                .to_string()
+                .into(),
+        );
+    }
     let mut leptos_options = leptos::config::get_configuration(None)?.leptos_options;
     leptos_options.site_addr = cli.listen;
     if !leptos_options.hash_files {
@@ -108,6 +120,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
         public_origin: Some(app::server::config::origin_of(&cli.public_url)),
         trust_proxy: cli.trust_proxy,
         free_sign_ups: cli.sign_ups_per_address,
+        test_clock: cli.test_clock,
         ..Default::default()
     };
     let settings = server::Settings {

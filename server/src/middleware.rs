@@ -110,3 +110,18 @@ impl WithStatus for String {
         (code, self).into_response()
     }
 }
+
+/// Serves the request with the clock shifted by its [`app::server::clock::HEADER`] (seconds):
+/// test builds started with `--test-clock` only (see `router`).
+pub async fn clock_shift(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let shift = req
+        .headers()
+        .get(app::server::clock::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(0);
+    app::server::clock::shifted(shift, next.run(req)).await
+}

@@ -473,6 +473,7 @@ mod tests {
                 has_authenticator: false,
                 passkeys: 0,
                 passkeys_required: false,
+                enroll_by: None,
                 recovery_codes_left: 0,
             },
         }

@@ -120,6 +120,10 @@ const ENDPOINTS: &[(&str, &[(&str, Kind)])] = &[
     ("sign_out_user_everywhere", &[("user_id", Kind::BadId)]),
     ("passkey_offer", &[]),
     (
+        "set_enrollment_deadline",
+        &[("enroll_by", Kind::Text), ("new_user_days", Kind::Text)],
+    ),
+    (
         "set_passkey_requirement",
         &[
             ("on", Kind::Bool),

@@ -153,8 +153,8 @@ pub(crate) enum AfterPassword {
 }
 
 /// Opens what a correct password gives the user checked as `checked`: a session while their 2FA
-/// is off, a half sign-in otherwise (also when 2FA was turned on while the password was
-/// checked). The rule "a password alone never yields a session while 2FA is on" is the
+/// is off or before their deadline to set it up, a half sign-in otherwise (also when 2FA was
+/// turned on while the password was checked). The rule "a password alone never yields a session while 2FA is on" is the
 /// storage's: the session opens only if the row still says 2FA is off.
 #[cfg(feature = "ssr")]
 pub(crate) async fn open_after_password(
@@ -162,8 +162,10 @@ pub(crate) async fn open_after_password(
     checked: crate::server::sessions::Checked<'_>,
     two_factor_on: bool,
 ) -> Result<AfterPassword, AppError> {
-    use crate::server::{context, sessions};
-    if !two_factor_on {
+    use crate::server::{context, sessions, users};
+    // 2FA off, or on but still before the user's deadline to set it up: the password suffices
+    // (the storage checks it again as the session opens).
+    if !two_factor_on || users::in_grace(&cx.state, checked.user_id).await? {
         let opened = sessions::create_password_only(
             &cx.state,
             checked,

@@ -67,6 +67,25 @@ pub async fn set_passkey_requirement(
         .await
 }
 
+/// Sets the enrollment deadline while the account requires 2FA: `enroll_by` a date
+/// (`YYYY-MM-DD`, the end of that day UTC; empty for none) and `new_user_days` (0–90) from the
+/// day a user is added. A user's deadline is the later of the two.
+#[server(endpoint = "set_enrollment_deadline")]
+pub async fn set_enrollment_deadline(
+    #[server(default)] enroll_by: String,
+    #[server(default)] new_user_days: String,
+) -> Result<(), AppError> {
+    use crate::server::{context, owner as svc};
+    let cx = context::ctx()?;
+    let auth = owner(&cx)?;
+    let by = svc::parse_enroll_by(&enroll_by)?;
+    let days = svc::parse_new_user_days(&new_user_days)?;
+    let addr = cx.client_addr();
+    svc::set_enrollment_deadline(&cx.state, svc::Owner::of(&auth, &addr), by, days).await?;
+    cx.keep_for_page(crate::domain::Flash::Done("Saved.".into()))
+        .await
+}
+
 /// For an owner without an authenticator: an enrollment whose confirmation also switches the
 /// requirement on, in one transaction. Abandoned, it leaves the setting off.
 #[server(endpoint = "start_requirement_enrollment")]

@@ -243,7 +243,9 @@ fn signed_in(cx: &crate::server::context::Ctx, finished: crate::server::two_fact
     let signed = match finished {
         Finished::Session(signed) => signed,
         Finished::PasskeyOwed => {
-            leptos_axum::redirect("/login/verify");
+            // A new address, so the page (also with the wasm, which stays on its route) asks
+            // for the stage again.
+            leptos_axum::redirect("/login/verify?passkey=owed");
             return;
         }
     };

@@ -31,6 +31,9 @@ pub fn TextField(
     /// Focused when the page loads (the one field a page is for).
     #[prop(optional)]
     autofocus: bool,
+    /// What the field holds when the page loads (a saved setting).
+    #[prop(optional, into)]
+    value: Option<String>,
 ) -> impl IntoView {
     let id = format!("field-{name}");
     // A field whose input was refused takes focus, so its error (the field's description) is
@@ -56,6 +59,7 @@ pub fn TextField(
                 maxlength=maxlength
                 inputmode=inputmode
                 autofocus=autofocus
+                value=value
                 aria-invalid=move || if error.with(Option::is_some) { "true" } else { "false" }
                 aria-describedby=move || error.with(Option::is_some).then(|| described.clone())
             />

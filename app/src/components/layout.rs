@@ -83,14 +83,35 @@ where
             super::focus_heading_after_navigation();
             // After a plain form post, what it did ([`crate::domain::Flash`]) comes first.
             let result = has_flash().then(|| view! { <PlainFormResult flash=flash_resource()/> });
+            let banner = me
+                .two_factor
+                .enroll_by
+                .map(|by| view! { <DeadlineBanner by/> });
             view! {
                 <Header me=me.clone()/>
-                <main class="page" id="main" tabindex="-1" data-me=data_me>{result}{page(me)}</main>
+                <main class="page" id="main" tabindex="-1" data-me=data_me>{banner}{result}{page(me)}</main>
             }
             .into_any()
         }
         Err(AppError::Unauthorized) => view! { <Redirect path="/login"/> }.into_any(),
         Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+    }
+}
+
+/// On every page of a user who still has to set up 2FA before the account's deadline `by`:
+/// the date, and **Set up now**, which opens the enrollment in Profile (a plain form, so it works
+/// without JavaScript too).
+#[component]
+fn DeadlineBanner(by: i64) -> impl IntoView {
+    view! {
+        <div class="notice deadline" role="region" aria-label="Two-factor authentication deadline" data-testid="deadline-banner">
+            <p>{format!("Set up two-factor authentication by {}.", crate::domain::format_date(by - 1))}
+                " After that day you cannot sign in without it."</p>
+            <form method="get" action="/profile" class="step-form">
+                <input type="hidden" name="setup" value="now"/>
+                <button type="submit">"Set up now"</button>
+            </form>
+        </div>
     }
 }
 

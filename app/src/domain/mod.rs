@@ -66,6 +66,9 @@ pub struct TwoFactorStatus {
     /// The account requires passkeys or security keys (phishing-resistant methods).
     pub passkeys_required: bool,
     pub recovery_codes_left: i64,
+    /// Still to set up a second factor, by this deadline (Unix seconds), before which the
+    /// password alone lets them in (the account's enrollment deadline).
+    pub enroll_by: Option<i64>,
 }
 
 impl TwoFactorStatus {
@@ -272,6 +275,23 @@ pub struct UserRow {
     pub reset_pending: bool,
     /// Passkeys and security keys the user has.
     pub passkeys: i64,
+    /// Where they stand with the account's enrollment deadline, while they still have to set
+    /// up: "Due in 3 days", "Due today", "Overdue".
+    pub due: Option<String>,
+}
+
+/// How a deadline `deadline` stands at `now`, in words, by UTC calendar days: "Due in 3 days",
+/// "Due in 1 day", "Due today" (its last day is today), "Overdue".
+pub fn due_label(deadline: i64, now: i64) -> String {
+    if deadline <= now {
+        return "Overdue".into();
+    }
+    let days = (deadline - 1).div_euclid(86_400) - now.div_euclid(86_400);
+    if days <= 0 {
+        "Due today".into()
+    } else {
+        format!("Due in {}", count_of(days, "day", "days"))
+    }
 }
 
 impl UserRow {
@@ -347,20 +367,36 @@ pub struct PolicyImpact {
     /// Users whose second factor is an authenticator app without a passkey: with passkeys
     /// required, they add one at their next sign-in.
     pub app_only: i64,
+    /// Users still to set up a second factor before their deadline (they sign in with the
+    /// password until then).
+    pub due: i64,
+    /// The account's Enroll by (the moment it passes), while 2FA is required.
+    pub enroll_by: Option<i64>,
+    /// Days a new user has to set up, from the day they were added.
+    pub new_user_days: i64,
 }
 
 /// How many of the users still to set up an authenticator the console names.
 pub const PENDING_SHOWN: i64 = 50;
 
 impl PolicyImpact {
-    /// "2 of 3 users are protected …", "1 of 1 user is protected …".
+    /// "2 of 3 users are protected …", "1 of 1 user is protected …", and how many are due to
+    /// set up before their deadline.
     pub fn protected_sentence(&self) -> String {
         let verb = if self.users_total == 1 { "is" } else { "are" };
-        format!(
+        let mut out = format!(
             "{} of {} {verb} protected by two-factor authentication.",
             self.protected,
             count_of(self.users_total, "user", "users")
-        )
+        );
+        if self.due > 0 {
+            let verb = if self.due == 1 { "is" } else { "are" };
+            out.push_str(&format!(
+                " {} {verb} due to set it up before the deadline.",
+                count_of(self.due, "user", "users")
+            ));
+        }
+        out
     }
 
     /// The account's requirement in a sentence, naming who is exempt from it.
@@ -394,10 +430,19 @@ impl PolicyImpact {
             } else {
                 "have"
             };
-            out.push_str(&format!(
-                " {} still {verb} to set up an authenticator at their next sign-in.",
-                count_of(self.pending_total, "user", "users")
-            ));
+            let overdue = self.pending_total - self.due;
+            if self.due == 0 {
+                out.push_str(&format!(
+                    " {} still {verb} to set up a second factor at their next sign-in.",
+                    count_of(self.pending_total, "user", "users")
+                ));
+            } else {
+                out.push_str(&format!(
+                    " {} still {verb} to set up a second factor: {} before their deadline, {overdue} at their next sign-in.",
+                    count_of(self.pending_total, "user", "users"),
+                    self.due
+                ));
+            }
         }
         Some(out)
     }
@@ -438,8 +483,44 @@ pub struct AuditPage {
 
 /// "2026-11-27 23:01 UTC" from Unix seconds, without a date library in the wasm.
 pub fn format_time(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
+    let (y, m, d) = civil(secs);
     let rem = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// The UTC day of `secs` in words: "12 March 2027".
+pub fn format_date(secs: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let (y, m, d) = civil(secs);
+    format!("{d} {} {y}", MONTHS[(m - 1) as usize])
+}
+
+/// The UTC day of `secs` as `YYYY-MM-DD` (a date field's value).
+pub fn format_iso_date(secs: i64) -> String {
+    let (y, m, d) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Year, month (1–12) and day of the UTC day that `secs` falls in.
+fn civil(secs: i64) -> (i64, i64, i64) {
+    let days = secs.div_euclid(86_400);
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -450,11 +531,7 @@ pub fn format_time(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    (y, m, d)
 }
 
 #[cfg(test)]
@@ -475,6 +552,9 @@ mod tests {
             required_since: None,
             passkeys_required: false,
             app_only: 0,
+            due: 0,
+            enroll_by: None,
+            new_user_days: 0,
         };
         assert_eq!(
             impact(1, 1).protected_sentence(),
@@ -524,7 +604,7 @@ mod tests {
         p.pending_total = 1;
         assert_eq!(
             p.follow_up().unwrap(),
-            "Required since 2000-02-29 00:00 UTC. 1 user still has to set up an authenticator at their next sign-in."
+            "Required since 2000-02-29 00:00 UTC. 1 user still has to set up a second factor at their next sign-in."
         );
         assert_eq!(super::count_of(1, "code", "codes"), "1 code");
         assert_eq!(super::count_of(0, "code", "codes"), "0 codes");

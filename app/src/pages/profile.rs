@@ -35,10 +35,15 @@ enum Mode {
 /// The query parameters of the page's steps (see [`crate::components::StepForm`]).
 const SWITCH: &str = "two_factor";
 const REGENERATE: &str = "regenerate";
+const SETUP: &str = "setup";
 
 impl Mode {
     /// The step the page's query asks for, where the user's state allows it.
     fn asked(status: &crate::domain::TwoFactorStatus, may_switch: bool) -> Mode {
+        // The deadline banner's **Set up now**: 2FA is on, nothing is set up yet.
+        if step_param(SETUP).is_some() && status.setting.on && !status.set_up() {
+            return Mode::Enrolling;
+        }
         match (step_param(SWITCH).as_deref(), step_param(REGENERATE)) {
             (Some("on"), _) if may_switch && !status.setting.on => Mode::Enrolling,
             (Some("off"), _) if may_switch && status.setting.on => Mode::Disabling,

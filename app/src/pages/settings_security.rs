@@ -6,14 +6,14 @@ use leptos_meta::Title;
 
 use crate::api::owner::{
     account_policy, set_account_requirement, set_passkey_requirement, SetAccountRequirement,
-    SetPasskeyRequirement,
+    SetEnrollmentDeadline, SetPasskeyRequirement,
 };
 use crate::components::{
-    action_error, focus_id, step_param, CodeField, ConfirmWithPasskey, EnrollmentPanel,
-    EnrollmentPurpose, OwnerOnly, ProtectionPicture, ReturnHere, SignedIn, StepForm, SwitchAction,
-    TwoFactorToggle,
+    action_error, field_error, focus_id, step_param, CodeField, ConfirmWithPasskey,
+    EnrollmentPanel, EnrollmentPurpose, FormError, OwnerOnly, ProtectionPicture, ReturnHere,
+    SignedIn, StepForm, SwitchAction, TextField, TwoFactorToggle,
 };
-use crate::domain::{Me, PolicyImpact};
+use crate::domain::{count_of, format_date, format_iso_date, Me, PolicyImpact};
 
 #[component]
 pub fn SettingsSecurityPage() -> impl IntoView {
@@ -53,6 +53,7 @@ fn Settings(me: Me) -> impl IntoView {
                 match policy.await {
                     Ok(p) => view! {
                         <RequirementForm policy=p.clone() set_up passkeys on_saved saved_note/>
+                        {p.required.then(|| view! { <DeadlineForm policy=p.clone() on_saved/> })}
                         <PasskeyRequirementForm policy=p passkeys on_saved saved_note/>
                     }.into_any(),
                     Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
@@ -285,7 +286,7 @@ fn PasskeyRequirementForm(
             <Show when=move || !confirming.get() && available>
                 <StepForm params=vec![(PASSKEYS, on_off(asked)), (STEP, CONFIRM_PASSKEYS.to_string())]>
                     <button type="submit" on:click=on_save
-                        disabled=move || draft.get() == saved || blocked()>"Save passkey requirement"</button>
+                        disabled=move || draft.get() == saved || blocked()>"Apply passkey requirement"</button>
                 </StepForm>
             </Show>
             <Show when=move || confirming.get()>
@@ -305,6 +306,60 @@ fn PasskeyRequirementForm(
                     })}
                 </div>
             </Show>
+        </section>
+    }
+}
+
+/// **Enroll by** and **Days for new users to set up**, while the account requires 2FA: until a
+/// user's deadline (the later of the two) they sign in with the password and are asked to set up
+/// on every page; after it, at sign-in. Changing the dates moves everyone's deadline at once.
+#[component]
+fn DeadlineForm(policy: PolicyImpact, on_saved: Callback<()>) -> impl IntoView {
+    let save = ServerAction::<SetEnrollmentDeadline>::new();
+    let error = action_error(save.value());
+    Effect::new(move |_| {
+        if let Some(Ok(())) = save.value().get() {
+            on_saved.run(());
+        }
+    });
+    let days = policy.new_user_days;
+    let now_rule = match (policy.enroll_by, days) {
+        (None, 0) => "No deadline: users without a second factor set it up at their next sign-in."
+            .to_string(),
+        (by, days) => {
+            let mut parts = Vec::new();
+            if let Some(by) = by {
+                parts.push(format!("by {}", format_date(by - 1)));
+            }
+            if days > 0 {
+                parts.push(format!(
+                    "{} after they are added",
+                    count_of(days, "day", "days")
+                ));
+            }
+            format!(
+                "Users without a second factor set it up {} (whichever is later); until then they sign in with their password. {} now.",
+                parts.join(" or "),
+                count_of(policy.due, "user is due", "users are due")
+            )
+        }
+    };
+    view! {
+        <section class="panel" aria-labelledby="deadline-heading">
+            <h2 id="deadline-heading">"Deadline to set up"</h2>
+            <p class="hint-block" data-testid="deadline-rule">{now_rule}</p>
+            <ActionForm action=save>
+                <ReturnHere/>
+                <TextField label="Enroll by" name="enroll_by" kind="date"
+                    value=policy.enroll_by.map(|by| format_iso_date(by - 1)).unwrap_or_default()
+                    error=field_error(error, "enroll_by")/>
+                <TextField label="Days for new users to set up" name="new_user_days" kind="number"
+                    inputmode="numeric" value=days.to_string()
+                    error=field_error(error, "new_user_days")/>
+                <p class="hint-block">"Leave the date empty and the days at 0 to ask everyone at their next sign-in."</p>
+                <FormError error/>
+                <button type="submit" disabled=move || save.pending().get()>"Save deadline"</button>
+            </ActionForm>
         </section>
     }
 }

@@ -478,7 +478,11 @@ fn UserLine(
                 <div class="source">{source}</div>
             </td>
             <td data-label="Set by">{set_by}</td>
-            <td data-label="Authenticator">{auth_state}<div class="source">{format!("Methods: {}", user.methods())}</div></td>
+            <td data-label="Authenticator">{auth_state}<div class="source">{format!("Methods: {}", user.methods())}</div>
+                {user.due.clone().map(|due| {
+                    let overdue = due == "Overdue";
+                    view! { <div class="due" class:overdue=overdue>{due}</div> }
+                })}</td>
             <td class="row-actions">
                 {actions}
                 {confirm}

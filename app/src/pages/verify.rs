@@ -15,7 +15,13 @@ use crate::domain::{PasskeyAdded, SignInStage};
 
 #[component]
 pub fn VerifyPage() -> impl IntoView {
-    let stage = Resource::new(|| (), |_| get_sign_in_stage());
+    // Asked again when a code proves the user but a passkey is still owed: the server sends the
+    // browser to `?passkey=owed`.
+    let query = use_query_map();
+    let stage = Resource::new(
+        move || query.with(|q| q.get("passkey")),
+        |_| get_sign_in_stage(),
+    );
     let flash = flash_resource();
     view! {
         <Title text="Two-factor authentication"/>

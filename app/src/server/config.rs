@@ -14,6 +14,8 @@ pub struct Config {
     pub public_origin: Option<String>,
     /// Sign-ups one client address may make in an hour before each further one waits.
     pub free_sign_ups: i64,
+    /// Requests may shift the clock ([`super::clock`]): test builds only.
+    pub test_clock: bool,
 }
 
 impl Default for Config {
@@ -25,6 +27,7 @@ impl Default for Config {
             trust_proxy: false,
             public_origin: None,
             free_sign_ups: super::throttle::FREE_SIGN_UPS,
+            test_clock: false,
         }
     }
 }

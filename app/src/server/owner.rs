@@ -68,18 +68,23 @@ pub async fn account_required(state: &AppState, account_id: i64) -> Result<bool,
 
 /// Users of the account, oldest first, with their 2FA state and who set it.
 pub async fn list_users(state: &AppState, account_id: i64) -> Result<Vec<UserRow>, AppError> {
-    let rows = sqlx::query(
-        "SELECT u.id, u.name, u.email, u.role, u.tfa_on, u.tfa_source, u.tfa_set_at, u.password_hash IS NULL AS invited, \
-           u.tfa_reset_pending, s.name AS set_by_name, \
-           (SELECT COUNT(*) FROM authenticators t WHERE t.user_id = u.id) AS has_auth, \
-           (SELECT COUNT(*) FROM passkeys k WHERE k.user_id = u.id) AS passkeys \
-         FROM users u LEFT JOIN users s ON s.id = u.tfa_set_by \
-         WHERE u.account_id = $1 ORDER BY u.id",
-    )
-    .bind(account_id)
-    .fetch_all(&state.pool)
-    .await
-    .map_err(internal("list users"))?;
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT u.id, u.name, u.email, u.role, u.tfa_on, u.tfa_source, u.tfa_set_at, u.password_hash IS NULL AS invited, \
+               u.tfa_reset_pending, s.name AS set_by_name, a.require_2fa, {deadline} AS deadline, \
+               (SELECT COUNT(*) FROM authenticators t WHERE t.user_id = u.id) AS has_auth, \
+               (SELECT COUNT(*) FROM passkeys k WHERE k.user_id = u.id) AS passkeys \
+             FROM users u JOIN accounts a ON a.id = u.account_id LEFT JOIN users s ON s.id = u.tfa_set_by \
+             WHERE u.account_id = $1 ORDER BY u.id",
+            deadline = super::rows::DEADLINE
+        )
+    });
+    let t = now();
+    let rows = sqlx::query(QUERY.as_str())
+        .bind(account_id)
+        .fetch_all(&state.pool)
+        .await
+        .map_err(internal("list users"))?;
     rows.iter()
         .map(|r| -> Result<UserRow, sqlx::Error> {
             let role: String = r.try_get("role")?;
@@ -101,6 +106,19 @@ pub async fn list_users(state: &AppState, account_id: i64) -> Result<Vec<UserRow
                     .or_else(|_| r.try_get::<i64, _>("invited").map(|v| v != 0))?,
                 reset_pending: r.try_get::<i64, _>("tfa_reset_pending")? != 0,
                 passkeys: r.try_get("passkeys")?,
+                due: None,
+            })
+            .map(|mut row| {
+                // Still to set up while the account requires it: how their deadline stands.
+                let owing = row.setting.on && !row.has_authenticator && row.passkeys == 0;
+                if owing && !row.reset_pending && r.try_get::<i64, _>("require_2fa").ok() == Some(1)
+                {
+                    row.due = r
+                        .try_get::<i64, _>("deadline")
+                        .ok()
+                        .map(|d| crate::domain::due_label(d, t));
+                }
+                row
             })
         })
         .collect::<Result<_, _>>()
@@ -123,14 +141,19 @@ pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, A
                CAST(COALESCE(SUM(CASE WHEN u.tfa_on = 1 \
                  AND EXISTS (SELECT 1 FROM authenticators t WHERE t.user_id = u.id) \
                  AND NOT EXISTS (SELECT 1 FROM passkeys k WHERE k.user_id = u.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS app_only, \
+               CAST(COALESCE(SUM(CASE WHEN {grace} THEN 1 ELSE 0 END), 0) AS BIGINT) AS due, \
                (SELECT require_2fa FROM accounts WHERE id = $1) AS required, \
                (SELECT require_passkeys FROM accounts WHERE id = $1) AS passkeys_required, \
+               (SELECT enroll_by FROM accounts WHERE id = $1) AS enroll_by, \
+               (SELECT new_user_days FROM accounts WHERE id = $1) AS new_user_days, \
                (SELECT require_2fa_since FROM accounts WHERE id = $1) AS required_since \
-             FROM users u WHERE u.account_id = $1"
+             FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.account_id = $1",
+            grace = super::rows::in_grace("$2")
         )
     });
     let counts = sqlx::query(COUNTS.as_str())
         .bind(account_id)
+        .bind(now())
         .fetch_one(&state.pool)
         .await
         .map_err(internal("policy counts"))?;
@@ -173,6 +196,11 @@ pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, A
         exempt,
         passkeys_required,
         app_only: col(&counts, "app_only")?,
+        due: col(&counts, "due")?,
+        enroll_by: col::<Option<i64>>(&counts, "enroll_by")?.filter(|_| required),
+        new_user_days: col::<Option<i64>>(&counts, "new_user_days")?
+            .filter(|_| required)
+            .unwrap_or(0),
         required_since: col::<Option<i64>>(&counts, "required_since")?.filter(|_| required),
     })
 }
@@ -255,10 +283,10 @@ pub async fn set_requirement(state: &AppState, o: Owner<'_>, on: bool) -> Result
         require_in(&mut tx, o.account_id, o.user_id, t).await?;
     } else {
         // OFF changes nobody's 2FA: protection is never removed behind a user's back. Passkeys
-        // are required only while 2FA is: that requirement ends with it.
+        // and the enrollment deadline belong to the requirement: they end with it.
         sqlx::query(
-            "UPDATE accounts SET require_2fa = 0, require_2fa_since = NULL, require_passkeys = 0 \
-             WHERE id = $1",
+            "UPDATE accounts SET require_2fa = 0, require_2fa_since = NULL, require_passkeys = 0, \
+             enroll_by = NULL, new_user_days = 0 WHERE id = $1",
         )
         .bind(o.account_id)
         .execute(&mut *tx)
@@ -347,6 +375,118 @@ pub async fn set_passkey_requirement(
     tx.commit()
         .await
         .map_err(internal("commit passkey requirement"))
+}
+
+/// Days a new user may be given to set up, at most.
+pub const MAX_NEW_USER_DAYS: i64 = 90;
+
+/// Enroll by as typed (`YYYY-MM-DD`, a date field's value; empty for none): the moment it
+/// passes, the end of that day UTC. At most ten years ahead; a day in the past is a deadline
+/// that has passed.
+pub fn parse_enroll_by(raw: &str) -> Result<Option<i64>, AppError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let bad = || {
+        AppError::invalid(
+            "enroll_by",
+            "Enter a date as YYYY-MM-DD, or leave it empty.",
+        )
+    };
+    let mut parts = raw.splitn(3, '-');
+    let mut next = |len: usize| {
+        parts
+            .next()
+            .filter(|p| p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse::<i32>().ok())
+            .ok_or_else(bad)
+    };
+    let (year, month, day) = (next(4)?, next(2)?, next(2)?);
+    let month = u8::try_from(month)
+        .ok()
+        .and_then(|m| time::Month::try_from(m).ok())
+        .ok_or_else(bad)?;
+    let date = time::Date::from_calendar_date(year, month, u8::try_from(day).map_err(|_| bad())?)
+        .map_err(|_| bad())?;
+    let end = (i64::from(date.to_julian_day()) - UNIX_EPOCH_JULIAN_DAY + 1) * 86_400;
+    if end > now() + 10 * 366 * 86_400 {
+        return Err(AppError::invalid(
+            "enroll_by",
+            "Choose a date within the next ten years.",
+        ));
+    }
+    Ok(Some(end))
+}
+
+/// The Julian day of 1 January 1970.
+const UNIX_EPOCH_JULIAN_DAY: i64 = 2_440_588;
+
+/// Days for new users as typed: a whole number from 0 to [`MAX_NEW_USER_DAYS`]; empty is 0.
+pub fn parse_new_user_days(raw: &str) -> Result<i64, AppError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(0);
+    }
+    raw.parse::<i64>()
+        .ok()
+        .filter(|d| (0..=MAX_NEW_USER_DAYS).contains(d))
+        .ok_or_else(|| {
+            AppError::invalid(
+                "new_user_days",
+                format!("Enter a whole number of days from 0 to {MAX_NEW_USER_DAYS}."),
+            )
+        })
+}
+
+/// Sets the enrollment deadline while the account requires 2FA: `enroll_by` (the moment it
+/// passes; `None`: no date, new users' days only) and the days a new user has from the day they
+/// were added. Every user's deadline follows at once (see [`super::rows::DEADLINE`]).
+pub async fn set_enrollment_deadline(
+    state: &AppState,
+    o: Owner<'_>,
+    enroll_by: Option<i64>,
+    new_user_days: i64,
+) -> Result<(), AppError> {
+    let mut tx = super::begin(state).await?;
+    let changed = sqlx::query(
+        "UPDATE accounts SET enroll_by = $2, new_user_days = $3 WHERE id = $1 AND require_2fa = 1",
+    )
+    .bind(o.account_id)
+    .bind(enroll_by)
+    .bind(new_user_days)
+    .execute(&mut *tx)
+    .await
+    .map_err(internal("set deadline"))?
+    .rows_affected();
+    if changed != 1 {
+        return Err(AppError::invalid(
+            "enroll_by",
+            "Require two-factor authentication first: the deadline is part of the requirement.",
+        ));
+    }
+    let detail = match (enroll_by, new_user_days) {
+        (None, 0) => "enrollment deadline cleared: set up at the next sign-in".to_string(),
+        (by, days) => format!(
+            "enrollment deadline: {}; {} for new users",
+            by.map(|t| format!("enroll by {}", crate::domain::format_date(t - 1)))
+                .unwrap_or_else(|| "no date".into()),
+            crate::domain::count_of(days, "day", "days")
+        ),
+    };
+    audit::record(
+        &mut *tx,
+        audit::Entry {
+            event: Event::PolicyChanged,
+            account_id: Some(o.account_id),
+            actor_user_id: Some(o.user_id),
+            target_user_id: None,
+            detail: &detail,
+            client_addr: o.client_addr,
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(internal("commit deadline"))
 }
 
 /// A user of the owner's account, or NotFound (also for other accounts' ids).

@@ -35,14 +35,40 @@ pub(crate) fn me_from_row(row: &AnyRow) -> Result<Me, AppError> {
     })
 }
 
+/// User `u`'s deadline to set up a second factor in account `a` (Unix seconds): the later of the
+/// account's Enroll by and the moment they were added plus its days for new users. Computed
+/// when read, from the current policy; never stored per user, so a change of the dates takes
+/// effect for everyone at once.
+macro_rules! deadline_sql {
+    () => {
+        "(CASE WHEN COALESCE(a.enroll_by, 0) > u.created_at + a.new_user_days * 86400 \
+          THEN COALESCE(a.enroll_by, 0) ELSE u.created_at + a.new_user_days * 86400 END)"
+    };
+}
+pub(crate) const DEADLINE: &str = deadline_sql!();
+
+/// SQL true when user `u` may still sign in with a password alone although their 2FA is on:
+/// the account requires 2FA, they have nothing set up, no reset of theirs waits for its setup
+/// link, and their [`DEADLINE`] is after `now` (a parameter such as `$2`).
+pub(crate) fn in_grace(now: &str) -> String {
+    format!(
+        "(a.require_2fa = 1 AND u.tfa_on = 1 AND u.tfa_reset_pending = 0 AND NOT {SET_UP} \
+          AND {DEADLINE} > {now})"
+    )
+}
+
 /// The columns [`status_from_row`] reads, for a query over `users u JOIN accounts a`.
-pub(crate) const STATUS_COLUMNS: &str = "u.tfa_on, u.tfa_source, a.require_2fa, a.require_passkeys, \
+pub(crate) const STATUS_COLUMNS: &str = concat!(
+    "u.tfa_on, u.tfa_source, u.tfa_reset_pending, a.require_2fa, a.require_passkeys, ",
+    deadline_sql!(),
+    " AS deadline, \
     (SELECT COUNT(*) FROM authenticators t WHERE t.user_id = u.id) AS has_auth, \
     (SELECT COUNT(*) FROM passkeys k WHERE k.user_id = u.id) AS passkeys, \
-    (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS codes_left";
+    (SELECT COUNT(*) FROM recovery_codes r WHERE r.user_id = u.id AND r.used_at IS NULL) AS codes_left"
+);
 
 pub(crate) fn status_from_row(row: &AnyRow) -> Result<TwoFactorStatus, AppError> {
-    Ok(TwoFactorStatus {
+    let mut status = TwoFactorStatus {
         setting: policy::Setting {
             on: col::<i64>(row, "tfa_on")? != 0,
             source: col::<Option<String>>(row, "tfa_source")?
@@ -54,7 +80,20 @@ pub(crate) fn status_from_row(row: &AnyRow) -> Result<TwoFactorStatus, AppError>
         passkeys: col::<i64>(row, "passkeys")?,
         passkeys_required: col::<i64>(row, "require_passkeys")? != 0,
         recovery_codes_left: col::<i64>(row, "codes_left")?,
-    })
+        enroll_by: None,
+    };
+    // Still to set up, before a deadline that has not passed: the password alone lets them in
+    // until then (the same rule as [`in_grace`], which the session's query applies).
+    let deadline = col::<i64>(row, "deadline")?;
+    if status.account_required
+        && status.setting.on
+        && !status.set_up()
+        && col::<i64>(row, "tfa_reset_pending")? == 0
+        && deadline > super::now()
+    {
+        status.enroll_by = Some(deadline);
+    }
+    Ok(status)
 }
 
 /// SQL true when user `u` has a second factor set up (an authenticator app or a passkey),

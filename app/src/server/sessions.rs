@@ -155,8 +155,11 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, 
             "SELECT s.last_seen_at, {} FROM sessions s \
              JOIN users u ON u.id = s.user_id JOIN accounts a ON a.id = u.account_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 \
-               AND (u.tfa_on = 0 OR s.second_factor = 1)",
-            super::rows::ME_COLUMNS.as_str()
+               AND (u.tfa_on = 0 OR s.second_factor = 1 OR {})",
+            super::rows::ME_COLUMNS.as_str(),
+            // A password-only session of a user still to set up lasts until their deadline:
+            // checked here, on every request, so it ends the moment the deadline passes.
+            super::rows::in_grace("$2")
         )
     });
     let row = sqlx::query(&QUERY)
@@ -262,25 +265,33 @@ pub async fn create_pending(
 }
 
 /// A session from a password alone, for the user checked as `user`: opened only while that row
-/// is unchanged and the user's 2FA is off (checked in the statement that locks the row and
-/// numbers the browser's remembered device). `None` otherwise.
+/// is unchanged and the user's 2FA is off or they are still before their deadline to set it up
+/// (checked in the statement that locks the row and numbers the browser's remembered device).
+/// `None` otherwise.
 pub async fn create_password_only(
     state: &AppState,
     user: Checked<'_>,
     client: (&str, &str),
 ) -> Result<Option<(String, DeviceUser)>, AppError> {
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "UPDATE users SET devices_issued = devices_issued + 1 \
+             WHERE id = $1 AND account_id = $2 AND password_hash = $3 AND (tfa_on = 0 OR id IN \
+               (SELECT u.id FROM users u JOIN accounts a ON a.id = u.account_id \
+                WHERE u.id = $1 AND {})) \
+             RETURNING created_at, device_epoch, devices_issued",
+            super::rows::in_grace("$4")
+        )
+    });
     let mut tx = super::begin(state).await?;
-    let row = sqlx::query(
-        "UPDATE users SET devices_issued = devices_issued + 1 \
-         WHERE id = $1 AND account_id = $2 AND password_hash = $3 AND tfa_on = 0 \
-         RETURNING created_at, device_epoch, devices_issued",
-    )
-    .bind(user.user_id)
-    .bind(user.account_id)
-    .bind(user.password_hash.to_string())
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(internal("lock checked user"))?;
+    let row = sqlx::query(QUERY.as_str())
+        .bind(user.user_id)
+        .bind(user.account_id)
+        .bind(user.password_hash.to_string())
+        .bind(now())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(internal("lock checked user"))?;
     let Some(row) = row else {
         return Ok(None);
     };

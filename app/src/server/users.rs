@@ -158,3 +158,22 @@ pub async fn email_of(state: &AppState, user_id: i64) -> Result<String, AppError
         .try_get(0)
         .map_err(internal("email row"))
 }
+
+/// Whether user `user_id` may still sign in with a password alone although their 2FA is on:
+/// before their deadline to set it up ([`super::rows::in_grace`]).
+pub async fn in_grace(state: &AppState, user_id: i64) -> Result<bool, AppError> {
+    static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT 1 AS one FROM users u JOIN accounts a ON a.id = u.account_id \
+             WHERE u.id = $1 AND {}",
+            super::rows::in_grace("$2")
+        )
+    });
+    Ok(sqlx::query(QUERY.as_str())
+        .bind(user_id)
+        .bind(super::now())
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("in grace"))?
+        .is_some())
+}

@@ -31,6 +31,9 @@ pub struct TestApp {
     pub device: Option<String>,
     /// The `User-Agent` this browser sends, if any.
     pub agent: Option<&'static str>,
+    /// Seconds this browser's requests shift the server's clock by (a server spawned with
+    /// `Config::test_clock`).
+    pub clock_shift: i64,
     cookie_name: &'static str,
     pending_name: &'static str,
     device_name: &'static str,
@@ -157,6 +160,7 @@ impl TestApp {
             pending: None,
             device: None,
             agent: None,
+            clock_shift: 0,
             cookie_name,
             pending_name,
             device_name,
@@ -172,6 +176,7 @@ impl TestApp {
             pending: None,
             device: None,
             agent: None,
+            clock_shift: self.clock_shift,
             cookie_name: self.cookie_name,
             pending_name: self.pending_name,
             device_name: self.device_name,
@@ -229,6 +234,9 @@ impl TestApp {
     fn with_cookie(&self, mut b: http::request::Builder) -> http::request::Builder {
         if let Some(agent) = self.agent {
             b = b.header(header::USER_AGENT, agent);
+        }
+        if self.clock_shift != 0 {
+            b = b.header(app::server::clock::HEADER, self.clock_shift);
         }
         let mut jar = Vec::new();
         if let Some(c) = &self.cookie {
