@@ -42,11 +42,14 @@ fi
 echo "$out" | grep -q "test-only setting" || { echo "$out" >&2; exit 1; }
 echo "ok: refused"
 
-say "release build (server + wasm), with the test-only clock for the browser tests"
-cargo leptos build --release --precompress --split --bin-features test-clock
+# The browser tests' server has the test-only clock: it is built into a target directory of
+# its own, so the release binary that scripts/run.sh builds and runs never has it.
+say "release build (server + wasm) for the browser tests, with the test-only clock"
+E2E_TARGET="$CARGO_TARGET_DIR/e2e"
+CARGO_TARGET_DIR="$E2E_TARGET" cargo leptos build --release --precompress --split --bin-features test-clock
 
 say "browser tests (Playwright, Debian's Chromium)"
-export LATCHKEY_E2E_BIN="$CARGO_TARGET_DIR/release/server"
+export LATCHKEY_E2E_BIN="$E2E_TARGET/release/server"
 export LEPTOS_SITE_ROOT="$ROOT/target/site"
 export LATCHKEY_E2E_PORT="${LATCHKEY_E2E_PORT:-$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')}"
 cd end2end

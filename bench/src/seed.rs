@@ -148,7 +148,7 @@ pub async fn seed(state: &AppState, n: usize) -> Seed {
         agent: "",
         holder: &holder,
     };
-    two_factor::start_enrollment_for(state, owner, false)
+    two_factor::start_enrollment_for(state, owner, false, false)
         .await
         .unwrap();
     Seed {
@@ -177,14 +177,27 @@ async fn enrolled_member(state: &AppState, account_id: i64, hash: &str, i: usize
     .await
     .unwrap();
     let user_id: i64 = row.try_get(0).unwrap();
+    // Enrolled as at a sign-in: from a half sign-in of theirs, which the enrollment marks.
+    let holder = sessions::hash_token(&sessions::new_token());
+    sqlx::query(
+        "INSERT INTO pending_logins (id_hash, user_id, created_at, expires_at, via_setup_link) \
+         VALUES ($1, $2, $3, $4, 0)",
+    )
+    .bind(holder.clone())
+    .bind(user_id)
+    .bind(now())
+    .bind(now() + sessions::PENDING_TTL_SECS)
+    .execute(&state.pool)
+    .await
+    .unwrap();
     let who = two_factor::Who {
         account_id,
         user_id,
         client_addr: "bench",
         agent: "",
-        holder: &[],
+        holder: &holder,
     };
-    let start = two_factor::start_enrollment_for(state, who, false)
+    let start = two_factor::start_enrollment_for(state, who, false, false)
         .await
         .unwrap();
     let secret = totp::decode_setup_key(&start.setup_key).unwrap();

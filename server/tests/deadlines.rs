@@ -37,10 +37,15 @@ async fn ora_requiring(db: Db) -> TestApp {
 
 /// Saves Enroll by `date` (empty: none) and `days` for new users as Ora.
 async fn deadline(ora: &mut TestApp, date: &str, days: &str) {
+    let code = ora.fresh_code().await;
     let r = ora
         .call(
             "set_enrollment_deadline",
-            &[("enroll_by", date), ("new_user_days", days)],
+            &[
+                ("enroll_by", date),
+                ("new_user_days", days),
+                ("code", &code),
+            ],
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -119,8 +124,13 @@ on_both!(
         );
         assert!(!password_suffices(&ora, "adam@example.com", 0).await);
         assert_eq!(due(&mut ora, "adam@example.com").await, "Overdue");
-        // Extended: the password suffices again, for everyone at once.
+        // Extended: the password suffices again, for everyone at once; the session that ended
+        // stays ended.
         deadline(&mut ora, &in_days(30), "0").await;
+        assert_eq!(
+            now_session.call("current_user", &[]).await.status,
+            StatusCode::UNAUTHORIZED
+        );
         assert!(password_suffices(&ora, "adam@example.com", 20 * DAY).await);
         // Cleared: set up at the next sign-in.
         let mut cleared = ora.other_browser();
@@ -225,15 +235,29 @@ on_both!(
             assert_eq!(ora.count(enroll_by).await, 0, "{date:?} {days:?}");
         }
         assert_eq!(ora.snapshot().await, before_bad);
+        // Not without a current second factor.
+        let r = ora
+            .call(
+                "set_enrollment_deadline",
+                &[("enroll_by", &in_days(4)), ("new_user_days", "0")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert_eq!(ora.count(enroll_by).await, 0);
         // Not while the account does not require 2FA.
         sqlx::query("UPDATE accounts SET require_2fa = 0")
             .execute(&ora.state.pool)
             .await
             .unwrap();
+        let code = ora.fresh_code().await;
         let r = ora
             .call(
                 "set_enrollment_deadline",
-                &[("enroll_by", &in_days(4)), ("new_user_days", "0")],
+                &[
+                    ("enroll_by", &in_days(4)),
+                    ("new_user_days", "0"),
+                    ("code", &code),
+                ],
             )
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);

@@ -54,15 +54,44 @@ async fn try_add(
     (answer, r)
 }
 
-/// The browser's answer to a new registration challenge of `app` for a passkey `name`.
+/// The browser's answer to a new registration challenge of `app` for a passkey `name`. A
+/// signed-in user whose 2FA is in use confirms it is them first, with a code of the app this
+/// browser set up (see [`step_up_code`]).
 async fn registration(
     app: &mut TestApp,
     key: &mut WebauthnAuthenticator<SoftPasskey>,
     name: &str,
 ) -> String {
-    let r = app
-        .call("start_passkey_registration", &[("name", name)])
-        .await;
+    let code = step_up_code(app).await;
+    registration_with(app, key, name, &[("code", &code)]).await
+}
+
+/// A code for a step-up of `app`'s user, or nothing when they owe none (2FA not in use, or a
+/// half sign-in).
+async fn step_up_code(app: &mut TestApp) -> String {
+    let me = app.call("current_user", &[]).await;
+    if me.status != StatusCode::OK {
+        return String::new();
+    }
+    let tf = &me.json()["two_factor"];
+    let in_use = tf["setting"]["on"] == true
+        && (tf["has_authenticator"] == true || tf["passkeys"].as_i64() > Some(0));
+    if !in_use {
+        return String::new();
+    }
+    app.fresh_code().await
+}
+
+/// As [`registration`], with the step-up fields given.
+async fn registration_with(
+    app: &mut TestApp,
+    key: &mut WebauthnAuthenticator<SoftPasskey>,
+    name: &str,
+    proof: &[(&str, &str)],
+) -> String {
+    let mut fields = vec![("name", name)];
+    fields.extend_from_slice(proof);
+    let r = app.call("start_passkey_registration", &fields).await;
     let options: CreationChallengeResponse = serde_json::from_str(&text(&r)).unwrap();
     let answer = key
         .do_registration(Url::parse(ORIGIN).unwrap(), options)
@@ -185,8 +214,14 @@ on_both!(
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
         // Malformed answers, for a live challenge: refused in words, and the challenge is not
         // spent by them.
-        ann.call("start_passkey_registration", &[("name", "Other")])
+        let code = step_up_code(&mut ann).await;
+        let r = ann
+            .call(
+                "start_passkey_registration",
+                &[("name", "Other"), ("code", &code)],
+            )
             .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         for bad in ["", "{}", "not json", "{\"id\":1}", &"x".repeat(10_000)] {
             let r = ann
                 .call("finish_passkey_registration", &[("credential", bad)])
@@ -213,8 +248,14 @@ on_both!(
         let mut bob = ann.other_browser();
         bob.sign_up("bob@example.com", PW).await;
         bob.enroll().await;
-        bob.call("start_passkey_registration", &[("name", "Mine")])
+        let code = step_up_code(&mut bob).await;
+        let r = bob
+            .call(
+                "start_passkey_registration",
+                &[("name", "Mine"), ("code", &code)],
+            )
             .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         let r = bob
             .call(
                 "finish_passkey_registration",
@@ -261,6 +302,19 @@ on_both!(
             assert_eq!(r.status, refused, "{name}");
         }
         assert_eq!(ann.count(passkeys).await, 1);
+
+        // One user starting ceremonies without end (each proof is an audit row) is slowed down
+        // after the free ones.
+        let mut slowed = 0;
+        for _ in 0..40 {
+            let r = ann.call("start_passkey_confirmation", &[]).await;
+            if r.status == StatusCode::TOO_MANY_REQUESTS {
+                slowed += 1;
+            } else {
+                assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            }
+        }
+        assert!(slowed > 0, "no ceremony was slowed down");
     }
 );
 
@@ -430,8 +484,12 @@ on_both!(
             .await
             .unwrap();
             let mut b = ann.other_browser_with(Some(token), None);
+            let code = step_up_code(&mut b).await;
             let r = b
-                .call("start_passkey_registration", &[("name", "One more")])
+                .call(
+                    "start_passkey_registration",
+                    &[("name", "One more"), ("code", &code)],
+                )
                 .await;
             let options: CreationChallengeResponse = serde_json::from_str(&text(&r)).unwrap();
             let answer = authenticator()
@@ -620,10 +678,22 @@ on_both!(
         assert_eq!(r.json()["recovery_codes"].as_array().unwrap().len(), 10);
         let me = ann.call("current_user", &[]).await.json();
         assert_eq!(me["two_factor"]["setting"]["on"], true);
-        // A second passkey: no new codes, the first ones stay.
+        // A second passkey needs her to confirm it is her (a stolen session alone adds none):
+        // refused without, added with her phone; no new codes, the first ones stay.
         let codes = "SELECT COUNT(*) FROM recovery_codes";
         let mut spare = authenticator();
-        let (_, r) = try_add(&mut ann, &mut spare, "Spare").await;
+        let r = ann
+            .call("start_passkey_registration", &[("name", "Spare")])
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert!(r.body.contains("Confirm it is you first"), "{}", r.body);
+        let proof = answer_to(&mut ann, "start_passkey_confirmation", &mut key).await;
+        let answer =
+            registration_with(&mut ann, &mut spare, "Spare", &[("credential", &proof)]).await;
+        let r = ann
+            .call("finish_passkey_registration", &[("credential", &answer)])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(r.json()["recovery_codes"].as_array().unwrap().len(), 0);
         assert_eq!(ann.count(codes).await, 10);
         let spare_id = ann
@@ -673,9 +743,34 @@ on_both!(
             .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
 
-        // An app beside the passkey: no new codes; then the passkey may go.
-        let (_, app_codes) = ann.enroll().await;
+        // An app beside the passkey: only after a passkey proves it is her; no new codes; then
+        // the passkey may go.
+        let start = ann.call("start_enrollment", &[]).await.json();
+        let unproven = totp::decode_setup_key(start["setup_key"].as_str().unwrap()).unwrap();
+        let r = ann
+            .call(
+                "confirm_enrollment",
+                &[("code", &totp::code_for(&unproven, now() as u64))],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert_eq!(ann.count("SELECT COUNT(*) FROM authenticators").await, 0);
+        let proof = answer_to(&mut ann, "start_passkey_confirmation", &mut key).await;
+        let start = ann
+            .call("start_enrollment", &[("credential", &proof)])
+            .await;
+        assert_eq!(start.status, StatusCode::OK, "{}", start.body);
+        let secret = totp::decode_setup_key(start.json()["setup_key"].as_str().unwrap()).unwrap();
+        let r = ann
+            .call(
+                "confirm_enrollment",
+                &[("code", &totp::code_for(&secret, now() as u64))],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let app_codes: Vec<String> = serde_json::from_str(&r.body).unwrap();
         assert!(app_codes.is_empty());
+        ann.secret = Some(secret);
         assert_eq!(ann.count(codes).await, 10);
         let answer = answer_to(&mut ann, "start_passkey_confirmation", &mut key).await;
         let r = ann
@@ -750,6 +845,20 @@ on_both!(
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(ora.count("SELECT require_2fa FROM accounts").await, 1);
         assert_eq!(ora.call("current_user", &[]).await.status, StatusCode::OK);
+        // With a second factor of her own, the owner confirms the requirement with it: a
+        // passkey added "for the requirement" is refused.
+        let code = ora.fresh_code().await;
+        let r = ora
+            .call(
+                "start_passkey_registration",
+                &[
+                    ("name", "Again"),
+                    ("for_requirement", "true"),
+                    ("code", &code),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
         // Adam's password-only session ended with the requirement.
         assert_eq!(
             adam.call("current_user", &[]).await.status,
@@ -909,6 +1018,17 @@ on_both!(
         assert!(a.cookie.is_some());
         assert_eq!(a.call("current_user", &[]).await.status, StatusCode::OK);
 
+        // While passkeys are required, Cy's only passkey stays (his app alone would not do).
+        let cy_key_id = ora
+            .count("SELECT k.id FROM passkeys k JOIN users u ON u.id = k.user_id WHERE u.email = 'cy@example.com'")
+            .await
+            .to_string();
+        let code = cy.fresh_code().await;
+        let r = cy
+            .call("remove_passkey", &[("id", &cy_key_id), ("code", &code)])
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+        assert!(r.body.contains("requires a passkey"), "{}", r.body);
         // Cy has a passkey: his app code is refused (not counted, not spent).
         let mut c = ora.other_browser();
         c.sign_in("cy@example.com", PW).await;

@@ -69,19 +69,25 @@ pub async fn set_passkey_requirement(
 
 /// Sets the enrollment deadline while the account requires 2FA: `enroll_by` a date
 /// (`YYYY-MM-DD`, the end of that day UTC; empty for none) and `new_user_days` (0–90) from the
-/// day a user is added. A user's deadline is the later of the two.
+/// day a user is added. A user's deadline is the later of the two. A later deadline lets users
+/// in with a password alone for longer, so the change needs the owner's current second factor
+/// (a code, or `credential`: a passkey), spent only on a change that is made.
 #[server(endpoint = "set_enrollment_deadline")]
 pub async fn set_enrollment_deadline(
     #[server(default)] enroll_by: String,
     #[server(default)] new_user_days: String,
+    #[server(default)] code: String,
+    #[server(default)] credential: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::server::{context, owner as svc};
+    use crate::server::{context, now, owner as svc, two_factor};
     let cx = context::ctx()?;
     let auth = owner(&cx)?;
     let by = svc::parse_enroll_by(&enroll_by)?;
     let days = svc::parse_new_user_days(&new_user_days)?;
+    let proof = two_factor::StepUp::from_form(&code, credential)?;
     let addr = cx.client_addr();
-    svc::set_enrollment_deadline(&cx.state, svc::Owner::of(&auth, &addr), by, days).await?;
+    let tx = two_factor::step_up(&cx.state, cx.who(&addr)?, &proof, now()).await?;
+    svc::set_enrollment_deadline(tx, svc::Owner::of(&auth, &addr), by, days).await?;
     cx.keep_for_page(crate::domain::Flash::Done("Saved.".into()))
         .await
 }
@@ -94,7 +100,7 @@ pub async fn start_requirement_enrollment() -> Result<EnrollmentStart, AppError>
     let cx = context::ctx()?;
     owner(&cx)?;
     let addr = cx.client_addr();
-    two_factor::start_enrollment_for(&cx.state, cx.who(&addr)?, true).await
+    two_factor::start_enrollment_for(&cx.state, cx.who(&addr)?, true, false).await
 }
 
 #[server(endpoint = "list_users")]

@@ -32,9 +32,10 @@ pub async fn get_passkey_offer() -> Result<PasskeyOffer, AppError> {
         }
         Err(_) => false,
     };
+    let available = passkeys::relying_party(&cx.state.config).is_some();
     Ok(PasskeyOffer {
-        available: passkeys::relying_party(&cx.state.config).is_some(),
-        required,
+        available,
+        required: required && available,
     })
 }
 
@@ -46,13 +47,43 @@ pub async fn get_passkey_offer() -> Result<PasskeyOffer, AppError> {
 pub async fn start_passkey_registration(
     name: String,
     #[server(default)] for_requirement: bool,
+    #[server(default)] code: String,
+    #[server(default)] credential: Option<String>,
 ) -> Result<String, AppError> {
-    use crate::server::{context, passkeys, users};
+    use crate::server::{context, now, passkeys, two_factor, users};
     let cx = context::ctx()?;
+    // A console that cannot use passkeys says so before asking for anything.
+    passkeys::webauthn(&cx.state)?;
     let adding = may_add(&cx, for_requirement).await?;
     let name = passkeys::parse_name(&name)?;
     let addr = cx.client_addr();
     let who = cx.who(&addr)?;
+    // A signed-in user whose 2FA is in use confirms it is them before adding another factor (a
+    // stolen session alone must not add one): a current code or passkey, spent here.
+    let proven = match cx.auth() {
+        Some(_) if two_factor::status(&cx.state, who.user_id).await?.in_use() => {
+            if adding == passkeys::Adding::ForRequirement {
+                return Err(AppError::invalid(
+                    "name",
+                    "You have a second factor already: confirm the requirement with it.",
+                ));
+            }
+            if code.trim().is_empty() && credential.is_none() {
+                return Err(AppError::invalid(
+                    "code",
+                    "Confirm it is you first: a current code from your authenticator app, or one of your passkeys.",
+                ));
+            }
+            let proof = two_factor::StepUp::from_form(&code, credential)?;
+            two_factor::step_up(&cx.state, who, &proof, now())
+                .await?
+                .commit()
+                .await
+                .map_err(crate::server::internal("commit step-up"))?;
+            true
+        }
+        _ => false,
+    };
     let (email, display) = match cx.auth() {
         Some(auth) => (auth.me.email.clone(), auth.me.name.clone()),
         None => {
@@ -61,7 +92,8 @@ pub async fn start_passkey_registration(
         }
     };
     let options =
-        passkeys::start_registration(&cx.state, who, adding, &email, &display, &name).await?;
+        passkeys::start_registration(&cx.state, who, adding, proven, &email, &display, &name)
+            .await?;
     serde_json::to_string(&options).map_err(crate::server::internal("encode options"))
 }
 
@@ -96,6 +128,19 @@ pub async fn finish_passkey_registration(
         });
     }
     let had = two_factor::before_new_factor(&mut tx, who, signed_in, "passkey").await?;
+    if had && !created.proven {
+        // Their 2FA came into use after this ceremony started without a step-up.
+        return Err(AppError::invalid(
+            "code",
+            "Confirm it is you first: a current code from your authenticator app, or one of your passkeys.",
+        ));
+    }
+    if had && adding == passkeys::Adding::ForRequirement {
+        return Err(AppError::invalid(
+            "name",
+            "You have a second factor already: confirm the requirement with it.",
+        ));
+    }
     let passkey = passkeys::insert_in(&mut tx, who, created, t).await?;
     let added = two_factor::NewFactor {
         had,

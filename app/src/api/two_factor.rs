@@ -24,12 +24,13 @@ pub async fn get_sign_in_stage() -> Result<SignInStage, AppError> {
         return Ok(SignInStage::Enrolled);
     }
     let status = two_factor::status(&cx.state, pending.user_id).await?;
+    let passkey =
+        status.passkeys > 0 && crate::server::passkeys::relying_party(&cx.state.config).is_some();
     if status.set_up() {
         return Ok(SignInStage::Code {
             // Where passkeys are required, one who has a passkey must use it.
-            app: status.has_authenticator && !(status.passkeys_required && status.passkeys > 0),
-            passkey: status.passkeys > 0
-                && crate::server::passkeys::relying_party(&cx.state.config).is_some(),
+            app: status.has_authenticator && !(status.passkeys_required && passkey),
+            passkey,
         });
     }
     if pending.via_setup_link {
@@ -42,14 +43,30 @@ pub async fn get_sign_in_stage() -> Result<SignInStage, AppError> {
 }
 
 /// Starts setting up an authenticator: in Profile, or during sign-in when 2FA is on but none exists.
+/// A signed-in user whose passkeys are in use adds an app only after proving one of them
+/// (`credential`, the browser's answer to `start_passkey_confirmation`).
 #[server(endpoint = "start_enrollment")]
-pub async fn start_enrollment() -> Result<EnrollmentStart, AppError> {
-    use crate::server::{context, two_factor};
+pub async fn start_enrollment(
+    #[server(default)] credential: Option<String>,
+) -> Result<EnrollmentStart, AppError> {
+    use crate::server::{context, internal, now, two_factor};
     let cx = context::ctx()?;
     let addr = cx.client_addr();
     let who = cx.who(&addr)?;
     may_enroll(&cx, who.user_id, "code").await?;
-    two_factor::start_enrollment(&cx.state, who).await
+    let in_use = cx.auth().is_some() && two_factor::status(&cx.state, who.user_id).await?.in_use();
+    let proven = match credential {
+        Some(answer) if in_use => {
+            two_factor::step_up(&cx.state, who, &two_factor::StepUp::Passkey(answer), now())
+                .await?
+                .commit()
+                .await
+                .map_err(internal("commit step-up"))?;
+            true
+        }
+        _ => false,
+    };
+    two_factor::start_enrollment(&cx.state, who, proven).await
 }
 
 /// Confirms the authenticator with a code; returns the 10 recovery codes, shown once (none when

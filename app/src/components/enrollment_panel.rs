@@ -42,8 +42,12 @@ pub fn EnrollmentPanel(
     /// Straight to the app's steps: the user has a passkey and adds an app beside it.
     #[prop(optional)]
     app_only: bool,
+    /// The step-up such an app needs: the browser's answer to a passkey confirmation.
+    #[prop(optional, into)]
+    proof: Option<String>,
 ) -> impl IntoView {
     let offer = Resource::new(|| (), |_| get_passkey_offer());
+    let proof = StoredValue::new(proof);
     let chose_app = RwSignal::new(
         app_only || use_query_map().with_untracked(|q| q.get(METHOD).as_deref() == Some("app")),
     );
@@ -102,7 +106,7 @@ pub fn EnrollmentPanel(
                                 <p class="step-done" role="status">"Your second factor is set up. Last step: save your recovery codes."</p>
                                 <RecoveryCodes codes=list on_done/>
                             }.into_any(),
-                            None if app() => view! { <AppSteps purpose codes cancel/> }.into_any(),
+                            None if app() => view! { <AppSteps purpose codes cancel proof=proof.get_value()/> }.into_any(),
                             None if only_passkey => view! {
                                 <p>"Your account requires a passkey or security key: add one. It uses your device's screen lock or the key itself."</p>
                                 <p class="hint-block no-js-only">"Passkeys need JavaScript: turn it on to go on."</p>
@@ -136,13 +140,17 @@ fn AppSteps(
     purpose: EnrollmentPurpose,
     codes: RwSignal<Option<Vec<String>>>,
     cancel: Option<(&'static str, Callback<()>)>,
+    proof: Option<String>,
 ) -> impl IntoView {
     let start = Resource::new(
         || (),
-        move |_| async move {
-            match purpose {
-                EnrollmentPurpose::OwnTwoFactor => start_enrollment().await,
-                EnrollmentPurpose::AccountRequirement => start_requirement_enrollment().await,
+        move |_| {
+            let proof = proof.clone();
+            async move {
+                match purpose {
+                    EnrollmentPurpose::OwnTwoFactor => start_enrollment(proof).await,
+                    EnrollmentPurpose::AccountRequirement => start_requirement_enrollment().await,
+                }
             }
         },
     );

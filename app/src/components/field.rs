@@ -34,8 +34,11 @@ pub fn TextField(
     /// What the field holds when the page loads (a saved setting).
     #[prop(optional, into)]
     value: Option<String>,
+    /// The element id, where a page has two fields of one name (default `field-{name}`).
+    #[prop(optional)]
+    id: Option<&'static str>,
 ) -> impl IntoView {
-    let id = format!("field-{name}");
+    let id = id.map_or_else(|| format!("field-{name}"), str::to_string);
     // A field whose input was refused takes focus, so its error (the field's description) is
     // read out and the person can correct it at once.
     let focus = id.clone();

@@ -19,7 +19,9 @@ pub use field::{
 };
 pub use hand_over::HandOver;
 pub use layout::{AuthCard, OwnerOnly, SignedIn};
-pub use passkeys_section::{AddPasskey, ConfirmWithPasskey, PasskeySignIn, PasskeysSection};
+pub use passkeys_section::{
+    into_action, AddPasskey, ConfirmWithPasskey, PasskeySignIn, PasskeysSection,
+};
 pub use plain_forms::{
     flash_resource, has_flash, step_param, PlainFormResult, SavedCodesButton, StepForm,
 };

@@ -18,7 +18,12 @@ use crate::domain::{format_time, AppError, PasskeyAdded, PasskeyInfo};
 const REMOVE: &str = "remove_passkey";
 
 #[component]
-pub fn PasskeysSection() -> impl IntoView {
+pub fn PasskeysSection(
+    /// The user's 2FA is in use: adding a passkey needs a step-up first.
+    step_up: bool,
+    /// ... and they have an authenticator app, whose code can be that step-up.
+    app: bool,
+) -> impl IntoView {
     let version = RwSignal::new(0u32);
     let list = Resource::new(move || version.get(), |_| my_passkeys());
     let removing = RwSignal::new(step_param(REMOVE).and_then(|v| v.parse::<i64>().ok()));
@@ -49,7 +54,7 @@ pub fn PasskeysSection() -> impl IntoView {
                         }.into_any(),
                         Ok(p) => view! {
                             <PasskeyList items=p.items removing done/>
-                            <AddPasskey done=added/>
+                            <AddPasskey done=added step_up app/>
                         }.into_any(),
                         Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
                     }
@@ -135,7 +140,7 @@ fn PasskeyLine(
                         " "
                         <a class="button secondary" href="/profile" on:click=move |_| removing.set(None)>"Cancel"</a>
                     </ActionForm>
-                    <ConfirmWithPasskey answered=action.value()
+                    <ConfirmWithPasskey done=into_action(action.value())
                         send=move |answer| remove_passkey(id, String::new(), Some(answer))/>
                 </div>
             }
@@ -153,13 +158,10 @@ fn PasskeyLine(
 
 /// **Confirm with a passkey**, in place of a code before a sensitive change: proves one of the
 /// user's passkeys and sends the browser's answer with `send` (the change's server function);
-/// its result goes to `answered`, the value of the change's code form, so the page goes on as
-/// after a code. Needs the wasm: without it the button is hidden.
+/// what it answers goes to `done` (for a code form, its action's value, so the page goes on as
+/// after a code). Needs the wasm: without it the button is hidden.
 #[component]
-pub fn ConfirmWithPasskey<R, F, Fut>(
-    send: F,
-    answered: leptos::reactive::signal::MappedSignal<Option<Result<R, AppError>>>,
-) -> impl IntoView
+pub fn ConfirmWithPasskey<R, F, Fut>(send: F, done: Callback<R>) -> impl IntoView
 where
     R: Send + Sync + 'static,
     F: Fn(String) -> Fut + Copy + Send + Sync + 'static,
@@ -169,15 +171,10 @@ where
     let busy = RwSignal::new(false);
     let go = move |_| {
         let steps = async move {
-            let options = start_passkey_confirmation()
-                .await
-                .map_err(|e| e.to_string())?;
-            let answer = passkey_browser::get(options).await?;
+            let answer = prove_a_passkey().await?;
             send(answer).await.map_err(|e| e.to_string())
         };
-        run_ceremony(busy, error, steps, move |result| {
-            answered.set(Some(Ok(result)))
-        });
+        run_ceremony(busy, error, steps, move |result| done.run(result));
     };
     view! {
         <p class="alt">
@@ -189,16 +186,36 @@ where
     }
 }
 
+/// The browser's answer to a new confirmation challenge: one of the user's passkeys, proved.
+async fn prove_a_passkey() -> Result<String, String> {
+    let options = start_passkey_confirmation()
+        .await
+        .map_err(|e| e.to_string())?;
+    passkey_browser::get(options).await
+}
+
+/// A code action's value, set as if the code form had answered `result`.
+pub fn into_action<R: Send + Sync + 'static>(
+    value: leptos::reactive::signal::MappedSignal<Option<Result<R, AppError>>>,
+) -> Callback<R> {
+    Callback::new(move |result| value.set(Some(Ok(result))))
+}
+
 /// **Add a passkey**: a name, then the browser's own prompt; `done` gets what was added (with
 /// the recovery codes of a first second factor). `for_requirement`: the owner's step to
-/// require 2FA for the account, which switches on with it.
+/// require 2FA for the account, which switches on with it. `step_up`: the user's 2FA is in use,
+/// so they confirm it is them first: with a code of their app (`app`: a field for it) or, left
+/// empty, with one of their passkeys.
 #[component]
 pub fn AddPasskey(
     done: Callback<PasskeyAdded>,
     #[prop(optional)] for_requirement: bool,
+    #[prop(optional)] step_up: bool,
+    #[prop(optional)] app: bool,
 ) -> impl IntoView {
     let open = RwSignal::new(false);
     let name = RwSignal::new(String::new());
+    let code = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     // A refused name or prompt sends the user back to the name.
@@ -210,8 +227,14 @@ pub fn AddPasskey(
     let add = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let wanted = name.get_untracked();
+        let typed = code.get_untracked();
         let steps = async move {
-            let options = start_passkey_registration(wanted, for_requirement)
+            let (code, credential) = match (step_up, typed.trim().is_empty()) {
+                (false, _) => (String::new(), None),
+                (true, false) => (typed, None),
+                (true, true) => (String::new(), Some(prove_a_passkey().await?)),
+            };
+            let options = start_passkey_registration(wanted, for_requirement, code, credential)
                 .await
                 .map_err(|e| e.to_string())?;
             let answer = passkey_browser::create(options).await?;
@@ -222,6 +245,7 @@ pub fn AddPasskey(
         run_ceremony(busy, error, steps, move |added| {
             open.set(false);
             name.set(String::new());
+            code.set(String::new());
             done.run(added);
         });
     };
@@ -246,6 +270,17 @@ pub fn AddPasskey(
                         <p class="field-error" id="passkey-error">{move || error.get()}</p>
                     </Show>
                 </div>
+                {(step_up && app).then(|| view! {
+                    <div class="field">
+                        <label for="field-passkey-code">"Authentication code"</label>
+                        <input id="field-passkey-code" name="code" type="text" inputmode="numeric"
+                            autocomplete="one-time-code" maxlength="6"
+                            aria-describedby="passkey-code-hint"
+                            prop:value=move || code.get()
+                            on:input=move |ev| code.set(event_target_value(&ev))/>
+                        <p class="hint-block" id="passkey-code-hint">"To confirm it is you: a current code from your authenticator app, or leave it empty to confirm with one of your passkeys."</p>
+                    </div>
+                })}
                 <button type="submit" disabled=move || busy.get()>"Continue"</button>
                 " "
                 <button type="button" class="secondary" on:click=move |_| { open.set(false); error.set(None); }>"Cancel"</button>

@@ -80,6 +80,11 @@ impl TwoFactorStatus {
         self.has_authenticator || self.passkeys > 0
     }
 
+    /// 2FA is on and set up: a further factor, or a sensitive change, needs a step-up.
+    pub fn in_use(&self) -> bool {
+        self.setting.on && self.set_up()
+    }
+
     pub fn low_on_recovery_codes(&self) -> bool {
         self.set_up() && self.recovery_codes_left < Self::LOW_RECOVERY_CODES
     }

@@ -8,7 +8,7 @@ use crate::api::two_factor::{
     RegenerateRecoveryCodes,
 };
 use crate::components::{
-    action_error, focus_id, focus_on_mount, step_param, CodeField, ConfirmWithPasskey,
+    action_error, focus_id, focus_on_mount, into_action, step_param, CodeField, ConfirmWithPasskey,
     EnrollmentPanel, PasskeysSection, RecoveryCodes, ReturnHere, SessionsSection, SignedIn,
     StepForm, SwitchAction, TwoFactorToggle,
 };
@@ -124,10 +124,7 @@ fn Profile(me: Me) -> impl IntoView {
                     <EnrollmentPanel on_done=finished("Two-factor authentication is on.")
                         cancel=("/profile", Callback::new(move |_| mode.set(Mode::Idle)))/>
                 }.into_any(),
-                Mode::AddingApp => view! {
-                    <EnrollmentPanel app_only=true on_done=finished("Your authenticator app is set up.")
-                        cancel=("/profile", Callback::new(move |_| mode.set(Mode::Idle)))/>
-                }.into_any(),
+                Mode::AddingApp => view! { <AddApp on_done=finished("Your authenticator app is set up.") mode/> }.into_any(),
                 Mode::Disabling => view! { <DisableForm on_done=finished("Two-factor authentication is off.") mode passkeys/> }.into_any(),
                 Mode::Regenerating => view! { <RegenerateForm on_done=finished("Your new recovery codes are saved; the old ones no longer work.") mode passkeys/> }.into_any(),
                 Mode::Idle => view! {
@@ -147,10 +144,35 @@ fn Profile(me: Me) -> impl IntoView {
             }}
         </section>
         <Show when=move || status.with(|s| s.set_up())>
-            <PasskeysSection/>
+            <PasskeysSection step_up=status.with_untracked(|s| s.in_use()) app=status.with_untracked(|s| s.has_authenticator)/>
         </Show>
         <SessionsSection/>
         {(role == Role::Owner).then(|| view! { <p class="hint-block">"As the account owner you can require two-factor authentication for everyone in "<a href="/settings/security">"Settings & Security"</a>"."</p> })}
+    }
+}
+
+/// An authenticator app beside the user's passkeys: they confirm it is them with a passkey
+/// first (a stolen session alone must not add a factor), then the app's steps.
+#[component]
+fn AddApp(on_done: Callback<()>, mode: RwSignal<Mode>) -> impl IntoView {
+    let proof = RwSignal::new(None::<String>);
+    focus_on_mount("add-app-heading");
+    view! {
+        {move || match proof.get() {
+            Some(answer) => view! {
+                <EnrollmentPanel app_only=true proof=answer on_done
+                    cancel=("/profile", Callback::new(move |_| mode.set(Mode::Idle)))/>
+            }.into_any(),
+            None => view! {
+                <div class="panel inset">
+                    <h3 id="add-app-heading" tabindex="-1">"Set up an authenticator app"</h3>
+                    <p>"First confirm it is you with one of your passkeys."</p>
+                    <ConfirmWithPasskey done=Callback::new(move |answer| proof.set(Some(answer)))
+                        send=|answer| async move { Ok::<_, crate::domain::AppError>(answer) }/>
+                    <CancelLink mode/>
+                </div>
+            }.into_any(),
+        }}
     }
 }
 
@@ -194,7 +216,7 @@ fn DisableForm(
                 <CancelLink mode/>
             </ActionForm>
             <Show when=move || passkeys.get()>
-                <ConfirmWithPasskey answered=action.value()
+                <ConfirmWithPasskey done=into_action(action.value())
                     send=|answer| disable_two_factor(String::new(), Some(answer))/>
             </Show>
         </div>
@@ -225,7 +247,7 @@ fn RegenerateForm(
                         <CancelLink mode/>
                     </ActionForm>
                     <Show when=move || passkeys.get()>
-                        <ConfirmWithPasskey answered=action.value()
+                        <ConfirmWithPasskey done=into_action(action.value())
                             send=|answer| regenerate_recovery_codes(String::new(), Some(answer))/>
                     </Show>
                 }

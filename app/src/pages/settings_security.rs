@@ -5,11 +5,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::owner::{
-    account_policy, set_account_requirement, set_passkey_requirement, SetAccountRequirement,
-    SetEnrollmentDeadline, SetPasskeyRequirement,
+    account_policy, set_account_requirement, set_enrollment_deadline, set_passkey_requirement,
+    SetAccountRequirement, SetEnrollmentDeadline, SetPasskeyRequirement,
 };
 use crate::components::{
-    action_error, field_error, focus_id, step_param, CodeField, ConfirmWithPasskey,
+    action_error, field_error, focus_id, into_action, step_param, CodeField, ConfirmWithPasskey,
     EnrollmentPanel, EnrollmentPurpose, FormError, OwnerOnly, ProtectionPicture, ReturnHere,
     SignedIn, StepForm, SwitchAction, TextField, TwoFactorToggle,
 };
@@ -53,7 +53,7 @@ fn Settings(me: Me) -> impl IntoView {
                 match policy.await {
                     Ok(p) => view! {
                         <RequirementForm policy=p.clone() set_up passkeys on_saved saved_note/>
-                        {p.required.then(|| view! { <DeadlineForm policy=p.clone() on_saved/> })}
+                        {p.required.then(|| view! { <DeadlineForm policy=p.clone() passkeys on_saved/> })}
                         <PasskeyRequirementForm policy=p passkeys on_saved saved_note/>
                     }.into_any(),
                     Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
@@ -193,7 +193,7 @@ fn RequirementForm(
                         <a class="button secondary" href=PAGE on:click=move |_| { draft.set(saved); step.set(Step::Editing); }>"Cancel"</a>
                     </ActionForm>
                     {passkeys.then(|| view! {
-                        <ConfirmWithPasskey answered=confirm.value()
+                        <ConfirmWithPasskey done=into_action(confirm.value())
                             send=move |answer| set_account_requirement(draft.get_untracked(), String::new(), Some(answer))/>
                     })}
                 </div>
@@ -301,7 +301,7 @@ fn PasskeyRequirementForm(
                         <a class="button secondary" href=PAGE on:click=move |_| { draft.set(saved); confirming.set(false); }>"Cancel"</a>
                     </ActionForm>
                     {passkeys.then(|| view! {
-                        <ConfirmWithPasskey answered=confirm.value()
+                        <ConfirmWithPasskey done=into_action(confirm.value())
                             send=move |answer| set_passkey_requirement(draft.get_untracked(), String::new(), Some(answer))/>
                     })}
                 </div>
@@ -314,7 +314,7 @@ fn PasskeyRequirementForm(
 /// user's deadline (the later of the two) they sign in with the password and are asked to set up
 /// on every page; after it, at sign-in. Changing the dates moves everyone's deadline at once.
 #[component]
-fn DeadlineForm(policy: PolicyImpact, on_saved: Callback<()>) -> impl IntoView {
+fn DeadlineForm(policy: PolicyImpact, passkeys: bool, on_saved: Callback<()>) -> impl IntoView {
     let save = ServerAction::<SetEnrollmentDeadline>::new();
     let error = action_error(save.value());
     Effect::new(move |_| {
@@ -357,9 +357,42 @@ fn DeadlineForm(policy: PolicyImpact, on_saved: Callback<()>) -> impl IntoView {
                     inputmode="numeric" value=days.to_string()
                     error=field_error(error, "new_user_days")/>
                 <p class="hint-block">"Leave the date empty and the days at 0 to ask everyone at their next sign-in."</p>
+                <p>{if passkeys { "Confirm with a current code from your authenticator app, or with a passkey." } else { "Confirm with a current code from your authenticator app." }}</p>
+                // Its own id and name: the requirement's confirmation above has a code field too.
+                <TextField label="Code to confirm" name="code" id="field-deadline-code"
+                    autocomplete="one-time-code" inputmode="numeric" maxlength=7usize
+                    error=field_error(error, "code")/>
                 <FormError error/>
                 <button type="submit" disabled=move || save.pending().get()>"Save deadline"</button>
             </ActionForm>
+            {passkeys.then(|| view! {
+                <ConfirmWithPasskey done=into_action(save.value())
+                    send=move |answer| async move {
+                        let (by, days) = deadline_fields();
+                        set_enrollment_deadline(by, days, String::new(), Some(answer)).await
+                    }/>
+            })}
         </section>
+    }
+}
+
+/// What the deadline form's fields hold now (for a passkey's confirmation, which sends them
+/// itself).
+fn deadline_fields() -> (String, String) {
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        let value = |id: &str| {
+            document()
+                .get_element_by_id(id)
+                .and_then(|e| e.dyn_into::<leptos::web_sys::HtmlInputElement>().ok())
+                .map(|input| input.value())
+                .unwrap_or_default()
+        };
+        (value("field-enroll_by"), value("field-new_user_days"))
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        (String::new(), String::new())
     }
 }

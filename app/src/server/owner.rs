@@ -441,14 +441,30 @@ pub fn parse_new_user_days(raw: &str) -> Result<i64, AppError> {
 
 /// Sets the enrollment deadline while the account requires 2FA: `enroll_by` (the moment it
 /// passes; `None`: no date, new users' days only) and the days a new user has from the day they
-/// were added. Every user's deadline follows at once (see [`super::rows::DEADLINE`]).
+/// were added. Every user's deadline follows at once (see [`super::rows::DEADLINE`]). In `tx`,
+/// the transaction of the owner's step-up.
 pub async fn set_enrollment_deadline(
-    state: &AppState,
+    mut tx: super::Tx,
     o: Owner<'_>,
     enroll_by: Option<i64>,
     new_user_days: i64,
 ) -> Result<(), AppError> {
-    let mut tx = super::begin(state).await?;
+    // Password-only sessions whose deadline passed under the dates being replaced end now:
+    // a later deadline must not bring them back.
+    static ENDED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "DELETE FROM sessions WHERE second_factor = 0 AND user_id IN \
+               (SELECT u.id FROM users u JOIN accounts a ON a.id = u.account_id \
+                WHERE u.account_id = $1 AND u.tfa_on = 1 AND NOT {})",
+            super::rows::in_grace("$2")
+        )
+    });
+    sqlx::query(ENDED.as_str())
+        .bind(o.account_id)
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("end sessions past the deadline"))?;
     let changed = sqlx::query(
         "UPDATE accounts SET enroll_by = $2, new_user_days = $3 WHERE id = $1 AND require_2fa = 1",
     )

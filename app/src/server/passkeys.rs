@@ -48,7 +48,7 @@ pub fn relying_party(config: &Config) -> Option<Webauthn> {
         .ok()
 }
 
-fn webauthn(state: &AppState) -> Result<Webauthn, AppError> {
+pub(crate) fn webauthn(state: &AppState) -> Result<Webauthn, AppError> {
     relying_party(&state.config).ok_or_else(|| {
         AppError::Refused(
             "Passkeys need the console on a domain name (its public URL), not an IP address."
@@ -102,6 +102,13 @@ fn user_handle(state: &AppState, user_id: i64) -> Uuid {
 
 fn seal_context(user_id: i64, kind: &str) -> String {
     format!("webauthn-{kind}:{user_id}")
+}
+
+/// Counts a ceremony `who` starts ([`super::throttle::Scope::Passkey`]): past the free ones,
+/// each waits, so no user writes audit rows without bound.
+async fn count_ceremony(state: &AppState, who: Who<'_>) -> Result<(), AppError> {
+    use super::throttle::{claim, Scope};
+    claim(state, &[(Scope::Passkey, &who.user_id.to_string())], now()).await
 }
 
 /// Keeps a ceremony's state for `who` (replacing one of the same kind).
@@ -227,15 +234,19 @@ impl Adding {
 }
 
 /// Starts adding a passkey named `name` for `who`; returns the browser's options (JSON).
+/// `proven`: the user gave a current second factor for it (a step-up), which a user whose 2FA
+/// is in use owes before adding another; kept with the ceremony and checked when it finishes.
 pub async fn start_registration(
     state: &AppState,
     who: Who<'_>,
     adding: Adding,
+    proven: bool,
     email: &str,
     display_name: &str,
     name: &str,
 ) -> Result<CreationChallengeResponse, AppError> {
     let webauthn = webauthn(state)?;
+    count_ceremony(state, who).await?;
     let existing = stored(state, who.user_id).await?;
     if existing.len() as i64 >= MAX_PER_USER {
         return Err(too_many());
@@ -249,7 +260,14 @@ pub async fn start_registration(
             Some(exclude),
         )
         .map_err(ceremony_failed("start passkey registration"))?;
-    keep(state, who, adding.kind(), &registration, Some(name)).await?;
+    keep(
+        state,
+        who,
+        adding.kind(),
+        &(registration, proven),
+        Some(name),
+    )
+    .await?;
     Ok(options)
 }
 
@@ -257,6 +275,8 @@ pub async fn start_registration(
 pub struct Created {
     passkey: Passkey,
     name: String,
+    /// Its ceremony started after a step-up (see [`start_registration`]).
+    pub proven: bool,
 }
 
 /// Checks the browser's answer (JSON) to `who`'s registration for `adding`, taking the
@@ -270,13 +290,15 @@ pub async fn finish_registration(
     let webauthn = webauthn(state)?;
     let answer: RegisterPublicKeyCredential = serde_json::from_str(answer)
         .map_err(|_| refused("The browser's answer could not be read. Try again."))?;
-    let (registration, name) = take::<PasskeyRegistration>(state, who, adding.kind()).await?;
+    let ((registration, proven), name) =
+        take::<(PasskeyRegistration, bool)>(state, who, adding.kind()).await?;
     let passkey = webauthn
         .finish_passkey_registration(&answer, &registration)
         .map_err(ceremony_failed("finish passkey registration"))?;
     Ok(Created {
         passkey,
         name: name.unwrap_or_else(|| "Passkey".into()),
+        proven,
     })
 }
 
@@ -288,7 +310,7 @@ pub async fn insert_in(
     created: Created,
     t: i64,
 ) -> Result<PasskeyInfo, AppError> {
-    let Created { passkey, name } = created;
+    let Created { passkey, name, .. } = created;
     let json = serde_json::to_string(&passkey).map_err(internal("encode passkey"))?;
     let inserted = sqlx::query(
         "INSERT INTO passkeys (user_id, credential_id, name, passkey, created_at) \
@@ -346,6 +368,7 @@ pub async fn start_authentication(
     proof: Proof,
 ) -> Result<RequestChallengeResponse, AppError> {
     let webauthn = webauthn(state)?;
+    count_ceremony(state, who).await?;
     let keys: Vec<Passkey> = stored(state, who.user_id)
         .await?
         .into_iter()
@@ -434,6 +457,22 @@ pub async fn remove_in(tx: &mut Tx, who: Who<'_>, id: i64) -> Result<String, App
         .await
         .map_err(internal("last factor"))?
         .is_some();
+    let required_and_last = sqlx::query(
+        "SELECT 1 AS one FROM users u JOIN accounts a ON a.id = u.account_id \
+         WHERE u.id = $1 AND a.require_passkeys = 1 \
+         AND NOT EXISTS (SELECT 1 FROM passkeys k WHERE k.user_id = u.id)",
+    )
+    .bind(who.user_id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(internal("last passkey"))?
+    .is_some();
+    if required_and_last {
+        return Err(AppError::Refused(format!(
+            "Your account requires a passkey or security key: add another before you remove \
+             \"{name}\"."
+        )));
+    }
     if was_last {
         return Err(AppError::Refused(format!(
             "\"{name}\" is your only second factor. Set up an authenticator app or add another \

@@ -25,7 +25,11 @@ pub const FREE_ATTEMPTS_ACCOUNT: i64 = 5;
 pub const FREE_ATTEMPTS_ADDR: i64 = 20;
 /// Sign-ups one client address makes before each next one waits (doubling from 1 s).
 pub const FREE_SIGN_UPS: i64 = 50;
-/// An address (or its sign-ups) quiet this long starts counting afresh.
+/// Passkey ceremonies one user starts before each next one waits (doubling from 1 s): a user
+/// cannot turn step-ups into thousands of audit rows.
+pub const FREE_PASSKEY_CEREMONIES: i64 = 30;
+/// An address (or its sign-ups, or a user's passkey ceremonies) quiet this long starts counting
+/// afresh.
 pub const ADDR_QUIET_SECS: i64 = 3600;
 pub const MAX_DELAY_SECS: i64 = 15 * 60;
 /// Consecutive failed password checks one account (or one remembered device) may have.
@@ -46,6 +50,8 @@ pub enum Scope {
     SignUp,
     /// Attempts with one invitation or setup link, by the link's hash.
     Link,
+    /// Passkey ceremonies one user starts (each may end in an audit row): by the user's id.
+    Passkey,
 }
 
 impl Scope {
@@ -56,6 +62,7 @@ impl Scope {
             Scope::Device => "device",
             Scope::SignUp => "sign_up",
             Scope::Link => "link",
+            Scope::Passkey => "passkey",
         }
     }
 
@@ -63,6 +70,7 @@ impl Scope {
         match self {
             Scope::Addr => FREE_ATTEMPTS_ADDR,
             Scope::SignUp => config.free_sign_ups,
+            Scope::Passkey => FREE_PASSKEY_CEREMONIES,
             Scope::Account | Scope::Device | Scope::Link => FREE_ATTEMPTS_ACCOUNT,
         }
     }
@@ -71,7 +79,7 @@ impl Scope {
     /// count is of consecutive failures, which only a success ends.
     fn starts_over_after(self) -> Option<i64> {
         match self {
-            Scope::Addr | Scope::SignUp => Some(ADDR_QUIET_SECS),
+            Scope::Addr | Scope::SignUp | Scope::Passkey => Some(ADDR_QUIET_SECS),
             Scope::Account | Scope::Device | Scope::Link => None,
         }
     }
@@ -83,7 +91,7 @@ impl Scope {
 
     fn limit(self) -> i64 {
         match self {
-            Scope::Addr | Scope::SignUp => i64::MAX,
+            Scope::Addr | Scope::SignUp | Scope::Passkey => i64::MAX,
             Scope::Account | Scope::Device | Scope::Link => ATTEMPT_LIMIT,
         }
     }

@@ -34,6 +34,8 @@ pub struct TestApp {
     /// Seconds this browser's requests shift the server's clock by (a server spawned with
     /// `Config::test_clock`).
     pub clock_shift: i64,
+    /// The secret of the authenticator this browser set up with [`TestApp::enroll`].
+    pub secret: Option<Vec<u8>>,
     cookie_name: &'static str,
     pending_name: &'static str,
     device_name: &'static str,
@@ -161,6 +163,7 @@ impl TestApp {
             device: None,
             agent: None,
             clock_shift: 0,
+            secret: None,
             cookie_name,
             pending_name,
             device_name,
@@ -177,6 +180,7 @@ impl TestApp {
             device: None,
             agent: None,
             clock_shift: self.clock_shift,
+            secret: self.secret.clone(),
             cookie_name: self.cookie_name,
             pending_name: self.pending_name,
             device_name: self.device_name,
@@ -360,7 +364,26 @@ impl TestApp {
         let r = self.call("confirm_enrollment", &[("code", &code)]).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         let codes: Vec<String> = serde_json::from_str(&r.body).unwrap();
+        self.secret = Some(secret.clone());
         (secret, codes)
+    }
+
+    /// A current code of the authenticator this browser set up ([`TestApp::enroll`]), for a
+    /// step-up; empty without one. An authenticator takes each 30-second step once: a test that
+    /// steps up more often stands its user one step on first, as if they waited for the next
+    /// code.
+    pub async fn fresh_code(&mut self) -> String {
+        use app::server::{now, totp};
+        let Some(secret) = self.secret.clone() else {
+            return String::new();
+        };
+        let me = self.call("current_user", &[]).await.json();
+        sqlx::query("UPDATE authenticators SET last_step = last_step - 2 WHERE user_id = $1")
+            .bind(me["user_id"].as_i64().expect("signed in"))
+            .execute(&self.state.pool)
+            .await
+            .unwrap();
+        totp::code_for(&secret, now() as u64)
     }
 
     /// What a user could observe of the stored state (everything but the audit log and the

@@ -38,16 +38,22 @@ fn expired_error() -> AppError {
 
 /// Starts an enrollment: a secret kept encrypted until a code confirms it; fresh unless this
 /// browser's enrollment is still open.
-pub async fn start_enrollment(state: &AppState, who: Who<'_>) -> Result<EnrollmentStart, AppError> {
-    start_enrollment_for(state, who, false).await
+pub async fn start_enrollment(
+    state: &AppState,
+    who: Who<'_>,
+    proven: bool,
+) -> Result<EnrollmentStart, AppError> {
+    start_enrollment_for(state, who, false, proven).await
 }
 
 /// As `start_enrollment`; with `then_require_account` the confirmation also switches the
-/// owner's account requirement on, in the same transaction.
+/// owner's account requirement on, in the same transaction. `proven`: started after a step-up,
+/// which adding an app beside a second factor in use needs (checked when it is confirmed).
 pub async fn start_enrollment_for(
     state: &AppState,
     who: Who<'_>,
     then_require_account: bool,
+    proven: bool,
 ) -> Result<EnrollmentStart, AppError> {
     let user_id = who.user_id;
     let in_use = sqlx::query(AUTHENTICATOR_IN_USE)
@@ -69,8 +75,8 @@ pub async fn start_enrollment_for(
     // confirm what the second one started.
     let kept: Vec<u8> = sqlx::query_scalar(
         "INSERT INTO enrollments \
-           (user_id, secret_enc, created_at, expires_at, then_require_account, holder_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
+           (user_id, secret_enc, created_at, expires_at, then_require_account, holder_hash, proven) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (user_id) DO UPDATE SET \
            secret_enc = CASE WHEN enrollments.holder_hash = excluded.holder_hash \
              AND enrollments.expires_at > excluded.created_at \
@@ -82,7 +88,7 @@ pub async fn start_enrollment_for(
              THEN enrollments.expires_at ELSE excluded.expires_at END, \
            created_at = excluded.created_at, \
            then_require_account = excluded.then_require_account, \
-           holder_hash = excluded.holder_hash \
+           holder_hash = excluded.holder_hash, proven = excluded.proven \
          RETURNING secret_enc",
     )
     .bind(user_id)
@@ -91,6 +97,7 @@ pub async fn start_enrollment_for(
     .bind(t + ENROLLMENT_TTL_SECS)
     .bind(i64::from(then_require_account))
     .bind(who.holder.to_vec())
+    .bind(i64::from(proven))
     .fetch_one(&state.pool)
     .await
     .map_err(internal("insert enrollment"))?;
@@ -116,10 +123,13 @@ fn group(key: &str) -> String {
 
 /// The secret of the enrollment `who` started (from this browser's session or half sign-in)
 /// and whether it switches the account requirement on.
-async fn pending(state: &AppState, who: Who<'_>) -> Result<Option<(Vec<u8>, bool)>, AppError> {
+async fn pending(
+    state: &AppState,
+    who: Who<'_>,
+) -> Result<Option<(Vec<u8>, bool, bool)>, AppError> {
     let user_id = who.user_id;
     let row = sqlx::query(
-        "SELECT secret_enc, then_require_account FROM enrollments \
+        "SELECT secret_enc, then_require_account, proven FROM enrollments \
          WHERE user_id = $1 AND holder_hash = $2 AND expires_at > $3",
     )
     .bind(user_id)
@@ -130,14 +140,17 @@ async fn pending(state: &AppState, who: Who<'_>) -> Result<Option<(Vec<u8>, bool
     .map_err(internal("load enrollment"))?;
     let Some(row) = row else { return Ok(None) };
     let sealed: Vec<u8> = row.try_get(0).map_err(internal("enrollment row"))?;
-    let require = row
-        .try_get::<i64, _>(1)
-        .map_err(internal("enrollment row"))?
-        != 0;
+    let flag = |i: usize| -> Result<bool, AppError> {
+        Ok(row
+            .try_get::<i64, _>(i)
+            .map_err(internal("enrollment row"))?
+            != 0)
+    };
+    let (require, proven) = (flag(1)?, flag(2)?);
     Ok(state
         .keys
         .open(&secret_context(user_id), &sealed)
-        .map(|s| (s, require)))
+        .map(|s| (s, require, proven)))
 }
 
 /// The QR code of the enrollment `who` started, or `None` when there is none.
@@ -146,7 +159,7 @@ pub async fn enrollment_qr(
     who: Who<'_>,
     email: &str,
 ) -> Result<Option<String>, AppError> {
-    let Some((secret, _)) = pending(state, who).await? else {
+    let Some((secret, _, _)) = pending(state, who).await? else {
         return Ok(None);
     };
     let uri = totp::otpauth_uri(&totp::SecretKey(secret), &state.issuer, email)
@@ -167,7 +180,8 @@ pub async fn confirm_enrollment(
     t: i64,
     signed_in: bool,
 ) -> Result<Vec<String>, AppError> {
-    let (secret, then_require_account) = pending(state, who).await?.ok_or_else(expired_error)?;
+    let (secret, then_require_account, proven) =
+        pending(state, who).await?.ok_or_else(expired_error)?;
     let step = match totp::check(&secret, code, t.max(0) as u64) {
         totp::Check::Valid { step } => step,
         totp::Check::ClockOff { offset_secs, .. } => {
@@ -204,6 +218,14 @@ pub async fn confirm_enrollment(
         return Err(in_use_error());
     }
     let had = before_new_factor(&mut tx, who, signed_in, "code").await?;
+    if had && !proven {
+        // An app beside passkeys in use needs the step-up its enrollment started with.
+        tx.rollback().await.map_err(internal("rollback"))?;
+        return Err(AppError::invalid(
+            "code",
+            "Confirm it is you with a passkey first, then set up the app.",
+        ));
+    }
     // An authenticator left from before an exemption is gone now (`before_new_factor`); one
     // beside passkeys in use was not in use itself (2FA on means it would be): replaced too.
     sqlx::query("DELETE FROM authenticators WHERE user_id = $1")

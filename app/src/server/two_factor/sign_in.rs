@@ -123,6 +123,9 @@ pub async fn open_session_in(
         return Err(AppError::Unauthorized);
     }
     let (required, has_passkey) = passkey_rule(&mut tx, who.user_id).await?;
+    // A console that cannot use passkeys (its public URL lost its domain name) cannot require
+    // them: 2FA alone holds, and nobody is locked out.
+    let required = required && crate::server::passkeys::relying_party(&state.config).is_some();
     let by_passkey = match factor {
         Factor::Passkey => true,
         Factor::New => has_passkey,
