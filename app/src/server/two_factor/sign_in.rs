@@ -118,11 +118,10 @@ pub async fn open_session_in(
     // The user's row first, as every transaction over several of their tables: a sign-out
     // everywhere (which locks it, then ends sessions and half sign-ins) runs wholly before or
     // after this, never interleaved with it (a deadlock on PostgreSQL).
-    if !rows::lock_user(&mut tx, who.user_id).await? {
+    let Some((required, has_passkey)) = lock_with_passkey_rule(&mut tx, who.user_id).await? else {
         tx.rollback().await.map_err(internal("rollback"))?;
         return Err(AppError::Unauthorized);
-    }
-    let (required, has_passkey) = passkey_rule(&mut tx, who.user_id).await?;
+    };
     // A console that cannot use passkeys (its public URL lost its domain name) cannot require
     // them: 2FA alone holds, and nobody is locked out.
     let required = required && crate::server::passkeys::relying_party(&state.config).is_some();
@@ -179,19 +178,25 @@ pub async fn open_session_in(
     Ok(Finished::Session(SignedIn { token, device }))
 }
 
-/// Whether user `user_id`'s account requires passkeys, and whether they have one, in `tx`.
-async fn passkey_rule(tx: &mut Tx, user_id: i64) -> Result<(bool, bool), AppError> {
+/// Locks user `user_id`'s row in `tx` (as [`rows::lock_user`]) and reads, in the same
+/// statement, whether their account requires passkeys and whether they have one: one round trip
+/// on the path of every sign-in. `None` when the user is gone.
+async fn lock_with_passkey_rule(
+    tx: &mut Tx,
+    user_id: i64,
+) -> Result<Option<(bool, bool)>, AppError> {
     let row = sqlx::query(
-        "SELECT a.require_passkeys, \
-           (SELECT COUNT(*) FROM passkeys k WHERE k.user_id = u.id) AS passkeys \
-         FROM users u JOIN accounts a ON a.id = u.account_id WHERE u.id = $1",
+        "UPDATE users SET code_failures = code_failures WHERE id = $1 RETURNING \
+           (SELECT a.require_passkeys FROM accounts a WHERE a.id = users.account_id) AS required, \
+           (SELECT COUNT(*) FROM passkeys k WHERE k.user_id = users.id) AS passkeys",
     )
     .bind(user_id)
-    .fetch_one(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await
-    .map_err(internal("passkey rule"))?;
-    Ok((
-        rows::col::<i64>(&row, "require_passkeys")? != 0,
+    .map_err(internal("lock user, passkey rule"))?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some((
+        rows::col::<i64>(&row, "required")? != 0,
         rows::col::<i64>(&row, "passkeys")? > 0,
-    ))
+    )))
 }
