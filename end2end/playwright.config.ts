@@ -11,6 +11,7 @@ const baseURL = `http://localhost:${port}`;
 const bin = process.env.LATCHKEY_E2E_BIN ?? '../target/release/server';
 const dataDir = process.env.LATCHKEY_E2E_DATA ?? mkdtempSync(join(tmpdir(), 'latchkey-e2e-'));
 process.env.LATCHKEY_E2E_DATA = dataDir; // workers re-read this file; keep one database
+const testClock = process.env.LATCHKEY_E2E_TEST_CLOCK === '1' ? ' --test-clock' : '';
 
 const chromium = {
   browserName: 'chromium' as const,
@@ -43,11 +44,12 @@ export default defineConfig({
     { name: 'no-js', testMatch: /(forms|flows|sessions|deadline)\.spec\.ts/, use: { ...chromium, javaScriptEnabled: false } },
   ],
   webServer: {
-    // A test build: --test-clock lets a browser context shift the clock it is served with (the
-    // x-latchkey-clock-shift header), to stand after a deadline; a production build refuses it.
+    // The test command's build has the test clock (LATCHKEY_E2E_TEST_CLOCK=1): --test-clock lets
+    // a browser context shift the clock it is served with (the x-latchkey-clock-shift header),
+    // to stand after a deadline. A production build (scripts/screenshots.sh) refuses the flag.
     // Everything the server logs (at debug) goes to a file that global-teardown.ts scans for
     // the passwords, codes and keys the tests typed.
-    command: `RUST_LOG=debug ${bin} --listen 127.0.0.1:${port} --public-url ${baseURL} --data-dir ${dataDir} --sign-ups-per-address 1000 --test-clock > ${dataDir}/server.log 2>&1`,
+    command: `RUST_LOG=debug ${bin} --listen 127.0.0.1:${port} --public-url ${baseURL} --data-dir ${dataDir} --sign-ups-per-address 1000${testClock} > ${dataDir}/server.log 2>&1`,
     url: `http://127.0.0.1:${port}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,
