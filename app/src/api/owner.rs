@@ -15,6 +15,22 @@ pub(crate) fn owner(
     Ok(auth)
 }
 
+/// The owner, having proved a current second factor (a code, or `credential`: a passkey) for
+/// an account setting: the proof is spent in the returned transaction, for the change to join.
+#[cfg(feature = "ssr")]
+async fn owner_step_up(
+    cx: &crate::server::context::Ctx,
+    code: &str,
+    credential: Option<String>,
+) -> Result<(crate::server::sessions::AuthUser, crate::server::Tx), AppError> {
+    use crate::server::{now, two_factor};
+    let auth = owner(cx)?;
+    let proof = two_factor::StepUp::from_form(code, credential)?;
+    let addr = cx.client_addr();
+    let tx = two_factor::step_up(&cx.state, cx.who(&addr)?, &proof, now()).await?;
+    Ok((auth, tx))
+}
+
 #[server(endpoint = "account_policy")]
 pub async fn account_policy() -> Result<PolicyImpact, AppError> {
     use crate::server::{context, owner as svc};
@@ -32,18 +48,12 @@ pub async fn set_account_requirement(
     #[server(default)] code: String,
     #[server(default)] credential: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::server::{context, internal, now, owner as svc, two_factor};
+    use crate::server::{context, internal, owner as svc};
     let cx = context::ctx()?;
-    let auth = owner(&cx)?;
-    let proof = two_factor::StepUp::from_form(&code, credential)?;
+    let (auth, tx) = owner_step_up(&cx, &code, credential).await?;
+    tx.commit().await.map_err(internal("commit code"))?;
     let addr = cx.client_addr();
-    two_factor::step_up(&cx.state, cx.who(&addr)?, &proof, now())
-        .await?
-        .commit()
-        .await
-        .map_err(internal("commit code"))?;
-    let o = svc::Owner::of(&auth, &addr);
-    svc::set_requirement(&cx.state, o, on).await?;
+    svc::set_requirement(&cx.state, svc::Owner::of(&auth, &addr), on).await?;
     cx.keep_for_page(crate::domain::Flash::Done("Saved.".into()))
         .await
 }
@@ -56,12 +66,10 @@ pub async fn set_passkey_requirement(
     #[server(default)] code: String,
     #[server(default)] credential: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::server::{context, now, owner as svc, two_factor};
+    use crate::server::{context, owner as svc};
     let cx = context::ctx()?;
-    let auth = owner(&cx)?;
-    let proof = two_factor::StepUp::from_form(&code, credential)?;
+    let (auth, tx) = owner_step_up(&cx, &code, credential).await?;
     let addr = cx.client_addr();
-    let tx = two_factor::step_up(&cx.state, cx.who(&addr)?, &proof, now()).await?;
     svc::set_passkey_requirement(tx, svc::Owner::of(&auth, &addr), on).await?;
     cx.keep_for_page(crate::domain::Flash::Done("Saved.".into()))
         .await
@@ -79,14 +87,13 @@ pub async fn set_enrollment_deadline(
     #[server(default)] code: String,
     #[server(default)] credential: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::server::{context, now, owner as svc, two_factor};
+    use crate::server::{context, owner as svc};
     let cx = context::ctx()?;
-    let auth = owner(&cx)?;
+    owner(&cx)?;
     let by = svc::parse_enroll_by(&enroll_by)?;
     let days = svc::parse_new_user_days(&new_user_days)?;
-    let proof = two_factor::StepUp::from_form(&code, credential)?;
+    let (auth, tx) = owner_step_up(&cx, &code, credential).await?;
     let addr = cx.client_addr();
-    let tx = two_factor::step_up(&cx.state, cx.who(&addr)?, &proof, now()).await?;
     svc::set_enrollment_deadline(tx, svc::Owner::of(&auth, &addr), by, days).await?;
     cx.keep_for_page(crate::domain::Flash::Done("Saved.".into()))
         .await

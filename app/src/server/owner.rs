@@ -36,6 +36,23 @@ impl<'a> Owner<'a> {
     }
 }
 
+impl<'a> Owner<'a> {
+    /// The audit row of something the owner did (to user `target`).
+    fn entry<'d>(&self, event: Event, target: Option<i64>, detail: &'d str) -> audit::Entry<'d>
+    where
+        'a: 'd,
+    {
+        audit::Entry {
+            event,
+            account_id: Some(self.account_id),
+            actor_user_id: Some(self.user_id),
+            target_user_id: target,
+            detail,
+            client_addr: self.client_addr,
+        }
+    }
+}
+
 async fn log(
     state: &AppState,
     o: Owner<'_>,
@@ -43,18 +60,7 @@ async fn log(
     target: Option<i64>,
     detail: &str,
 ) -> Result<(), AppError> {
-    audit::log(
-        state,
-        audit::Entry {
-            event,
-            account_id: Some(o.account_id),
-            actor_user_id: Some(o.user_id),
-            target_user_id: target,
-            detail,
-            client_addr: o.client_addr,
-        },
-    )
-    .await
+    audit::log(state, o.entry(event, target, detail)).await
 }
 
 pub async fn account_required(state: &AppState, account_id: i64) -> Result<bool, AppError> {
@@ -356,22 +362,12 @@ pub async fn set_passkey_requirement(
         .await
         .map_err(internal("end sessions without a passkey"))?;
     }
-    audit::record(
-        &mut *tx,
-        audit::Entry {
-            event: Event::PolicyChanged,
-            account_id: Some(o.account_id),
-            actor_user_id: Some(o.user_id),
-            target_user_id: None,
-            detail: if on {
-                "passkeys required at login"
-            } else {
-                "passkeys no longer required"
-            },
-            client_addr: o.client_addr,
-        },
-    )
-    .await?;
+    let detail = if on {
+        "passkeys required at login"
+    } else {
+        "passkeys no longer required"
+    };
+    audit::record(&mut *tx, o.entry(Event::PolicyChanged, None, detail)).await?;
     tx.commit()
         .await
         .map_err(internal("commit passkey requirement"))
@@ -490,18 +486,7 @@ pub async fn set_enrollment_deadline(
             crate::domain::count_of(days, "day", "days")
         ),
     };
-    audit::record(
-        &mut *tx,
-        audit::Entry {
-            event: Event::PolicyChanged,
-            account_id: Some(o.account_id),
-            actor_user_id: Some(o.user_id),
-            target_user_id: None,
-            detail: &detail,
-            client_addr: o.client_addr,
-        },
-    )
-    .await?;
+    audit::record(&mut *tx, o.entry(Event::PolicyChanged, None, &detail)).await?;
     tx.commit().await.map_err(internal("commit deadline"))
 }
 
