@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PASSWORD } from './tests/helpers';
 
@@ -29,4 +29,16 @@ export default async function globalTeardown(): Promise<void> {
   }
   if (found.length > 0) throw new Error(`secrets in the server log:\n${found.join('\n')}`);
   console.log(`log scan: ${log.length} bytes of server log, ${secrets.size} secrets, none found`);
+  // Nor in any mail the console sent (scripts/smtp-sink.py keeps each as JSON).
+  const mailDir = join(dir, 'mail');
+  const mails = existsSync(mailDir) ? readdirSync(mailDir).filter((n) => n.endsWith('.json') && !n.startsWith('.')) : [];
+  for (const name of mails) {
+    const raw = readFileSync(join(mailDir, name), 'utf8');
+    for (const s of secrets) {
+      const hit = /^\d{6}$/.test(s) ? new RegExp(`(^|[^0-9.])${s}($|[^0-9.])`).test(raw) : raw.includes(s);
+      if (hit) found.push(`${JSON.stringify(s)} in mail ${name}`);
+    }
+  }
+  if (found.length > 0) throw new Error(`secrets in mail:\n${found.join('\n')}`);
+  console.log(`mail scan: ${mails.length} mails, none holds a secret`);
 }

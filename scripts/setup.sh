@@ -10,11 +10,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
-# webauthn-rs (passkeys) builds against the system's OpenSSL.
-if ! dpkg -s libssl-dev pkg-config >/dev/null 2>&1; then
-  say "installing Debian's libssl-dev and pkg-config"
+# webauthn-rs (passkeys) and lettre (mail over TLS) build against the system's OpenSSL; the
+# tests' SMTP server (scripts/smtp-sink.py) runs on Debian's Python with aiosmtpd.
+if ! dpkg -s libssl-dev pkg-config python3-aiosmtpd >/dev/null 2>&1; then
+  say "installing Debian's libssl-dev, pkg-config and python3-aiosmtpd"
   apt-get update
-  DEBIAN_FRONTEND=noninteractive apt-get install -y libssl-dev pkg-config
+  DEBIAN_FRONTEND=noninteractive apt-get install -y libssl-dev pkg-config python3-aiosmtpd
 fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then

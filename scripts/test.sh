@@ -52,6 +52,8 @@ say "browser tests (Playwright, Debian's Chromium)"
 export LATCHKEY_E2E_BIN="$E2E_TARGET/release/server"
 export LATCHKEY_E2E_TEST_CLOCK=1
 export LEPTOS_SITE_ROOT="$ROOT/target/site"
-export LATCHKEY_E2E_PORT="${LATCHKEY_E2E_PORT:-$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')}"
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+export LATCHKEY_E2E_PORT="${LATCHKEY_E2E_PORT:-$(free_port)}"
+export LATCHKEY_E2E_SMTP_PORT="${LATCHKEY_E2E_SMTP_PORT:-$(free_port)}"
 cd end2end
 npx playwright test

@@ -37,6 +37,7 @@ pub async fn open(url: &str, data_dir: &Path, key: &str) -> AppState {
         leptos_options: leptos::config::LeptosOptions::builder()
             .output_name("latchkey")
             .build(),
+        mail: None,
     };
     server::open_state(&settings)
         .await

@@ -35,6 +35,15 @@ pub struct Settings {
     pub issuer: String,
     pub config: Config,
     pub leptos_options: leptos::config::LeptosOptions,
+    /// Security mail: the SMTP URL and the sender (`--smtp-url`, `--mail-from`); `None`: no
+    /// mail.
+    pub mail: Option<MailSettings>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MailSettings {
+    pub smtp_url: String,
+    pub from: String,
 }
 
 /// Opens the database, runs migrations and returns the shared state.
@@ -51,6 +60,10 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
         return Err("the database needs at least 1 connection".into());
     }
     // Settings are checked before anything is written (the key file, the database).
+    let mail = match &settings.mail {
+        Some(m) => Some(app::server::mail::Mailer::new(&m.smtp_url, &m.from)?),
+        None => None,
+    };
     let keys = ServerKey::load(settings.secret_key.as_deref(), &settings.data_dir)?;
     let pool = db::connect(&url, backend, n).await?;
     db::migrate(&pool, backend).await?;
@@ -64,6 +77,7 @@ pub async fn open_state(settings: &Settings) -> anyhow_like::Result<AppState> {
         config: settings.config.clone(),
         hasher: Hasher::default(),
         keys,
+        mail,
         issuer: settings.issuer.as_str().into(),
         leptos_options: settings.leptos_options.clone(),
     }))
@@ -324,7 +338,7 @@ pub async fn operator_reset(state: &AppState, email: &str) -> anyhow_like::Resul
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no user with email {email}"))?;
-    let token = owner::reset_two_factor(state, login.account_id, login.user_id)
+    let token = owner::reset_two_factor(state, login.account_id, login.user_id, None)
         .await
         .map_err(|e| e.to_string())?;
     audit::log(

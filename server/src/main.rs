@@ -49,6 +49,19 @@ struct Cli {
     /// it is served with. A production build (without the `test-clock` feature) refuses it.
     #[arg(long, hide = true)]
     test_clock: bool,
+    /// SMTP relay for security mail: smtp://host[:25] (no TLS), smtps://host[:465] or
+    /// smtp+starttls://host[:587], with user:password@ (percent-encoded) if it needs them.
+    /// Without it no mail is sent.
+    #[arg(
+        long,
+        env = "LATCHKEY_SMTP_URL",
+        hide_env_values = true,
+        requires = "mail_from"
+    )]
+    smtp_url: Option<String>,
+    /// Sender of security mail, e.g. "Latchkey <no-reply@example.com>".
+    #[arg(long, env = "LATCHKEY_MAIL_FROM", requires = "smtp_url")]
+    mail_from: Option<String>,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LATCHKEY_LOG_JSON")]
     log_json: bool,
@@ -131,6 +144,10 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
         issuer: cli.totp_issuer,
         config,
         leptos_options,
+        mail: cli
+            .smtp_url
+            .zip(cli.mail_from)
+            .map(|(smtp_url, from)| server::MailSettings { smtp_url, from }),
     };
     let state = server::open_state(&settings).await?;
     match cli.command {
@@ -159,6 +176,7 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
     let listener = tokio::net::TcpListener::bind(cli.listen).await?;
     tracing::info!("listening on http://{}", listener.local_addr()?);
     app::server::purge::spawn(state.clone());
+    app::server::mail::spawn(state.clone());
     let mut router = server::router(state.clone());
     if let Some(addr) = cli.metrics_listen {
         // Bound before the console starts: a taken address stops the server with its error.

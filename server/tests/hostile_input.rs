@@ -95,6 +95,7 @@ const ENDPOINTS: &[(&str, &[(&str, Kind)])] = &[
         &[("code", Kind::BadCode), ("credential", Kind::Text)],
     ),
     ("renew_link", &[("user_id", Kind::BadId)]),
+    ("email_link", &[("link", Kind::Text)]),
     ("invitation_details", &[("token", Kind::Text)]),
     ("take_flash", &[]),
     (

@@ -408,16 +408,32 @@ on_both!(
             assert!(!users::reset_pending(&app.state, login.user_id)
                 .await
                 .unwrap());
-            assert!(
-                sessions::create_password_only(&app.state, checked, ("127.0.0.1", ""))
-                    .await
-                    .unwrap()
-                    .is_none()
-            );
-            assert!(sessions::create_pending(&app.state, checked, false)
-                .await
-                .unwrap()
-                .is_none());
+            assert!(sessions::create_password_only(
+                &app.state,
+                checked,
+                ("127.0.0.1", ""),
+                sessions::Arrival {
+                    addr: "127.0.0.1",
+                    reported: true,
+                    new_browser: true
+                }
+            )
+            .await
+            .unwrap()
+            .is_none());
+            assert!(sessions::create_pending(
+                &app.state,
+                checked,
+                false,
+                sessions::Arrival {
+                    addr: "127.0.0.1",
+                    reported: true,
+                    new_browser: true
+                }
+            )
+            .await
+            .unwrap()
+            .is_none());
             assert_eq!(app.snapshot().await, before);
         }
         // A changed password hash opens nothing either; 2FA turned on meanwhile opens no session.
@@ -430,20 +446,38 @@ on_both!(
             account_id: login.account_id,
             password_hash: "an older hash",
         };
-        assert!(sessions::create_pending(&app.state, checked, false)
-            .await
-            .unwrap()
-            .is_none());
+        assert!(sessions::create_pending(
+            &app.state,
+            checked,
+            false,
+            sessions::Arrival {
+                addr: "127.0.0.1",
+                reported: true,
+                new_browser: true
+            }
+        )
+        .await
+        .unwrap()
+        .is_none());
         let hash = login.password_hash.clone().unwrap();
         let checked = sessions::Checked {
             password_hash: &hash,
             ..checked
         };
         assert!(
-            sessions::create_password_only(&app.state, checked, ("127.0.0.1", ""))
-                .await
-                .unwrap()
-                .is_none(),
+            sessions::create_password_only(
+                &app.state,
+                checked,
+                ("127.0.0.1", ""),
+                sessions::Arrival {
+                    addr: "127.0.0.1",
+                    reported: true,
+                    new_browser: true
+                }
+            )
+            .await
+            .unwrap()
+            .is_none(),
             "the owner's 2FA is on: no session from a password"
         );
     }

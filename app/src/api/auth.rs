@@ -120,7 +120,12 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     if l.two_factor_on && users::reset_pending(&cx.state, l.user_id).await? {
         return Err(AppError::Refused(users::RESET_MESSAGE.into()));
     }
-    match open_after_password(&cx, checked, l.two_factor_on).await? {
+    let from = sessions::Arrival {
+        addr: &addr,
+        reported: true,
+        new_browser: device.is_none(),
+    };
+    match open_after_password(&cx, checked, l.two_factor_on, from).await? {
         AfterPassword::Session => {
             audit::log(
                 &cx.state,
@@ -161,6 +166,7 @@ pub(crate) async fn open_after_password(
     cx: &crate::server::context::Ctx,
     checked: crate::server::sessions::Checked<'_>,
     two_factor_on: bool,
+    from: crate::server::sessions::Arrival<'_>,
 ) -> Result<AfterPassword, AppError> {
     use crate::server::{context, sessions, users};
     // 2FA off, or on but still before the user's deadline to set it up: the password suffices
@@ -170,6 +176,7 @@ pub(crate) async fn open_after_password(
             &cx.state,
             checked,
             (&cx.client_addr(), cx.user_agent()),
+            from,
         )
         .await?;
         if let Some((token, device)) = opened {
@@ -185,7 +192,7 @@ pub(crate) async fn open_after_password(
             return Ok(AfterPassword::Session);
         }
     }
-    let Some(token) = sessions::create_pending(&cx.state, checked, false).await? else {
+    let Some(token) = sessions::create_pending(&cx.state, checked, false, from).await? else {
         return Ok(AfterPassword::Gone);
     };
     context::append_header(
@@ -219,6 +226,8 @@ pub async fn sign_out() -> Result<(), AppError> {
     // A half sign-in ends too ("Not you?" on the code page).
     if let Some(pending) = cx.pending() {
         sessions::take_pending(&cx.state.pool, &pending.id_hash, pending.user_id, now()).await?;
+        // "Not you?": the password was right, and no second factor follows: the user's mail
+        // about it stays due.
         context::append_header(
             http::header::SET_COOKIE,
             &sessions::clear_pending_cookie(&cx.state.config),

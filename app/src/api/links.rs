@@ -89,7 +89,13 @@ pub async fn accept_invitation(token: String, password: String) -> Result<(), Ap
         account_id,
         password_hash: &hash,
     };
-    match super::auth::open_after_password(&cx, checked, tfa_on).await? {
+    let addr = cx.client_addr();
+    let first = sessions::Arrival {
+        addr: &addr,
+        reported: false,
+        new_browser: false,
+    };
+    match super::auth::open_after_password(&cx, checked, tfa_on, first).await? {
         super::auth::AfterPassword::Gone => Err(owner::link_gone()),
         _ => Ok(()),
     }
@@ -147,7 +153,12 @@ pub async fn continue_setup(token: String, password: String) -> Result<(), AppEr
         account_id,
         password_hash: stored.as_deref().unwrap_or_default(),
     };
-    let Some(t) = sessions::create_pending(&cx.state, checked, true).await? else {
+    let from = sessions::Arrival {
+        addr: &addr,
+        reported: false,
+        new_browser: false,
+    };
+    let Some(t) = sessions::create_pending(&cx.state, checked, true, from).await? else {
         return Err(owner::link_gone());
     };
     context::append_header(

@@ -199,10 +199,26 @@ async fn keep_link(
         name,
         renewed,
         link: cx.link_to(path),
+        mailable: crate::server::mail::enabled(&cx.state),
     };
     cx.keep_for_page(crate::domain::Flash::Link(handed.clone()))
         .await?;
     Ok(handed)
+}
+
+/// Sends an invitation or setup link the owner was handed to its user by email (with SMTP
+/// configured); returns the sentence to show.
+#[server(endpoint = "email_link")]
+pub async fn email_link(link: String) -> Result<String, AppError> {
+    use crate::server::{context, owner as svc};
+    let cx = context::ctx()?;
+    let auth = owner(&cx)?;
+    let addr = cx.client_addr();
+    let (name, email) = svc::email_link(&cx.state, svc::Owner::of(&auth, &addr), &link).await?;
+    let sentence = format!("Sent to {name} at {email}.");
+    cx.keep_for_page(crate::domain::Flash::Done(sentence.clone()))
+        .await?;
+    Ok(sentence)
 }
 
 #[server(endpoint = "remove_user")]

@@ -2,12 +2,14 @@
 
 use leptos::prelude::*;
 
-use super::CopyButton;
+use super::{action_error, CopyButton, FormError, ReturnHere};
+use crate::api::owner::EmailLink;
 use crate::domain::HandedLink;
 
 /// The link in a panel of its own at the top of the page: what it is for, the link named by its
 /// label, **Copy link** with its "Copied" status, and **Done** where the page can close it.
-/// With the wasm, focus moves to the panel when it appears.
+/// With the wasm, focus moves to the panel when it appears. Where the server sends mail,
+/// **Send invitation by email** (or **Send setup link by email**) mails it to the user.
 #[component]
 pub fn HandOver(
     handed: HandedLink,
@@ -25,6 +27,10 @@ pub fn HandOver(
         }
     });
     let link = handed.link.clone();
+    let mail = handed.mailable.then(|| {
+        let link = handed.link.clone();
+        view! { <EmailLinkForm link label=kind.email_label()/> }
+    });
     view! {
         <section class="panel hand-over" aria-labelledby=labelled_by tabindex="-1" node_ref=panel>
             <p id=sentence_id>{kind.sentence(&handed.name, handed.renewed)}</p>
@@ -34,6 +40,25 @@ pub fn HandOver(
                 <CopyButton text=link label="Copy link"/>
                 {on_done.map(|done| view! { <button type="button" on:click=move |_| done.run(())>"Done"</button> })}
             </div>
+            {mail}
         </section>
+    }
+}
+
+/// The link sent to its user by email; the answer ("Sent to …") is announced where the button
+/// was. Without JavaScript the page it returns to shows it.
+#[component]
+fn EmailLinkForm(link: String, label: &'static str) -> impl IntoView {
+    let send = ServerAction::<EmailLink>::new();
+    let error = action_error(send.value());
+    let sent = move || send.value().get().and_then(|r| r.ok());
+    view! {
+        <ActionForm action=send attr:class="email-link">
+            <ReturnHere/>
+            <input type="hidden" name="link" value=link/>
+            <FormError error/>
+            <button type="submit" disabled=move || send.pending().get()>{label}</button>
+            <p role="status" class="saved">{sent}</p>
+        </ActionForm>
     }
 }

@@ -220,6 +220,14 @@ impl LinkKind {
         }
     }
 
+    /// The button that sends the link to its user by email.
+    pub fn email_label(self) -> &'static str {
+        match self {
+            LinkKind::Invitation => "Send invitation by email",
+            LinkKind::Setup => "Send setup link by email",
+        }
+    }
+
     /// The link's path for `token`.
     pub fn path(self, token: &str) -> String {
         match self {
@@ -243,6 +251,9 @@ pub struct HandedLink {
     pub renewed: bool,
     /// The absolute link.
     pub link: String,
+    /// The server sends mail: the link can go to its user by email.
+    #[serde(default)]
+    pub mailable: bool,
 }
 
 /// What a plain form post (one sent without JavaScript) produced that the page it returns to
@@ -379,6 +390,9 @@ pub struct PolicyImpact {
     pub enroll_by: Option<i64>,
     /// Days a new user has to set up, from the day they were added.
     pub new_user_days: i64,
+    /// The sender of security mail, when the server sends it (SMTP configured).
+    #[serde(default)]
+    pub mail_from: Option<String>,
 }
 
 /// How many of the users still to set up an authenticator the console names.
@@ -560,6 +574,7 @@ mod tests {
             due: 0,
             enroll_by: None,
             new_user_days: 0,
+            mail_from: None,
         };
         assert_eq!(
             impact(1, 1).protected_sentence(),

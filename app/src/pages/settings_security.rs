@@ -54,6 +54,7 @@ fn Settings(me: Me) -> impl IntoView {
                     Ok(p) => view! {
                         <RequirementForm policy=p.clone() set_up passkeys on_saved saved_note/>
                         {p.required.then(|| view! { <DeadlineForm policy=p.clone() passkeys on_saved/> })}
+                        <MailNote mail_from=p.mail_from.clone()/>
                         <PasskeyRequirementForm policy=p passkeys on_saved saved_note/>
                     }.into_any(),
                     Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
@@ -394,5 +395,25 @@ fn deadline_fields() -> (String, String) {
     #[cfg(not(feature = "hydrate"))]
     {
         (String::new(), String::new())
+    }
+}
+
+/// Whether the server sends security email, and what it tells whom.
+#[component]
+fn MailNote(mail_from: Option<String>) -> impl IntoView {
+    view! {
+        <section class="panel" aria-labelledby="mail-heading">
+            <h2 id="mail-heading">"Security email"</h2>
+            {match mail_from {
+                Some(from) => view! {
+                    <p data-testid="mail-status">{format!("Security email is sent from {from}.")}</p>
+                    <p>"Users hear when their two-factor authentication is turned on, off or reset, when a recovery code is used or new ones are made, when they sign in from a new browser, and when their password is used without their second factor. You hear when the requirement is turned off, when a user is exempted, and when a user is locked out by wrong codes. Invitation and setup links can be sent by email from Users."</p>
+                }.into_any(),
+                None => view! {
+                    <p data-testid="mail-status">"Email is not configured on this server: nobody is told by email when their two-factor authentication changes, and links are handed over by copying them."</p>
+                    <p>"The server operator sets it up with --smtp-url and --mail-from (see the README)."</p>
+                }.into_any(),
+            }}
+        </section>
     }
 }

@@ -29,6 +29,9 @@ pub enum Event {
     PasskeyAdded,
     PasskeyRemoved,
     PasskeyUsed,
+    MailSent,
+    MailGivenUp,
+    LinkEmailed,
 }
 
 impl Event {
@@ -57,6 +60,9 @@ impl Event {
             Event::PasskeyAdded => "passkey.added",
             Event::PasskeyRemoved => "passkey.removed",
             Event::PasskeyUsed => "passkey.used",
+            Event::MailSent => "mail.sent",
+            Event::MailGivenUp => "mail.given_up",
+            Event::LinkEmailed => "link.emailed",
         }
     }
 }

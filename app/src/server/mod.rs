@@ -6,6 +6,7 @@ pub mod context;
 pub mod db;
 pub mod flash;
 pub mod keys;
+pub mod mail;
 pub mod owner;
 pub mod passkeys;
 pub mod password;

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::{
     audit::{self, Event},
-    internal, now, sessions, AppState,
+    internal, mail, now, sessions, AppState,
 };
 use crate::domain::{
     policy::{self, Source},
@@ -208,6 +208,7 @@ pub async fn impact(state: &AppState, account_id: i64) -> Result<PolicyImpact, A
             .filter(|_| required)
             .unwrap_or(0),
         required_since: col::<Option<i64>>(&counts, "required_since")?.filter(|_| required),
+        mail_from: state.mail.as_ref().map(mail::Mailer::sender),
     })
 }
 
@@ -298,6 +299,11 @@ pub async fn set_requirement(state: &AppState, o: Owner<'_>, on: bool) -> Result
         .execute(&mut *tx)
         .await
         .map_err(internal("unrequire 2fa"))?;
+        if mail::enabled(state) {
+            let by = mail::name_of(&mut *tx, o.user_id).await?;
+            let notice = mail::Notice::RequirementOff { by };
+            mail::enqueue(&mut *tx, state, o.account_id, mail::To::Owner, &notice, t).await?;
+        }
     }
     tx.commit().await.map_err(internal("commit policy"))?;
     log(
@@ -558,6 +564,23 @@ pub async fn set_user_two_factor(
             .execute(&mut *tx)
             .await
             .map_err(internal("end 1fa sessions"))?;
+    } else if current.on && mail::enabled(state) {
+        let by = mail::name_of(&mut *tx, o.user_id).await?;
+        let user = mail::name_of(&mut *tx, user_id).await?;
+        let to_user = mail::Notice::TwoFactorOff {
+            by: Some(by.clone()),
+        };
+        mail::enqueue(
+            &mut *tx,
+            state,
+            o.account_id,
+            mail::To::User(user_id),
+            &to_user,
+            t,
+        )
+        .await?;
+        let to_owner = mail::Notice::UserExempted { user, by };
+        mail::enqueue(&mut *tx, state, o.account_id, mail::To::Owner, &to_owner, t).await?;
     }
     tx.commit().await.map_err(internal("commit user 2fa"))?;
     log(
@@ -669,10 +692,12 @@ pub async fn add_user(
 
 /// Lost phone: removes the user's authenticator, passkeys, recovery codes and sessions; returns a setup
 /// link token (single use, 24 hours). Until it is used, a password alone cannot enroll.
+/// `by`: the owner who reset it (`None`: the server operator), for the user's mail.
 pub async fn reset_two_factor(
     state: &AppState,
     account_id: i64,
     user_id: i64,
+    by: Option<i64>,
 ) -> Result<String, AppError> {
     let mut tx = super::begin(state).await?;
     // The user's row first, as every transaction over several of one user's tables does: marked
@@ -707,6 +732,22 @@ pub async fn reset_two_factor(
             .map_err(internal("reset 2fa"))?;
     }
     let token = insert_link(&mut tx, user_id, "setup", SETUP_TTL_SECS).await?;
+    if mail::enabled(state) {
+        let by = match by {
+            Some(owner) => mail::name_of(&mut *tx, owner).await?,
+            None => "The server operator".into(),
+        };
+        let notice = mail::Notice::TwoFactorReset { by };
+        mail::enqueue(
+            &mut *tx,
+            state,
+            account_id,
+            mail::To::User(user_id),
+            &notice,
+            now(),
+        )
+        .await?;
+    }
     tx.commit().await.map_err(internal("commit reset"))?;
     Ok(token)
 }
@@ -777,7 +818,7 @@ pub async fn reset_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result<
              code, or ask the server operator to reset it.",
         ));
     }
-    let token = reset_two_factor(state, o.account_id, user_id).await?;
+    let token = reset_two_factor(state, o.account_id, user_id, Some(o.user_id)).await?;
     log(
         state,
         o,
@@ -787,6 +828,88 @@ pub async fn reset_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result<
     )
     .await?;
     Ok(token)
+}
+
+/// Sends the invitation or setup link `link` (one the owner was handed: `…/invite/<token>` or
+/// `…/setup/<token>`) to its user by email. Only a live link of a user of the owner's account,
+/// never the owner's own; the link is checked, not trusted. Returns the user's name and email.
+pub async fn email_link(
+    state: &AppState,
+    o: Owner<'_>,
+    link: &str,
+) -> Result<(String, String), AppError> {
+    if !mail::enabled(state) {
+        return Err(AppError::Refused(mail::NOT_CONFIGURED.into()));
+    }
+    let path = link.trim();
+    let (kind, token) = [
+        (LinkKind::Invitation, "/invite/"),
+        (LinkKind::Setup, "/setup/"),
+    ]
+    .into_iter()
+    .find_map(|(kind, prefix)| {
+        let at = path.rfind(prefix)?;
+        Some((kind, &path[at + prefix.len()..]))
+    })
+    .filter(|(_, token)| {
+        !token.is_empty()
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+    .ok_or_else(|| AppError::Refused("That is not an invitation or setup link.".into()))?;
+    let db_kind = match kind {
+        LinkKind::Invitation => "invite",
+        LinkKind::Setup => "setup",
+    };
+    let user_id = link_user(state, token, db_kind).await.map_err(|_| {
+        AppError::Refused("This link is not valid any more: issue a new one.".into())
+    })?;
+    if user_id == o.user_id {
+        return Err(AppError::Refused(
+            "Your own setup link comes from the server operator.".into(),
+        ));
+    }
+    let row = sqlx::query("SELECT name, email FROM users WHERE id = $1 AND account_id = $2")
+        .bind(user_id)
+        .bind(o.account_id)
+        .fetch_optional(&state.pool)
+        .await
+        .map_err(internal("link user"))?
+        .ok_or(AppError::NotFound)?;
+    let name: String = row.try_get(0).map_err(internal("link user row"))?;
+    let email: String = row.try_get(1).map_err(internal("link user row"))?;
+    // The link sent is the console's own (its public URL), whatever host the owner's copy or
+    // the request named.
+    let Some(origin) = state.config.public_origin.clone() else {
+        return Err(AppError::Refused(
+            "This server has no public URL (--public-url): send the link yourself.".into(),
+        ));
+    };
+    let full = format!("{origin}{}", kind.path(token));
+    let mut tx = super::begin(state).await?;
+    // The user's row first: sends of one user's link take turns, and each sees the one before.
+    if !super::rows::lock_user(&mut tx, user_id).await? {
+        return Err(AppError::NotFound);
+    }
+    let by = mail::name_of(&mut *tx, o.user_id).await?;
+    let notice = match kind {
+        LinkKind::Invitation => mail::Notice::Invitation { by },
+        LinkKind::Setup => mail::Notice::SetupLink { by },
+    };
+    if !mail::enqueue_link(&mut tx, state, o.account_id, user_id, &notice, &full).await? {
+        return Err(AppError::Refused(format!(
+            "A link went to {email} less than a minute ago. Wait a minute before sending it again."
+        )));
+    }
+    let detail = format!("{} to {email}", kind.label().to_lowercase());
+    audit::record(
+        &mut *tx,
+        o.entry(Event::LinkEmailed, Some(user_id), &detail),
+    )
+    .await?;
+    tx.commit().await.map_err(internal("commit link mail"))?;
+    Ok((name, email))
 }
 
 /// Removes user `user_id` of the owner's account; returns their name.

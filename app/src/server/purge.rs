@@ -1,5 +1,5 @@
 //! Deleting what has expired: sessions, half sign-ins, enrollments, plain-form results, spent
-//! or expired links,
+//! or expired links, mail done with a week ago,
 //! throttle rows quiet for a day, and audit events past their retention. Each is one idempotent DELETE, so several instances may purge
 //! at once.
 
@@ -11,6 +11,8 @@ pub const EVERY_SECS: u64 = 10 * 60;
 
 /// A throttle row this long without an attempt is forgotten (unless it locked its subject).
 const THROTTLE_QUIET_SECS: i64 = 24 * 3600;
+/// Mail sent (or given up) stays in the outbox this long: the hourly limits read it.
+const OUTBOX_KEPT_SECS: i64 = 7 * 24 * 3600;
 /// Audit events are kept this long (a year and a month).
 pub const AUDIT_RETENTION_SECS: i64 = 400 * 24 * 3600;
 /// Audit events of no account (failed sign-ins with unknown emails: nobody can read them) are
@@ -20,7 +22,7 @@ const UNOWNED_AUDIT_SECS: i64 = 30 * 24 * 3600;
 /// Deletes every row expired at `t`; returns how many went.
 pub async fn run_once(state: &AppState, t: i64) -> Result<u64, AppError> {
     let idle_since = t - state.config.session_idle_secs;
-    let statements: [(&str, &[i64]); 8] = [
+    let statements: [(&str, &[i64]); 9] = [
         (
             "DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2",
             &[t, idle_since],
@@ -40,6 +42,10 @@ pub async fn run_once(state: &AppState, t: i64) -> Result<u64, AppError> {
             "DELETE FROM sign_in_throttle WHERE updated_at <= $1 AND blocked_until <= $2 \
              AND attempts < $3",
             &[t - THROTTLE_QUIET_SECS, t, throttle::ATTEMPT_LIMIT],
+        ),
+        (
+            "DELETE FROM outbox WHERE done_at IS NOT NULL AND done_at <= $1",
+            &[t - OUTBOX_KEPT_SECS],
         ),
         (
             "DELETE FROM audit_events WHERE created_at <= $1 \

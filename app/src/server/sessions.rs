@@ -202,6 +202,22 @@ pub async fn delete(state: &AppState, session_hash: &[u8]) -> Result<(), AppErro
 /// Half sign-ins expired at `$1` (each new one clears them; the periodic purge does too).
 pub const CLEAR_EXPIRED_PENDING: &str = "DELETE FROM pending_logins WHERE expires_at <= $1";
 
+/// Where a sign-in comes from: the client address, whether the user hears of it (a sign-in with
+/// a password they had, not the first one of an invitation or a setup link), and whether the
+/// browser was not a remembered device of the user (their "new sign-in" mail).
+#[derive(Clone, Copy)]
+pub struct Arrival<'a> {
+    pub addr: &'a str,
+    pub reported: bool,
+    pub new_browser: bool,
+}
+
+impl Arrival<'_> {
+    fn new_browser(&self) -> bool {
+        self.reported && self.new_browser
+    }
+}
+
 /// The user row a password was just checked against. A session or half sign-in opens only while
 /// that row is unchanged (same id, account and password hash), checked in the statement that
 /// opens it: a user removed (or whose password changed) while the hash ran gets nothing.
@@ -213,7 +229,8 @@ pub struct Checked<'a> {
 }
 
 const INSERT_PENDING: &str = "INSERT INTO pending_logins \
-    (id_hash, user_id, created_at, expires_at, via_setup_link) VALUES ($1, $2, $3, $4, $5)";
+    (id_hash, user_id, created_at, expires_at, via_setup_link, new_browser) \
+    VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// Locks the user row `user` names, in `tx`, if it is unchanged. What opens next in `tx`
 /// waits for a concurrent change of that row (a removal, a reset) and sees it.
@@ -239,6 +256,7 @@ pub async fn create_pending(
     state: &AppState,
     user: Checked<'_>,
     via_setup_link: bool,
+    from: Arrival<'_>,
 ) -> Result<Option<String>, AppError> {
     let token = new_token();
     let t = now();
@@ -251,15 +269,29 @@ pub async fn create_pending(
         .execute(&mut *tx)
         .await
         .map_err(internal("clear expired pending"))?;
+    let id_hash = hash_token(&token);
     sqlx::query(INSERT_PENDING)
-        .bind(hash_token(&token))
+        .bind(id_hash.clone())
         .bind(user.user_id)
         .bind(t)
         .bind(t + PENDING_TTL_SECS)
         .bind(i64::from(via_setup_link))
+        .bind(i64::from(from.new_browser()))
         .execute(&mut *tx)
         .await
         .map_err(internal("create pending"))?;
+    if from.reported {
+        super::mail::password_passed(
+            &mut *tx,
+            state,
+            user.account_id,
+            user.user_id,
+            &id_hash,
+            from.addr,
+            t,
+        )
+        .await?;
+    }
     tx.commit().await.map_err(internal("commit pending"))?;
     Ok(Some(token))
 }
@@ -272,6 +304,7 @@ pub async fn create_password_only(
     state: &AppState,
     user: Checked<'_>,
     client: (&str, &str),
+    from: Arrival<'_>,
 ) -> Result<Option<(String, DeviceUser)>, AppError> {
     static QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
@@ -297,6 +330,18 @@ pub async fn create_password_only(
     };
     let device = DeviceUser::issued(&row, user.user_id)?;
     let token = create(&mut *tx, &state.config, user.user_id, client, false).await?;
+    if from.new_browser() {
+        let agent = client.1;
+        super::mail::new_browser(
+            &mut *tx,
+            state,
+            user.account_id,
+            user.user_id,
+            from.addr,
+            agent,
+        )
+        .await?;
+    }
     tx.commit().await.map_err(internal("commit session"))?;
     Ok(Some((token, device)))
 }
@@ -338,21 +383,32 @@ pub async fn take_pending<'c, E>(
     id_hash: &[u8],
     user_id: i64,
     t: i64,
-) -> Result<bool, AppError>
+) -> Result<Option<Taken>, AppError>
 where
     E: sqlx::Executor<'c, Database = sqlx::Any>,
 {
-    let n = sqlx::query(
-        "DELETE FROM pending_logins WHERE id_hash = $1 AND user_id = $2 AND expires_at > $3",
+    let row = sqlx::query(
+        "DELETE FROM pending_logins WHERE id_hash = $1 AND user_id = $2 AND expires_at > $3 \
+         RETURNING new_browser",
     )
     .bind(id_hash.to_vec())
     .bind(user_id)
     .bind(t)
-    .execute(executor)
+    .fetch_optional(executor)
     .await
-    .map_err(internal("take pending"))?
-    .rows_affected();
-    Ok(n == 1)
+    .map_err(internal("take pending"))?;
+    row.map(|row| {
+        Ok(Taken {
+            new_browser: super::rows::col::<i64>(&row, "new_browser")? != 0,
+        })
+    })
+    .transpose()
+}
+
+/// A half sign-in that was taken (ended).
+pub struct Taken {
+    /// It came from a browser that was not a remembered device of its user.
+    pub new_browser: bool,
 }
 
 /// Sessions a Profile lists at most (the newest first); older ones still end with "Sign out of

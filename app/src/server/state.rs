@@ -20,6 +20,8 @@ pub struct Shared {
     pub config: Config,
     pub hasher: Hasher,
     pub keys: ServerKey,
+    /// Security mail, when SMTP is configured ([`super::mail`]).
+    pub mail: Option<super::mail::Mailer>,
     /// The issuer authenticator apps show next to the code.
     pub issuer: Box<str>,
     pub leptos_options: leptos::config::LeptosOptions,

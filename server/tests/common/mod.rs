@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod smtp;
 
 use std::{
     net::SocketAddr,
@@ -100,6 +101,14 @@ pub fn pg_base_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
+/// The mail settings of a server that sends through `sink`.
+pub fn mail_settings(sink: &smtp::Sink) -> server::MailSettings {
+    server::MailSettings {
+        smtp_url: sink.url(),
+        from: "Latchkey <no-reply@latchkey.test>".into(),
+    }
+}
+
 /// A database URL nobody else uses: a fresh SQLite file, or a fresh PostgreSQL schema.
 pub async fn fresh_database_url(db: Db) -> String {
     match db {
@@ -134,7 +143,26 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: Db, config: Config) -> TestApp {
-        let url = fresh_database_url(db).await;
+        Self::spawn_on(fresh_database_url(db).await, config, None).await
+    }
+
+    /// A server that sends security mail through `sink` (its worker is not started: a test
+    /// delivers with `app::server::mail::deliver_due`, or starts the worker itself).
+    pub async fn spawn_with_mail(db: Db, config: Config, sink: &smtp::Sink) -> TestApp {
+        Self::spawn_on(
+            fresh_database_url(db).await,
+            config,
+            Some(mail_settings(sink)),
+        )
+        .await
+    }
+
+    /// A server on the database at `url` (another instance of one that runs there already).
+    pub async fn spawn_on(
+        url: String,
+        config: Config,
+        mail: Option<server::MailSettings>,
+    ) -> TestApp {
         let leptos_options = leptos::config::LeptosOptions::builder()
             .output_name("latchkey")
             .build();
@@ -144,10 +172,12 @@ impl TestApp {
                 .join("latchkey-tests")
                 .join(unique("data")),
             max_connections: Some(8),
-            secret_key: None,
+            // One key for every test server: instances of one database must share it.
+            secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
             issuer: "Latchkey".into(),
             config,
             leptos_options,
+            mail,
         };
         let state = server::open_state(&settings).await.expect("open state");
         let cookie_name = state.config.session_cookie_name();

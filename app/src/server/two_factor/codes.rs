@@ -12,7 +12,7 @@ use crate::server::{
     audit::{self, Event},
     begin,
     db::Backend,
-    internal, totp, AppState, Tx,
+    internal, mail, totp, AppState, Tx,
 };
 
 /// Consecutive wrong codes before the check locks.
@@ -150,9 +150,12 @@ pub(crate) async fn spent(
     audit::record(&mut **tx, entry(who, event, detail)).await
 }
 
-/// A refused attempt: its audit rows commit with its count, in `tx`. Returns the error to show,
-/// which is the lock when this attempt took it.
+/// A refused attempt: its audit rows commit with its count, in `tx`, and so does its mail: the
+/// user hears that their password was followed by a wrong code (at a half sign-in), the owner
+/// that the user's code check locked. Returns the error to show, which is the lock when this
+/// attempt took it.
 pub(crate) async fn refuse(
+    state: &AppState,
     mut tx: Tx,
     who: Who<'_>,
     attempt: Attempt,
@@ -166,9 +169,12 @@ pub(crate) async fn refuse(
         .await?;
     }
     audit::record(&mut *tx, entry(who, Event::CodeFailure, refusal.why)).await?;
+    mail::wrong_code_after_password(&mut *tx, state, who.holder, who.client_addr, attempt.t)
+        .await?;
     if let Some(until) = attempt.took_lock {
         let detail = format!("locked for {} s", until - attempt.t);
         audit::record(&mut *tx, entry(who, Event::CodeLockout, &detail)).await?;
+        mail::user_locked_out(&mut tx, state, who, MAX_FAILURES, attempt.t).await?;
     }
     tx.commit().await.map_err(internal("commit failure"))?;
     Ok(match attempt.took_lock {
@@ -339,10 +345,10 @@ pub async fn claim_code(
     let (mut tx, attempt) = take_attempt(state, who.user_id, t).await?;
     let step = match compare(state, &mut tx, who, field, code, t, &sealed).await? {
         Ok(step) => step,
-        Err(refusal) => return Err(refuse(tx, who, attempt, refusal).await?),
+        Err(refusal) => return Err(refuse(state, tx, who, attempt, refusal).await?),
     };
     if !claim_step(&mut tx, who.user_id, step).await? {
-        return Err(refuse(tx, who, attempt, replayed(field)).await?);
+        return Err(refuse(state, tx, who, attempt, replayed(field)).await?);
     }
     spent(&mut tx, who, &attempt, Event::CodeSuccess, CODE_DETAIL).await?;
     Ok(tx)
@@ -384,7 +390,7 @@ pub async fn spend_recovery_code(
             why: "wrong recovery code",
             replay: false,
         };
-        return Err(refuse(tx, who, attempt, refusal).await?);
+        return Err(refuse(state, tx, who, attempt, refusal).await?);
     }
     spent(
         &mut tx,
@@ -394,6 +400,27 @@ pub async fn spend_recovery_code(
         "recovery code",
     )
     .await?;
+    if mail::enabled(state) {
+        let left: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+        )
+        .bind(who.user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(internal("recovery codes left"))?
+        .try_get(0)
+        .map_err(internal("recovery codes left"))?;
+        let notice = mail::Notice::RecoveryCodeUsed { left };
+        mail::enqueue(
+            &mut *tx,
+            state,
+            who.account_id,
+            mail::To::User(who.user_id),
+            &notice,
+            t,
+        )
+        .await?;
+    }
     Ok(tx)
 }
 

@@ -8,7 +8,7 @@ use super::{entry, secret_context, step_up, StepUp, Who};
 use crate::domain::{policy, AppError, EnrollmentStart};
 use crate::server::{
     audit::{self, Event},
-    begin, internal, now,
+    begin, internal, mail, now,
     rows::lock_user,
     totp, AppState, Tx,
 };
@@ -391,6 +391,18 @@ pub(crate) async fn after_new_factor(
         .execute(&mut **tx)
         .await
         .map_err(internal("end 1fa sessions"))?;
+    if !added.had {
+        let on = mail::Notice::TwoFactorOn;
+        mail::enqueue(
+            &mut **tx,
+            state,
+            who.account_id,
+            mail::To::User(who.user_id),
+            &on,
+            t,
+        )
+        .await?;
+    }
     if !added.had || added.what == "authenticator app" {
         audit::record(
             &mut **tx,
@@ -456,6 +468,16 @@ pub async fn regenerate_recovery_codes(
         entry(who, Event::RecoveryCodesRegenerated, "10 new codes"),
     )
     .await?;
+    let notice = mail::Notice::RecoveryCodesRegenerated;
+    mail::enqueue(
+        &mut *tx,
+        state,
+        who.account_id,
+        mail::To::User(who.user_id),
+        &notice,
+        now(),
+    )
+    .await?;
     tx.commit()
         .await
         .map_err(internal("commit recovery codes"))?;
@@ -518,6 +540,16 @@ pub async fn disable_own(state: &AppState, who: Who<'_>, proof: &StepUp) -> Resu
     audit::record(
         &mut *tx,
         entry(who, Event::TwoFactorDisabled, "by the user"),
+    )
+    .await?;
+    let notice = mail::Notice::TwoFactorOff { by: None };
+    mail::enqueue(
+        &mut *tx,
+        state,
+        who.account_id,
+        mail::To::User(who.user_id),
+        &notice,
+        t,
     )
     .await?;
     tx.commit().await.map_err(internal("commit 2fa off"))

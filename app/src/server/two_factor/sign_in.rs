@@ -14,7 +14,7 @@ use super::{
 use crate::domain::AppError;
 use crate::server::{
     audit::Event,
-    internal, rows, sessions,
+    internal, mail, rows, sessions,
     throttle::{self, DeviceUser},
     AppState, Tx,
 };
@@ -42,7 +42,7 @@ pub async fn sign_in_with_code(
     let (mut tx, attempt) = take_attempt(state, who.user_id, t).await?;
     let step = match compare(state, &mut tx, who, FIELD, code, t, &sealed).await? {
         Ok(step) => step,
-        Err(refusal) => return Err(refuse(tx, who, attempt, refusal).await?),
+        Err(refusal) => return Err(refuse(state, tx, who, attempt, refusal).await?),
     };
     if !claim_step(&mut tx, who.user_id, step).await? {
         // Spent already: a replay, which counts and leaves the half sign-in as it was, or the
@@ -53,7 +53,7 @@ pub async fn sign_in_with_code(
             tx.rollback().await.map_err(internal("rollback"))?;
             return Err(AppError::Unauthorized);
         }
-        return Err(refuse(tx, who, attempt, replayed(FIELD)).await?);
+        return Err(refuse(state, tx, who, attempt, replayed(FIELD)).await?);
     }
     spent(&mut tx, who, &attempt, Event::CodeSuccess, CODE_DETAIL).await?;
     // A half sign-in that ended otherwise (expired, or the user signed out of it) rolls back
@@ -155,12 +155,26 @@ pub async fn open_session_in(
             tx.rollback().await.map_err(internal("rollback"))?;
             return Err(AppError::Unauthorized);
         }
+        // The user proved it is them: their "unfinished sign-in" mail has nothing to say.
+        mail::sign_in_finished(&mut *tx, state, pending_hash).await?;
         tx.commit().await.map_err(internal("commit proof"))?;
         return Ok(Finished::PasskeyOwed);
     }
-    if !sessions::take_pending(&mut *tx, pending_hash, who.user_id, t).await? {
+    let Some(taken) = sessions::take_pending(&mut *tx, pending_hash, who.user_id, t).await? else {
         tx.rollback().await.map_err(internal("rollback"))?;
         return Err(AppError::Unauthorized);
+    };
+    mail::sign_in_finished(&mut *tx, state, pending_hash).await?;
+    if taken.new_browser {
+        mail::new_browser(
+            &mut *tx,
+            state,
+            who.account_id,
+            who.user_id,
+            who.client_addr,
+            who.agent,
+        )
+        .await?;
     }
     crate::server::audit::record(&mut *tx, entry(who, Event::SignInSuccess, factor.how())).await?;
     let token = sessions::create(
