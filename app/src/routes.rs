@@ -16,8 +16,9 @@ use leptos_router::{
 };
 
 use crate::pages::{
-    AuditPage, InvitePage, LoginPage, NotFoundPage, OverviewPage, ProfilePage,
-    SettingsSecurityPage, SetupPage, SignupPage, UsersPage, VerifyPage,
+    AuditPage, ForgotPasswordPage, InvitePage, LoginPage, NotFoundPage, OverviewPage,
+    ProfilePage, ResetPasswordPage, SettingsSecurityPage, SetupPage, SignupPage, UsersPage,
+    VerifyPage,
 };
 
 /// A page behind sign-in (or behind a link) whose code loads on first use.
@@ -51,6 +52,8 @@ lazy_page!(SettingsSecurityRoute, SettingsSecurityPage);
 lazy_page!(AuditRoute, AuditPage);
 lazy_page!(InviteRoute, InvitePage);
 lazy_page!(SetupRoute, SetupPage);
+lazy_page!(ForgotPasswordRoute, ForgotPasswordPage);
+lazy_page!(ResetPasswordRoute, ResetPasswordPage);
 
 #[component]
 pub fn AppRouter() -> impl IntoView {
@@ -67,6 +70,8 @@ pub fn AppRouter() -> impl IntoView {
                 <Route path=path!("/audit") view={Lazy::<AuditRoute>::new()} ssr=SsrMode::InOrder/>
                 <Route path=path!("/invite/:token") view={Lazy::<InviteRoute>::new()} ssr=SsrMode::InOrder/>
                 <Route path=path!("/setup/:token") view={Lazy::<SetupRoute>::new()} ssr=SsrMode::InOrder/>
+                <Route path=path!("/password/forgot") view={Lazy::<ForgotPasswordRoute>::new()} ssr=SsrMode::InOrder/>
+                <Route path=path!("/password/reset/:token") view={Lazy::<ResetPasswordRoute>::new()} ssr=SsrMode::InOrder/>
             </FlatRoutes>
         </Router>
     }

@@ -358,6 +358,21 @@ pub async fn operator_reset(state: &AppState, email: &str) -> anyhow_like::Resul
 }
 
 /// A boxed error for start-up failures, printed once in `main`.
+/// The operator's password link for the user with `email` (the path, to put after the public
+/// URL).
+pub async fn operator_password_link(state: &AppState, email: &str) -> anyhow_like::Result<String> {
+    use app::server::{password_reset, users};
+    let email = app::domain::normalize_email(email);
+    let login = users::find_login(state, &email)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no user with email {email}"))?;
+    let token = password_reset::operator_link(state, login.user_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(app::domain::LinkKind::Password.path(&token))
+}
+
 pub mod anyhow_like {
     pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 }

@@ -79,6 +79,14 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Operator: print a single-use password link (24 hours) for a user who forgot their
+    /// password (also the owner's own way). Their current password works until it is used;
+    /// signing in afterwards still asks for their second factor. Writes an audit event.
+    ResetPassword {
+        /// The user's email address.
+        #[arg(long)]
+        email: String,
+    },
     /// Operator: lift the sign-in lock of an account that reached 100 failed password attempts
     /// (or is waiting out a delay). Writes nothing else.
     UnlockSignIn {
@@ -155,6 +163,12 @@ async fn run(cli: Cli) -> server::anyhow_like::Result<()> {
             let link = server::operator_reset(&state, &email).await?;
             println!("Two-factor authentication of {email} was reset.");
             println!("Hand over this single-use setup link (valid 24 hours):");
+            println!("{}{link}", cli.public_url.trim_end_matches('/'));
+            return Ok(());
+        }
+        Some(Command::ResetPassword { email }) => {
+            let link = server::operator_password_link(&state, &email).await?;
+            println!("Hand over this single-use password link for {email} (valid 24 hours):");
             println!("{}{link}", cli.public_url.trim_end_matches('/'));
             return Ok(());
         }

@@ -4,5 +4,6 @@ pub mod auth;
 pub mod links;
 pub mod owner;
 pub mod passkeys;
+pub mod password;
 pub mod sessions;
 pub mod two_factor;

@@ -171,6 +171,20 @@ pub async fn reset_user_two_factor(user_id: i64) -> Result<HandedLink, AppError>
     keep_link(&cx, kind, name, false, &kind.path(&token)).await
 }
 
+/// A password link for a user of the account (not the owner's own row), to hand over; their
+/// current password works until it is used.
+#[server(endpoint = "reset_user_password")]
+pub async fn reset_user_password(user_id: i64) -> Result<HandedLink, AppError> {
+    use crate::server::{context, owner as svc, password_reset};
+    let cx = context::ctx()?;
+    let auth = owner(&cx)?;
+    let addr = cx.client_addr();
+    let o = svc::Owner::of(&auth, &addr);
+    let (name, token) = password_reset::owner_link(&cx.state, o, user_id).await?;
+    let kind = crate::domain::LinkKind::Password;
+    keep_link(&cx, kind, name, false, &kind.path(&token)).await
+}
+
 /// A new link in place of the one sent before (an invitation or a setup link still waiting);
 /// returns the link.
 #[server(endpoint = "renew_link")]

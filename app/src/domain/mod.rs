@@ -186,6 +186,8 @@ pub enum LinkKind {
     Invitation,
     /// Sets up an authenticator again after a reset of the user's 2FA (24 hours).
     Setup,
+    /// Sets a new password (24 hours from the owner; 1 hour when the user asked by email).
+    Password,
 }
 
 impl LinkKind {
@@ -194,6 +196,7 @@ impl LinkKind {
         match self {
             LinkKind::Invitation => "Invitation link",
             LinkKind::Setup => "Setup link",
+            LinkKind::Password => "Password link",
         }
     }
 
@@ -201,6 +204,7 @@ impl LinkKind {
         match self {
             LinkKind::Invitation => "invitation-link",
             LinkKind::Setup => "setup-link",
+            LinkKind::Password => "password-link",
         }
     }
 
@@ -212,6 +216,9 @@ impl LinkKind {
             ),
             (LinkKind::Setup, false) => format!(
                 "{name}'s two-factor authentication was reset. Send them this single-use setup link (valid 24 hours):"
+            ),
+            (LinkKind::Password, false) => format!(
+                "{name} can set a new password with this single-use link (valid 24 hours); their current password works until then. Signing in afterwards still asks for their second factor:"
             ),
             (kind, true) => format!(
                 "A new {} for {name}; the one sent before no longer works:",
@@ -225,6 +232,7 @@ impl LinkKind {
         match self {
             LinkKind::Invitation => "Send invitation by email",
             LinkKind::Setup => "Send setup link by email",
+            LinkKind::Password => "Send password link by email",
         }
     }
 
@@ -233,10 +241,23 @@ impl LinkKind {
         match self {
             LinkKind::Invitation => format!("/invite/{token}"),
             LinkKind::Setup => format!("/setup/{token}"),
+            LinkKind::Password => format!("/password/reset/{token}"),
         }
     }
 
     /// The action that issues a new one in place of the one sent before, for `name`.
+    /// The kind's name in the `user_links` table.
+    pub fn stored(self) -> &'static str {
+        match self {
+            LinkKind::Invitation => "invite",
+            LinkKind::Setup => "setup",
+            LinkKind::Password => "password",
+        }
+    }
+
+    /// The kind whose links have this path prefix (`/invite/`, `/setup/`, `/password/reset/`).
+    pub const ALL: [LinkKind; 3] = [LinkKind::Invitation, LinkKind::Setup, LinkKind::Password];
+
     pub fn renew_label(self, name: &str) -> String {
         format!("New {} for {name}", self.label().to_lowercase())
     }
@@ -394,6 +415,11 @@ pub struct PolicyImpact {
     #[serde(default)]
     pub mail_from: Option<String>,
 }
+
+/// What "Send reset link" answers, whether or not the email belongs to anyone.
+pub const RESET_ASKED_SENTENCE: &str = "If an account uses that email, a link to set a new \
+     password is on its way. It works once, for 1 hour. No mail? Check the address, or ask your \
+     account owner.";
 
 /// How many of the users still to set up an authenticator the console names.
 pub const PENDING_SHOWN: i64 = 50;

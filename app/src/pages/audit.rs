@@ -31,6 +31,8 @@ pub const EVENT_TYPES: &[(&str, &str)] = &[
     ("passkey.removed", "Passkey removed"),
     ("passkey.used", "Passkey used"),
     ("link.emailed", "Link sent by email"),
+    ("password.link_issued", "Password link issued"),
+    ("password.reset", "Password reset"),
     ("mail.sent", "Security email sent"),
     ("mail.given_up", "Security email given up"),
     ("users.exported", "Users exported"),

@@ -4,7 +4,8 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::owner::{
-    list_users, AddUser, RemoveUser, RenewLink, ResetUserTwoFactor, SetUserTwoFactor,
+    list_users, AddUser, RemoveUser, RenewLink, ResetUserPassword, ResetUserTwoFactor,
+    SetUserTwoFactor,
 };
 use crate::api::sessions::SignOutUserEverywhere;
 use crate::components::{
@@ -46,6 +47,7 @@ fn Users(required: bool) -> impl IntoView {
     // answers (a link to hand over, the reload after a removal) must not go with it.
     let actions = RowActions {
         reset: ServerAction::new(),
+        password: ServerAction::new(),
         remove: ServerAction::new(),
         renew: ServerAction::new(),
         sign_out: ServerAction::new(),
@@ -57,7 +59,11 @@ fn Users(required: bool) -> impl IntoView {
         }
     });
     Effect::new(move |_| {
-        for done in [actions.reset.value().get(), actions.renew.value().get()] {
+        for done in [
+            actions.reset.value().get(),
+            actions.password.value().get(),
+            actions.renew.value().get(),
+        ] {
             if let Some(Ok(link)) = done {
                 hand.run(link);
             }
@@ -66,6 +72,7 @@ fn Users(required: bool) -> impl IntoView {
     let refused = move || {
         [
             actions.reset.value().get().and_then(Result::err),
+            actions.password.value().get().and_then(Result::err),
             actions.remove.value().get().and_then(Result::err),
             actions.renew.value().get().and_then(Result::err),
             actions.sign_out.value().get().and_then(Result::err),
@@ -140,6 +147,7 @@ fn AddUserForm(
 #[derive(Clone, Copy)]
 struct RowActions {
     reset: ServerAction<ResetUserTwoFactor>,
+    password: ServerAction<ResetUserPassword>,
     remove: ServerAction<RemoveUser>,
     renew: ServerAction<RenewLink>,
     sign_out: ServerAction<SignOutUserEverywhere>,
@@ -149,6 +157,8 @@ struct RowActions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Destructive {
     Reset,
+    /// A password link for the user (their current password works until it is used).
+    Password,
     Remove,
     /// Turning a user's 2FA off while the account requires it.
     Exempt,
@@ -166,6 +176,7 @@ impl Destructive {
     fn param(self) -> &'static str {
         match self {
             Destructive::Reset => "reset",
+            Destructive::Password => "password",
             Destructive::Remove => "remove",
             Destructive::Exempt => "exempt",
             Destructive::SignOut => "sign_out",
@@ -176,6 +187,7 @@ impl Destructive {
     fn asked() -> Option<(i64, Destructive)> {
         let what = match step_param(CONFIRM).as_deref() {
             Some("reset") => Destructive::Reset,
+            Some("password") => Destructive::Password,
             Some("remove") => Destructive::Remove,
             Some("exempt") => Destructive::Exempt,
             Some("sign_out") => Destructive::SignOut,
@@ -193,6 +205,14 @@ impl Destructive {
                      codes stop working and they set up again with a setup link."
                 ),
                 format!("Reset {name}'s two-factor authentication"),
+            ),
+            Destructive::Password => (
+                format!(
+                    "Reset {name}'s password? You get a single-use password link (24 hours) to \
+                     hand them; their current password works until they use it, and signing in \
+                     afterwards still asks for their second factor."
+                ),
+                format!("Reset {name}'s password"),
             ),
             Destructive::Remove => (
                 format!("Remove {name}? They lose access to the account at once."),
@@ -251,6 +271,7 @@ fn UserLine(
     let toggle = ServerAction::<SetUserTwoFactor>::new();
     let RowActions {
         reset,
+        password,
         remove,
         renew,
         sign_out,
@@ -309,6 +330,7 @@ fn UserLine(
     // Focus moves to the confirming button when the question opens, and back to the button
     // that asked when it is cancelled, so a keyboard user never loses their place.
     let reset_ref = NodeRef::<leptos::html::Button>::new();
+    let password_ref = NodeRef::<leptos::html::Button>::new();
     let remove_ref = NodeRef::<leptos::html::Button>::new();
     let sign_out_ref = NodeRef::<leptos::html::Button>::new();
     let confirm_ref = NodeRef::<leptos::html::Button>::new();
@@ -323,6 +345,7 @@ fn UserLine(
             let asked = return_to.get_value();
             let button = match asked {
                 Some(Destructive::Reset) => reset_ref.get(),
+                Some(Destructive::Password) => password_ref.get(),
                 Some(Destructive::Remove) => remove_ref.get(),
                 Some(Destructive::SignOut) => sign_out_ref.get(),
                 Some(Destructive::Exempt) | None => None,
@@ -336,6 +359,7 @@ fn UserLine(
     // A confirmed action closes its question as it goes.
     Effect::new(move |_| {
         if (reset.pending().get()
+            || password.pending().get()
             || remove.pending().get()
             || sign_out.pending().get()
             || toggle.pending().get())
@@ -361,6 +385,9 @@ fn UserLine(
                 let form = match what {
                     Destructive::Reset => {
                         view! { <ActionForm action=reset>{submit}</ActionForm> }.into_any()
+                    }
+                    Destructive::Password => {
+                        view! { <ActionForm action=password>{submit}</ActionForm> }.into_any()
                     }
                     Destructive::Remove => {
                         view! { <ActionForm action=remove>{submit}</ActionForm> }.into_any()
@@ -440,6 +467,7 @@ fn UserLine(
     });
     let actions = (!is_owner).then(|| {
         let reset_name = format!("Reset two-factor authentication for {name}");
+        let password_name = format!("Reset password for {name}");
         let remove_name = format!("Remove user {name}");
         let sign_out_name = format!("Sign out everywhere for {name}");
         let ask = move |what: Destructive| {
@@ -456,6 +484,11 @@ fn UserLine(
                 <button type="submit" class="secondary" aria-label=reset_name node_ref=reset_ref
                     hidden=move || asking().is_some()
                     on:click=ask(Destructive::Reset)>"Reset two-factor authentication"</button>
+            </StepForm>
+            <StepForm params=params(Destructive::Password)>
+                <button type="submit" class="secondary" aria-label=password_name node_ref=password_ref
+                    hidden=move || asking().is_some()
+                    on:click=ask(Destructive::Password)>"Reset password"</button>
             </StepForm>
             <StepForm params=params(Destructive::SignOut)>
                 <button type="submit" class="secondary" aria-label=sign_out_name node_ref=sign_out_ref

@@ -32,6 +32,8 @@ pub enum Event {
     MailSent,
     MailGivenUp,
     LinkEmailed,
+    PasswordLinkIssued,
+    PasswordReset,
 }
 
 impl Event {
@@ -63,6 +65,8 @@ impl Event {
             Event::MailSent => "mail.sent",
             Event::MailGivenUp => "mail.given_up",
             Event::LinkEmailed => "link.emailed",
+            Event::PasswordLinkIssued => "password.link_issued",
+            Event::PasswordReset => "password.reset",
         }
     }
 }

@@ -135,6 +135,12 @@ pub enum Notice {
     Invitation { by: String },
     /// To the user: the owner's setup link after a 2FA reset.
     SetupLink { by: String },
+    /// To the user: the owner's password link.
+    PasswordLink { by: String },
+    /// To the user: the link they asked for on "Forgot password?" (from `addr`).
+    PasswordResetAsked { addr: String },
+    /// To the user: their password was changed with a password link.
+    PasswordChanged { addr: String },
 }
 
 impl Notice {
@@ -154,6 +160,9 @@ impl Notice {
             Notice::UserLockedOut { .. } => "user_locked_out",
             Notice::Invitation { .. } => "invitation",
             Notice::SetupLink { .. } => "setup_link",
+            Notice::PasswordLink { .. } => "password_link",
+            Notice::PasswordResetAsked { .. } => "password_reset_asked",
+            Notice::PasswordChanged { .. } => "password_changed",
         }
     }
 
@@ -826,6 +835,29 @@ pub(crate) fn render(notice: &Notice, to: &Recipient, link: Option<&str>, t: i64
             vec![
                 format!("{by} reset your two-factor authentication. Set up a new second factor with this single-use link (valid 24 hours):"),
                 link.unwrap_or_default().into(),
+                NOT_YOU.into(),
+            ],
+        ),
+        Notice::PasswordLink { by } => (
+            "Set a new password".into(),
+            vec![
+                format!("{by} sent you a link to set a new password for {}. It works once and for 24 hours; your current password works until you use it:", to.account),
+                link.unwrap_or_default().into(),
+                "Signing in afterwards still asks for your second factor.".into(),
+            ],
+        ),
+        Notice::PasswordResetAsked { addr } => (
+            "Reset your password".into(),
+            vec![
+                format!("Someone (from {addr}) asked at {at} to reset the password of your account. To set a new one, open this link; it works once and for 1 hour:"),
+                link.unwrap_or_default().into(),
+                "Signing in afterwards still asks for your second factor. If you did not ask, ignore this mail: your password stays as it is.".into(),
+            ],
+        ),
+        Notice::PasswordChanged { addr } => (
+            "Your password was changed".into(),
+            vec![
+                format!("The password of your account was changed at {at} with a password link, from {addr}. Every session of yours ended, and browsers you were remembered on are forgotten."),
                 NOT_YOU.into(),
             ],
         ),

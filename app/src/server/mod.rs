@@ -10,6 +10,7 @@ pub mod mail;
 pub mod owner;
 pub mod passkeys;
 pub mod password;
+pub mod password_reset;
 pub mod purge;
 pub mod qr;
 pub mod rows;

@@ -603,7 +603,7 @@ fn link_token() -> (String, Vec<u8>) {
     (token, hash)
 }
 
-async fn insert_link(
+pub(crate) async fn insert_link(
     tx: &mut super::Tx,
     user_id: i64,
     kind: &str,
@@ -801,6 +801,7 @@ pub async fn renew_link(
         match kind {
             LinkKind::Invitation => "new invitation link; the old one voided",
             LinkKind::Setup => "new setup link; the old one voided",
+            LinkKind::Password => "new password link; the old one voided",
         },
     )
     .await?;
@@ -842,26 +843,23 @@ pub async fn email_link(
         return Err(AppError::Refused(mail::NOT_CONFIGURED.into()));
     }
     let path = link.trim();
-    let (kind, token) = [
-        (LinkKind::Invitation, "/invite/"),
-        (LinkKind::Setup, "/setup/"),
-    ]
-    .into_iter()
-    .find_map(|(kind, prefix)| {
-        let at = path.rfind(prefix)?;
-        Some((kind, &path[at + prefix.len()..]))
-    })
-    .filter(|(_, token)| {
-        !token.is_empty()
-            && token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    })
-    .ok_or_else(|| AppError::Refused("That is not an invitation or setup link.".into()))?;
-    let db_kind = match kind {
-        LinkKind::Invitation => "invite",
-        LinkKind::Setup => "setup",
-    };
+    let (kind, token) = LinkKind::ALL
+        .into_iter()
+        .find_map(|kind| {
+            let prefix = kind.path("");
+            let at = path.rfind(&prefix)?;
+            Some((kind, &path[at + prefix.len()..]))
+        })
+        .filter(|(_, token)| {
+            !token.is_empty()
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .ok_or_else(|| {
+            AppError::Refused("That is not an invitation, setup or password link.".into())
+        })?;
+    let db_kind = kind.stored();
     let user_id = link_user(state, token, db_kind).await.map_err(|_| {
         AppError::Refused("This link is not valid any more: issue a new one.".into())
     })?;
@@ -896,6 +894,7 @@ pub async fn email_link(
     let notice = match kind {
         LinkKind::Invitation => mail::Notice::Invitation { by },
         LinkKind::Setup => mail::Notice::SetupLink { by },
+        LinkKind::Password => mail::Notice::PasswordLink { by },
     };
     if !mail::enqueue_link(&mut tx, state, o.account_id, user_id, &notice, &full).await? {
         return Err(AppError::Refused(format!(

@@ -28,6 +28,9 @@ pub const FREE_SIGN_UPS: i64 = 50;
 /// Passkey ceremonies one user starts before each next one waits (doubling from 1 s): a user
 /// cannot turn step-ups into thousands of audit rows.
 pub const FREE_PASSKEY_CEREMONIES: i64 = 30;
+/// Password links one email may ask for in an hour before each next one waits (doubling from
+/// 1 s): nobody can make the console mail someone again and again.
+pub const FREE_RESETS: i64 = 3;
 /// An address (or its sign-ups, or a user's passkey ceremonies) quiet this long starts counting
 /// afresh.
 pub const ADDR_QUIET_SECS: i64 = 3600;
@@ -52,6 +55,8 @@ pub enum Scope {
     Link,
     /// Passkey ceremonies one user starts (each may end in an audit row): by the user's id.
     Passkey,
+    /// Password links asked for by email ("Forgot password?"), by the normalized email.
+    Reset,
 }
 
 impl Scope {
@@ -63,6 +68,7 @@ impl Scope {
             Scope::SignUp => "sign_up",
             Scope::Link => "link",
             Scope::Passkey => "passkey",
+            Scope::Reset => "reset",
         }
     }
 
@@ -71,6 +77,7 @@ impl Scope {
             Scope::Addr => FREE_ATTEMPTS_ADDR,
             Scope::SignUp => config.free_sign_ups,
             Scope::Passkey => FREE_PASSKEY_CEREMONIES,
+            Scope::Reset => FREE_RESETS,
             Scope::Account | Scope::Device | Scope::Link => FREE_ATTEMPTS_ACCOUNT,
         }
     }
@@ -79,7 +86,7 @@ impl Scope {
     /// count is of consecutive failures, which only a success ends.
     fn starts_over_after(self) -> Option<i64> {
         match self {
-            Scope::Addr | Scope::SignUp | Scope::Passkey => Some(ADDR_QUIET_SECS),
+            Scope::Addr | Scope::SignUp | Scope::Passkey | Scope::Reset => Some(ADDR_QUIET_SECS),
             Scope::Account | Scope::Device | Scope::Link => None,
         }
     }
@@ -91,7 +98,7 @@ impl Scope {
 
     fn limit(self) -> i64 {
         match self {
-            Scope::Addr | Scope::SignUp | Scope::Passkey => i64::MAX,
+            Scope::Addr | Scope::SignUp | Scope::Passkey | Scope::Reset => i64::MAX,
             Scope::Account | Scope::Device | Scope::Link => ATTEMPT_LIMIT,
         }
     }
