@@ -44,7 +44,7 @@ export default defineConfig({
   projects: [
     { name: 'js', use: { ...chromium, javaScriptEnabled: true } },
     // Every flow must work before (or without) the wasm: run the flow specs with JavaScript off.
-    { name: 'no-js', testMatch: /(forms|flows|sessions|deadline|mail)\.spec\.ts/, use: { ...chromium, javaScriptEnabled: false } },
+    { name: 'no-js', testMatch: /(forms|flows|sessions|deadline|mail|password)\.spec\.ts/, use: { ...chromium, javaScriptEnabled: false } },
   ],
   webServer: [{
     command: `/usr/bin/python3 ../scripts/smtp-sink.py ${smtpPort} ${dataDir}/mail`,

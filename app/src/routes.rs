@@ -16,9 +16,8 @@ use leptos_router::{
 };
 
 use crate::pages::{
-    AuditPage, ForgotPasswordPage, InvitePage, LoginPage, NotFoundPage, OverviewPage,
-    ProfilePage, ResetPasswordPage, SettingsSecurityPage, SetupPage, SignupPage, UsersPage,
-    VerifyPage,
+    AuditPage, ForgotPasswordPage, InvitePage, LoginPage, NotFoundPage, OverviewPage, ProfilePage,
+    ResetPasswordPage, SettingsSecurityPage, SetupPage, SignupPage, UsersPage, VerifyPage,
 };
 
 /// A page behind sign-in (or behind a link) whose code loads on first use.

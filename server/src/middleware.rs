@@ -11,9 +11,12 @@ use axum::{
 
 /// Pages anyone may see; every other page needs a session.
 fn is_public_page(path: &str) -> bool {
-    matches!(path, "/login" | "/signup" | "/login/verify")
-        || path.starts_with("/invite/")
+    matches!(
+        path,
+        "/login" | "/signup" | "/login/verify" | "/password/forgot"
+    ) || path.starts_with("/invite/")
         || path.starts_with("/setup/")
+        || path.starts_with("/password/reset/")
 }
 
 /// Paths that are not pages: assets, server functions, health.

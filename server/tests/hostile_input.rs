@@ -96,6 +96,16 @@ const ENDPOINTS: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("renew_link", &[("user_id", Kind::BadId)]),
     ("email_link", &[("link", Kind::Text)]),
+    ("reset_user_password", &[("user_id", Kind::BadId)]),
+    ("forgot_password", &[("email", Kind::BadEmail)]),
+    (
+        "reset_password",
+        &[
+            ("token", Kind::Text),
+            ("password", Kind::Text),
+            ("confirm_password", Kind::Text),
+        ],
+    ),
     ("invitation_details", &[("token", Kind::Text)]),
     ("take_flash", &[]),
     (

@@ -597,3 +597,42 @@ async fn a_mail_survives_a_kill_between_commit_and_send() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(sink.mails().len(), 1, "once");
 }
+
+on_both!(one_person_cannot_be_flooded, |db| async move {
+    let (mut ora, sink, _, _) = ora(db).await;
+    deliver(&ora, 0).await;
+    sink.wait_for(1).await;
+    // The owner switches Adam's 2FA off and on 60 times: at most MAX_WAITING mails wait for
+    // Adam (and for the owner), and at most MAX_SENT_PER_HOUR reach each address.
+    let (_adam, _) = ora.add_member("adam@example.com", PW, true).await;
+    let adam = ora.user_id("adam@example.com").await.to_string();
+    for _ in 0..60 {
+        for on in ["false", "true"] {
+            let r = ora
+                .call("set_user_two_factor", &[("user_id", &adam), ("on", on)])
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        }
+    }
+    let waiting = "SELECT COUNT(*) FROM outbox WHERE done_at IS NULL";
+    assert_eq!(ora.count(waiting).await, 2 * mail::MAX_WAITING);
+    while deliver(&ora, 0).await > 0 {}
+    let mails = sink.mails();
+    let to = |a: &str| mails.iter().filter(|m| m.to == vec![a.to_string()]).count() as i64;
+    assert_eq!(to("adam@example.com"), mail::MAX_SENT_PER_HOUR);
+    assert_eq!(to("ora@example.com"), mail::MAX_SENT_PER_HOUR);
+    assert_eq!(ora.count(waiting).await, 0, "what was dropped is gone");
+    // An address SMTP cannot take is refused when the owner sends a link to it.
+    let r = ora
+        .call(
+            "add_user",
+            &[("name", "Odd"), ("email", "x,y@example.com"), ("two_factor", "false")],
+        )
+        .await;
+    if r.status == StatusCode::OK {
+        let handed: app::domain::HandedLink = serde_json::from_str(&r.body).unwrap();
+        let r = ora.call("email_link", &[("link", &handed.link)]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+        assert!(r.body.contains("Mail cannot be sent"), "{}", r.body);
+    }
+});

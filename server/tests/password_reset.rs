@@ -40,155 +40,215 @@ async fn mailed_link(app: &TestApp, sink: &Sink, to: &str, subject: &str) -> Str
             .find(|m| m.to == vec![to.to_string()] && m.subject.ends_with(subject))
         {
             let link = m.link("/password/reset/").expect("a password link");
-            assert!(link.starts_with("http://localhost:3000/password/reset/"), "{link}");
+            assert!(
+                link.starts_with("http://localhost:3000/password/reset/"),
+                "{link}"
+            );
             return link.rsplit('/').next().unwrap().to_string();
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("no mail {subject:?} to {to}: {:?}", sink.mails().iter().map(|m| &m.subject).collect::<Vec<_>>());
+    panic!(
+        "no mail {subject:?} to {to}: {:?}",
+        sink.mails().iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
 }
 
 async fn reset(b: &mut TestApp, token: &str, pw: &str, confirm: &str) -> common::Resp {
     b.call(
         "reset_password",
-        &[("token", token), ("password", pw), ("confirm_password", confirm)],
+        &[
+            ("token", token),
+            ("password", pw),
+            ("confirm_password", confirm),
+        ],
     )
     .await
 }
 
-on_both!(forgot_then_new_password_then_the_second_factor, |db| async move {
-    let (ora, sink, secret) = ora(db).await;
-    let mut old_session = ora.other_browser_with(ora.cookie.clone(), None);
-    // Asking: the same answer for Ora and for nobody.
-    let mut stranger = ora.other_browser();
-    let known = stranger
-        .call("forgot_password", &[("email", "Ora@Example.com")])
+on_both!(
+    forgot_then_new_password_then_the_second_factor,
+    |db| async move {
+        let (ora, sink, secret) = ora(db).await;
+        let mut old_session = ora.other_browser_with(ora.cookie.clone(), None);
+        // Asking: the same answer for Ora and for nobody.
+        let mut stranger = ora.other_browser();
+        let known = stranger
+            .call("forgot_password", &[("email", "Ora@Example.com")])
+            .await;
+        let unknown = stranger
+            .call("forgot_password", &[("email", "nobody@example.com")])
+            .await;
+        assert_eq!(known.status, unknown.status);
+        assert_eq!(known.body, unknown.body);
+        assert_eq!(known.location(), unknown.location());
+        let token = mailed_link(&ora, &sink, "ora@example.com", "Reset your password").await;
+        assert_eq!(
+            sink.mails()
+                .iter()
+                .filter(|m| m.to == vec!["nobody@example.com".to_string()])
+                .count(),
+            0
+        );
+        // The link sets the password and opens nothing.
+        let mut b = ora.other_browser();
+        let r = reset(&mut b, &token, NEW_PW, NEW_PW).await;
+        assert!(
+            r.status.is_success() || r.status.is_redirection(),
+            "{} {}",
+            r.status,
+            r.body
+        );
+        assert!(
+            b.cookie.is_none() && b.pending.is_none(),
+            "no session from a link"
+        );
+        // Every session of Ora ended; the old password is refused, the new one asks for a code.
+        let r = old_session.call("current_user", &[]).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+        let r = b.sign_in("ora@example.com", PW).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+        let r = b.sign_in("ora@example.com", NEW_PW).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(
+            b.pending.is_some() && b.cookie.is_none(),
+            "the second factor is owed"
+        );
+        sqlx::query("UPDATE authenticators SET last_step = 0")
+            .execute(&ora.state.pool)
+            .await
+            .unwrap();
+        let code = totp::code_for(&secret, now() as u64);
+        let r = b.call("verify_sign_in", &[("code", &code)]).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(b.cookie.is_some());
+        // Used: never again.
+        let mut c = ora.other_browser();
+        let r = reset(
+            &mut c,
+            &token,
+            "yet another passphrase",
+            "yet another passphrase",
+        )
         .await;
-    let unknown = stranger
-        .call("forgot_password", &[("email", "nobody@example.com")])
-        .await;
-    assert_eq!(known.status, unknown.status);
-    assert_eq!(known.body, unknown.body);
-    assert_eq!(known.location(), unknown.location());
-    let token = mailed_link(&ora, &sink, "ora@example.com", "Reset your password").await;
-    assert_eq!(
-        sink.mails().iter().filter(|m| m.to == vec!["nobody@example.com".to_string()]).count(),
-        0
-    );
-    // The link sets the password and opens nothing.
-    let mut b = ora.other_browser();
-    let r = reset(&mut b, &token, NEW_PW, NEW_PW).await;
-    assert!(r.status.is_success() || r.status.is_redirection(), "{} {}", r.status, r.body);
-    assert!(b.cookie.is_none() && b.pending.is_none(), "no session from a link");
-    // Every session of Ora ended; the old password is refused, the new one asks for a code.
-    let r = old_session.call("current_user", &[]).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
-    let r = b.sign_in("ora@example.com", PW).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
-    let r = b.sign_in("ora@example.com", NEW_PW).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert!(b.pending.is_some() && b.cookie.is_none(), "the second factor is owed");
-    sqlx::query("UPDATE authenticators SET last_step = 0")
-        .execute(&ora.state.pool)
-        .await
-        .unwrap();
-    let code = totp::code_for(&secret, now() as u64);
-    let r = b.call("verify_sign_in", &[("code", &code)]).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert!(b.cookie.is_some());
-    // Used: never again.
-    let mut c = ora.other_browser();
-    let r = reset(&mut c, &token, "yet another passphrase", "yet another passphrase").await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-    assert!(r.body.contains("not valid any more"), "{}", r.body);
-    // Audited, and Ora hears that her password changed.
-    assert_eq!(ora.count("SELECT COUNT(*) FROM audit_events WHERE event = 'password.reset'").await, 1);
-    mail::deliver_due(&ora.state, now()).await.unwrap();
-    let changed = sink.wait_for(2).await;
-    assert!(changed.iter().any(|m| m.subject == "[Acme] Your password was changed"));
-    for m in sink.mails() {
-        assert!(!m.raw.contains(NEW_PW) && !m.raw.contains(PW) && !m.raw.contains(&code));
-    }
-});
-
-on_both!(every_unusable_link_and_bad_password_changes_nothing, |db| async move {
-    let (mut ora, sink, _) = ora(db).await;
-    let (_adam, invite) = ora.add_member("adam@example.com", PW, false).await;
-    let adam_id = ora.user_id("adam@example.com").await;
-    let r = ora.call("reset_user_password", &[("user_id", &adam_id.to_string())]).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let token = r.link_token("/password/reset/");
-    let before = ora.snapshot().await;
-    let hash = "SELECT password_hash FROM users WHERE email = 'adam@example.com'";
-    let old_hash: String = sqlx::query_scalar(hash).fetch_one(&ora.state.pool).await.unwrap();
-    let mut b = ora.other_browser();
-    // Password rules and the confirmation: the link stays unspent.
-    for (pw, confirm, field) in [
-        ("short", "short", "password"),
-        (NEW_PW, "not the same passphrase", "confirm_password"),
-        ("", "", "password"),
-    ] {
-        let r = reset(&mut b, &token, pw, confirm).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-        assert_eq!(r.json()["Invalid"]["field"], field, "{}", r.body);
-    }
-    // Made-up tokens, another kind's token (the invitation, used already), a token far too
-    // long.
-    for bad in ["", "nope", invite.as_str(), &"x".repeat(5000)] {
-        let r = reset(&mut b, bad, NEW_PW, NEW_PW).await;
-        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
-    }
-    // Expired: an hour past its 24 hours.
-    let mut late = ora.other_browser();
-    late.clock_shift = 25 * 3600;
-    let r = reset(&mut late, &token, NEW_PW, NEW_PW).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-    assert_eq!(ora.snapshot().await, before);
-    let now_hash: String = sqlx::query_scalar(hash).fetch_one(&ora.state.pool).await.unwrap();
-    assert_eq!(now_hash, old_hash);
-    // A newer link voids the older one.
-    let r = ora.call("reset_user_password", &[("user_id", &adam_id.to_string())]).await;
-    let newer = r.link_token("/password/reset/");
-    let r = reset(&mut b, &token, NEW_PW, NEW_PW).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-    // A removed user's link.
-    let r = ora.call("remove_user", &[("user_id", &adam_id.to_string())]).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let r = reset(&mut b, &newer, NEW_PW, NEW_PW).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
-    drop(sink);
-});
-
-on_both!(fifty_uses_of_one_link_at_once_set_one_password, |db| async move {
-    let (mut ora, _sink, _) = ora(db).await;
-    ora.add_member("adam@example.com", PW, false).await;
-    let adam_id = ora.user_id("adam@example.com").await;
-    let r = ora.call("reset_user_password", &[("user_id", &adam_id.to_string())]).await;
-    let token = r.link_token("/password/reset/");
-    let anon = ora.other_browser();
-    let tasks: Vec<_> = (0..50)
-        .map(|i| {
-            let mut b = anon.other_browser();
-            let token = token.clone();
-            tokio::spawn(async move {
-                let pw = format!("parallel passphrase {i:02}");
-                reset(&mut b, &token, &pw, &pw).await.status
-            })
-        })
-        .collect();
-    let mut won = 0;
-    for t in tasks {
-        let status = t.await.unwrap();
-        if status.is_success() || status.is_redirection() {
-            won += 1;
+        assert!(r.body.contains("not valid any more"), "{}", r.body);
+        // Audited, and Ora hears that her password changed.
+        assert_eq!(
+            ora.count("SELECT COUNT(*) FROM audit_events WHERE event = 'password.reset'")
+                .await,
+            1
+        );
+        mail::deliver_due(&ora.state, now()).await.unwrap();
+        let changed = sink.wait_for(2).await;
+        assert!(changed
+            .iter()
+            .any(|m| m.subject == "[Acme] Your password was changed"));
+        for m in sink.mails() {
+            assert!(!m.raw.contains(NEW_PW) && !m.raw.contains(PW) && !m.raw.contains(&code));
         }
     }
-    assert_eq!(won, 1);
-    assert_eq!(
-        ora.count("SELECT COUNT(*) FROM audit_events WHERE event = 'password.reset'").await,
-        1
-    );
-});
+);
+
+on_both!(
+    every_unusable_link_and_bad_password_changes_nothing,
+    |db| async move {
+        let (mut ora, sink, _) = ora(db).await;
+        let (_adam, invite) = ora.add_member("adam@example.com", PW, false).await;
+        let adam_id = ora.user_id("adam@example.com").await;
+        let r = ora
+            .call("reset_user_password", &[("user_id", &adam_id.to_string())])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let token = r.link_token("/password/reset/");
+        let before = ora.snapshot().await;
+        let hash = "SELECT password_hash FROM users WHERE email = 'adam@example.com'";
+        let old_hash: String = sqlx::query_scalar(hash)
+            .fetch_one(&ora.state.pool)
+            .await
+            .unwrap();
+        let mut b = ora.other_browser();
+        // Password rules and the confirmation: the link stays unspent.
+        for (pw, confirm, field) in [
+            ("short", "short", "password"),
+            (NEW_PW, "not the same passphrase", "confirm_password"),
+            ("", "", "password"),
+        ] {
+            let r = reset(&mut b, &token, pw, confirm).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+            assert_eq!(r.json()["Invalid"]["field"], field, "{}", r.body);
+        }
+        // Made-up tokens, another kind's token (the invitation, used already), a token far too
+        // long.
+        for bad in ["", "nope", invite.as_str(), &"x".repeat(5000)] {
+            let r = reset(&mut b, bad, NEW_PW, NEW_PW).await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {}", r.body);
+        }
+        // Expired: an hour past its 24 hours.
+        let mut late = ora.other_browser();
+        late.clock_shift = 25 * 3600;
+        let r = reset(&mut late, &token, NEW_PW, NEW_PW).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        assert_eq!(ora.snapshot().await, before);
+        let now_hash: String = sqlx::query_scalar(hash)
+            .fetch_one(&ora.state.pool)
+            .await
+            .unwrap();
+        assert_eq!(now_hash, old_hash);
+        // A newer link voids the older one.
+        let r = ora
+            .call("reset_user_password", &[("user_id", &adam_id.to_string())])
+            .await;
+        let newer = r.link_token("/password/reset/");
+        let r = reset(&mut b, &token, NEW_PW, NEW_PW).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        // A removed user's link.
+        let r = ora
+            .call("remove_user", &[("user_id", &adam_id.to_string())])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let r = reset(&mut b, &newer, NEW_PW, NEW_PW).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+        drop(sink);
+    }
+);
+
+on_both!(
+    fifty_uses_of_one_link_at_once_set_one_password,
+    |db| async move {
+        let (mut ora, _sink, _) = ora(db).await;
+        ora.add_member("adam@example.com", PW, false).await;
+        let adam_id = ora.user_id("adam@example.com").await;
+        let r = ora
+            .call("reset_user_password", &[("user_id", &adam_id.to_string())])
+            .await;
+        let token = r.link_token("/password/reset/");
+        let anon = ora.other_browser();
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let mut b = anon.other_browser();
+                let token = token.clone();
+                tokio::spawn(async move {
+                    let pw = format!("parallel passphrase {i:02}");
+                    reset(&mut b, &token, &pw, &pw).await.status
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tasks {
+            let status = t.await.unwrap();
+            if status.is_success() || status.is_redirection() {
+                won += 1;
+            }
+        }
+        assert_eq!(won, 1);
+        assert_eq!(
+            ora.count("SELECT COUNT(*) FROM audit_events WHERE event = 'password.reset'")
+                .await,
+            1
+        );
+    }
+);
 
 on_both!(asking_is_throttled_alike_for_everyone, |db| async move {
     let (ora, _sink, _) = ora(db).await;
@@ -198,13 +258,23 @@ on_both!(asking_is_throttled_alike_for_everyone, |db| async move {
         for _ in 0..5 {
             statuses.push(b.call("forgot_password", &[("email", email)]).await.status);
         }
-        assert!(statuses[..3].iter().all(|s| s.is_success() || s.is_redirection()), "{email}: {statuses:?}");
-        assert_eq!(statuses[4], StatusCode::TOO_MANY_REQUESTS, "{email}: {statuses:?}");
+        assert!(
+            statuses[..3]
+                .iter()
+                .all(|s| s.is_success() || s.is_redirection()),
+            "{email}: {statuses:?}"
+        );
+        assert_eq!(
+            statuses[4],
+            StatusCode::TOO_MANY_REQUESTS,
+            "{email}: {statuses:?}"
+        );
     }
     // Each mail to Ora: one a minute at most, whatever was asked.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        ora.count("SELECT COUNT(*) FROM outbox WHERE kind = 'password_reset_asked'").await,
+        ora.count("SELECT COUNT(*) FROM outbox WHERE kind = 'password_reset_asked'")
+            .await,
         1
     );
 });
@@ -212,42 +282,75 @@ on_both!(asking_is_throttled_alike_for_everyone, |db| async move {
 on_both!(the_owner_hands_a_password_link, |db| async move {
     let (mut ora, _sink, _) = ora(db).await;
     let ora_id = ora.user_id("ora@example.com").await;
-    let r = ora.call("reset_user_password", &[("user_id", &ora_id.to_string())]).await;
+    let r = ora
+        .call("reset_user_password", &[("user_id", &ora_id.to_string())])
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     let (mut adam, _) = ora.add_member("adam@example.com", PW, false).await;
     let adam_id = ora.user_id("adam@example.com").await;
     // An admin is not the owner.
-    let r = adam.call("reset_user_password", &[("user_id", &ora_id.to_string())]).await;
+    let r = adam
+        .call("reset_user_password", &[("user_id", &ora_id.to_string())])
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     // Another account's user.
     let mut olga = ora.other_browser();
     olga.sign_up("olga@example.com", PW).await;
-    let r = olga.call("reset_user_password", &[("user_id", &adam_id.to_string())]).await;
+    let r = olga
+        .call("reset_user_password", &[("user_id", &adam_id.to_string())])
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     // Someone invited who never set a password.
     let r = ora
-        .call("add_user", &[("name", "Ivy"), ("email", "ivy@example.com"), ("two_factor", "false")])
+        .call(
+            "add_user",
+            &[
+                ("name", "Ivy"),
+                ("email", "ivy@example.com"),
+                ("two_factor", "false"),
+            ],
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let ivy = ora.user_id("ivy@example.com").await;
-    let r = ora.call("reset_user_password", &[("user_id", &ivy.to_string())]).await;
+    let r = ora
+        .call("reset_user_password", &[("user_id", &ivy.to_string())])
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
     // Adam's link: his current password works until he uses it; then only the new one.
-    let r = ora.call("reset_user_password", &[("user_id", &adam_id.to_string())]).await;
+    let r = ora
+        .call("reset_user_password", &[("user_id", &adam_id.to_string())])
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let token = r.link_token("/password/reset/");
     let mut b = ora.other_browser();
-    assert_eq!(b.sign_in("adam@example.com", PW).await.status, StatusCode::OK);
+    assert_eq!(
+        b.sign_in("adam@example.com", PW).await.status,
+        StatusCode::OK
+    );
     let r = adam.call("current_user", &[]).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let r = reset(&mut b, &token, NEW_PW, NEW_PW).await;
-    assert!(r.status.is_success() || r.status.is_redirection(), "{}", r.body);
+    assert!(
+        r.status.is_success() || r.status.is_redirection(),
+        "{}",
+        r.body
+    );
     let r = adam.call("current_user", &[]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "every session ended");
     let mut c = ora.other_browser();
-    assert_eq!(c.sign_in("adam@example.com", PW).await.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(c.sign_in("adam@example.com", NEW_PW).await.status, StatusCode::OK);
-    assert!(c.cookie.is_some(), "Adam has no second factor: the password signs him in");
+    assert_eq!(
+        c.sign_in("adam@example.com", PW).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        c.sign_in("adam@example.com", NEW_PW).await.status,
+        StatusCode::OK
+    );
+    assert!(
+        c.cookie.is_some(),
+        "Adam has no second factor: the password signs him in"
+    );
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,7 +360,9 @@ async fn without_mail_the_owner_is_the_way() {
     let r = ora.call("password_reset_by_email", &[]).await;
     assert_eq!(r.json(), false);
     let mut b = ora.other_browser();
-    let r = b.call("forgot_password", &[("email", "ora@example.com")]).await;
+    let r = b
+        .call("forgot_password", &[("email", "ora@example.com")])
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     assert!(r.body.contains("ask your account owner"), "{}", r.body);
     assert_eq!(ora.count("SELECT COUNT(*) FROM user_links").await, 0);

@@ -7,6 +7,13 @@ use app::server::{now, sessions, throttle, totp, two_factor, users};
 use common::{at_once, Db, TestApp};
 use http::StatusCode;
 
+/// A sign-in from the tests' own address, in a browser the user never used.
+const FROM_HERE: app::server::sessions::Arrival = app::server::sessions::Arrival {
+    addr: "127.0.0.1",
+    reported: true,
+    new_browser: true,
+};
+
 const PW: &str = "correct horse battery";
 
 /// A code of `secret` that no step near now has: a wrong guess.
@@ -412,28 +419,17 @@ on_both!(
                 &app.state,
                 checked,
                 ("127.0.0.1", ""),
-                sessions::Arrival {
-                    addr: "127.0.0.1",
-                    reported: true,
-                    new_browser: true
-                }
+                FROM_HERE
             )
             .await
             .unwrap()
             .is_none());
-            assert!(sessions::create_pending(
-                &app.state,
-                checked,
-                false,
-                sessions::Arrival {
-                    addr: "127.0.0.1",
-                    reported: true,
-                    new_browser: true
-                }
-            )
-            .await
-            .unwrap()
-            .is_none());
+            assert!(
+                sessions::create_pending(&app.state, checked, false, FROM_HERE)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
             assert_eq!(app.snapshot().await, before);
         }
         // A changed password hash opens nothing either; 2FA turned on meanwhile opens no session.
@@ -446,38 +442,22 @@ on_both!(
             account_id: login.account_id,
             password_hash: "an older hash",
         };
-        assert!(sessions::create_pending(
-            &app.state,
-            checked,
-            false,
-            sessions::Arrival {
-                addr: "127.0.0.1",
-                reported: true,
-                new_browser: true
-            }
-        )
-        .await
-        .unwrap()
-        .is_none());
+        assert!(
+            sessions::create_pending(&app.state, checked, false, FROM_HERE)
+                .await
+                .unwrap()
+                .is_none()
+        );
         let hash = login.password_hash.clone().unwrap();
         let checked = sessions::Checked {
             password_hash: &hash,
             ..checked
         };
         assert!(
-            sessions::create_password_only(
-                &app.state,
-                checked,
-                ("127.0.0.1", ""),
-                sessions::Arrival {
-                    addr: "127.0.0.1",
-                    reported: true,
-                    new_browser: true
-                }
-            )
-            .await
-            .unwrap()
-            .is_none(),
+            sessions::create_password_only(&app.state, checked, ("127.0.0.1", ""), FROM_HERE)
+                .await
+                .unwrap()
+                .is_none(),
             "the owner's 2FA is on: no session from a password"
         );
     }

@@ -23,10 +23,14 @@ CREATE TABLE outbox (
     -- 'sent', or 'given_up' (a day of failures, or refused for good). A mail an hourly limit
     -- suppresses, or that has nobody to go to any more, is deleted instead.
     outcome       TEXT,
-    last_error    TEXT
+    last_error    TEXT,
+    -- The address a sent mail went to: one address gets a bounded number an hour.
+    sent_to       TEXT
 );
 CREATE INDEX outbox_due ON outbox(due_at) WHERE done_at IS NULL;
 CREATE INDEX outbox_subject ON outbox(subject) WHERE subject IS NOT NULL;
+CREATE INDEX outbox_waiting ON outbox(account_id, user_id) WHERE done_at IS NULL;
+CREATE INDEX outbox_sent_to ON outbox(sent_to, done_at) WHERE sent_to IS NOT NULL;
 CREATE INDEX outbox_done ON outbox(done_at) WHERE done_at IS NOT NULL;
 
 -- "Someone has your password" mail goes at most once an hour per user.

@@ -12,7 +12,8 @@ pub fn LoginPage() -> impl IntoView {
     let action = ServerAction::<SignIn>::new();
     let error = action_error(action.value());
     // Back from a password link: the new password is set, and nobody is signed in yet.
-    let changed = use_query_map().with_untracked(|q| q.get("password").as_deref() == Some("changed"));
+    let changed =
+        use_query_map().with_untracked(|q| q.get("password").as_deref() == Some("changed"));
     view! {
         <Title text="Sign in"/>
         <AuthCard title="Sign in to Latchkey">

@@ -16,13 +16,18 @@ use crate::domain::MAX_PASSWORD_LEN;
 pub fn ForgotPasswordPage() -> impl IntoView {
     let action = ServerAction::<ForgotPassword>::new();
     let error = action_error(action.value());
-    let sent = use_query_map().with_untracked(|q| q.get("sent").is_some());
+    // "Send reset link" comes back here with `?sent=1` (a navigation with the wasm, a
+    // redirect without).
+    let query = use_query_map();
+    let sent = move || query.with(|q| q.get("sent").is_some());
     let by_email = Resource::new(|| (), |_| password_reset_by_email());
     view! {
         <Title text="Forgot password"/>
         <AuthCard title="Forgot your password?">
             <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
-                {move || Suspend::new(async move {
+                {move || {
+                    let sent = sent();
+                    Suspend::new(async move {
                     match by_email.await {
                         Ok(true) if sent => view! {
                             <p role="status" data-testid="reset-sent">{crate::domain::RESET_ASKED_SENTENCE}</p>
@@ -42,7 +47,7 @@ pub fn ForgotPasswordPage() -> impl IntoView {
                         }.into_any(),
                         Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
                     }
-                })}
+                })}}
             </Suspense>
             <p class="alt"><A href="/login">"Back to sign in"</A></p>
         </AuthCard>

@@ -63,9 +63,11 @@ impl Mailer {
             "smtp+starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
                 .map_err(|e| format!("--smtp-url: {e}"))?
                 .port(parsed.port().unwrap_or(587)),
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "--smtp-url: unknown scheme {other:?} (use smtp://, smtps:// or smtp+starttls://)"
-            )),
+            ))
+            }
         };
         let builder = if parsed.username().is_empty() {
             builder
@@ -175,40 +177,73 @@ impl Notice {
     }
 }
 
+/// Whether mail can be addressed to `email` (the console's own check is looser than SMTP's).
+pub fn deliverable(email: &str) -> bool {
+    email.parse::<lettre::Address>().is_ok()
+}
+
 /// Whether this instance sends mail (SMTP configured).
 pub fn enabled(state: &AppState) -> bool {
     state.mail.is_some()
 }
 
+/// One mail, unless its recipient (a user, or the owner of the account: `$2` NULL) has
+/// [`MAX_WAITING`] waiting already.
 const INSERT: &str = "INSERT INTO outbox (account_id, user_id, kind, params, link_sealed, \
-     created_at, due_at, subject) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     created_at, due_at, subject) SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+     WHERE (SELECT COUNT(*) FROM outbox WHERE account_id = $1 AND user_id IS NOT DISTINCT FROM $2 \
+       AND done_at IS NULL) < $9";
 
-/// Writes `notice` for `to` of account `account_id` into the outbox through `executor` (the
+/// Mails one recipient may have waiting: what anyone can make the console queue for one person
+/// (by switching their 2FA on and off, say) is bounded; past it, mail is dropped.
+pub const MAX_WAITING: i64 = 20;
+/// Mails one address receives in an hour at most, whatever account and user rows stand behind
+/// it (a stranger can sign up with someone's address): the rest is dropped.
+pub const MAX_SENT_PER_HOUR: i64 = 20;
+
+/// Writes `notice` for `to` of account `account_id` into the outbox through `conn` (the
 /// transaction of the change it reports), due at `due`. Nothing without SMTP configured.
-pub async fn enqueue<'c, E>(
-    executor: E,
+pub async fn enqueue(
+    conn: &mut sqlx::AnyConnection,
     state: &AppState,
     account_id: i64,
     to: To,
     notice: &Notice,
     due: i64,
-) -> Result<(), AppError>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
+) -> Result<(), AppError> {
     if !enabled(state) {
         return Ok(());
     }
-    insert(executor, account_id, to, notice, None, due, None).await
+    insert(conn, account_id, to, notice, None, due, None).await?;
+    Ok(())
 }
 
 /// A link mail to one user goes at most this often (the owner's button is not a way to flood
 /// an inbox).
 pub const LINK_MAIL_EVERY_SECS: i64 = 60;
 
-/// An invitation or setup `link` the owner sends to user `user_id`, sealed until sent, in `tx`
-/// with the user's row locked; false (nothing written) when one went to them within
-/// [`LINK_MAIL_EVERY_SECS`].
+/// `notice` to `who` themselves, in the transaction (`conn`) of what they just did.
+pub async fn tell(
+    conn: &mut sqlx::AnyConnection,
+    state: &AppState,
+    who: super::two_factor::Who<'_>,
+    notice: &Notice,
+    t: i64,
+) -> Result<(), AppError> {
+    enqueue(
+        conn,
+        state,
+        who.account_id,
+        To::User(who.user_id),
+        notice,
+        t,
+    )
+    .await
+}
+
+/// An invitation, setup or password `link` for user `user_id`, sealed until sent, in `tx` with
+/// the user's row locked; false (nothing written) when one went to them within
+/// [`LINK_MAIL_EVERY_SECS`] or [`MAX_WAITING`] mails wait for them.
 pub async fn enqueue_link(
     tx: &mut super::Tx,
     state: &AppState,
@@ -241,8 +276,7 @@ pub async fn enqueue_link(
         t,
         Some(&subject),
     )
-    .await?;
-    Ok(true)
+    .await
 }
 
 /// What the console says where mail would be offered without SMTP.
@@ -253,20 +287,17 @@ fn link_context(user_id: i64) -> String {
     format!("mail-link:{user_id}")
 }
 
-async fn insert<'c, E>(
-    executor: E,
+async fn insert(
+    conn: &mut sqlx::AnyConnection,
     account_id: i64,
     to: To,
     notice: &Notice,
     sealed: Option<Vec<u8>>,
     due: i64,
     subject: Option<&[u8]>,
-) -> Result<(), AppError>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
+) -> Result<bool, AppError> {
     let params = serde_json::to_string(notice).map_err(internal("mail params"))?;
-    sqlx::query(INSERT)
+    let n = sqlx::query(INSERT)
         .bind(account_id)
         .bind(match to {
             To::User(id) => Some(id),
@@ -278,26 +309,25 @@ where
         .bind(super::now())
         .bind(due)
         .bind(subject.map(<[u8]>::to_vec))
-        .execute(executor)
+        .bind(MAX_WAITING)
+        .execute(conn)
         .await
-        .map_err(internal("enqueue mail"))?;
-    Ok(())
+        .map_err(internal("enqueue mail"))?
+        .rows_affected();
+    Ok(n == 1)
 }
 
 /// The half sign-in `pending_hash` of `user_id` passed the password: unless it ends in a
 /// session within [`UNFINISHED_AFTER_SECS`] ([`sign_in_finished`]), the user hears of it.
-pub async fn password_passed<'c, E>(
-    executor: E,
+pub async fn password_passed(
+    conn: &mut sqlx::AnyConnection,
     state: &AppState,
     account_id: i64,
     user_id: i64,
     pending_hash: &[u8],
     addr: &str,
     t: i64,
-) -> Result<(), AppError>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
+) -> Result<(), AppError> {
     if !enabled(state) {
         return Ok(());
     }
@@ -305,7 +335,7 @@ where
         addr: addr.to_string(),
     };
     insert(
-        executor,
+        conn,
         account_id,
         To::User(user_id),
         &notice,
@@ -313,21 +343,19 @@ where
         t + UNFINISHED_AFTER_SECS,
         Some(pending_hash),
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 /// A wrong second factor given to the half sign-in `holder` (a step-up's session matches
 /// nothing): its waiting "unfinished sign-in" mail becomes "wrong codes" and goes now.
-pub async fn wrong_code_after_password<'c, E>(
-    executor: E,
+pub async fn wrong_code_after_password(
+    conn: &mut sqlx::AnyConnection,
     state: &AppState,
     holder: &[u8],
     addr: &str,
     t: i64,
-) -> Result<(), AppError>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
+) -> Result<(), AppError> {
     if !enabled(state) {
         return Ok(());
     }
@@ -343,7 +371,7 @@ where
     .bind(params)
     .bind(t)
     .bind(holder.to_vec())
-    .execute(executor)
+    .execute(conn)
     .await
     .map_err(internal("wrong code mail"))?;
     Ok(())
@@ -351,14 +379,11 @@ where
 
 /// The half sign-in `pending_hash` gave its second factor: its "unfinished sign-in" mail (if
 /// not turned into "wrong codes" already) has nothing to say.
-pub async fn sign_in_finished<'c, E>(
-    executor: E,
+pub async fn sign_in_finished(
+    conn: &mut sqlx::AnyConnection,
     state: &AppState,
     pending_hash: &[u8],
-) -> Result<(), AppError>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
+) -> Result<(), AppError> {
     if !enabled(state) {
         return Ok(());
     }
@@ -367,30 +392,27 @@ where
          AND done_at IS NULL",
     )
     .bind(pending_hash.to_vec())
-    .execute(executor)
+    .execute(conn)
     .await
     .map_err(internal("cancel unfinished sign-in mail"))?;
     Ok(())
 }
 
 /// A session of `user_id` opened from a browser not remembered for them.
-pub async fn new_browser<'c, E>(
-    executor: E,
+pub async fn new_browser(
+    conn: &mut sqlx::AnyConnection,
     state: &AppState,
     account_id: i64,
     user_id: i64,
     addr: &str,
     agent: &str,
-) -> Result<(), AppError>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
+) -> Result<(), AppError> {
     let notice = Notice::NewBrowser {
         addr: addr.to_string(),
         agent: agent.chars().take(200).collect(),
     };
     enqueue(
-        executor,
+        conn,
         state,
         account_id,
         To::User(user_id),
@@ -433,17 +455,15 @@ pub async fn user_locked_out(
         t,
         Some(&subject),
     )
-    .await
+    .await?;
+    Ok(())
 }
 
-/// The name of user `user_id` (for "by whom"), read in `executor`.
-pub async fn name_of<'c, E>(executor: E, user_id: i64) -> Result<String, AppError>
-where
-    E: sqlx::Executor<'c, Database = sqlx::Any>,
-{
+/// The name of user `user_id` (for "by whom"), read in `conn`.
+pub async fn name_of(conn: &mut sqlx::AnyConnection, user_id: i64) -> Result<String, AppError> {
     sqlx::query("SELECT name FROM users WHERE id = $1")
         .bind(user_id)
-        .fetch_optional(executor)
+        .fetch_optional(conn)
         .await
         .map_err(internal("name for mail"))?
         .map(|r| r.try_get::<String, _>(0))
@@ -519,8 +539,7 @@ async fn deliver(
     let (Some(notice), Some(to)) = (notice, recipient) else {
         return finish(state, &row, claim, t, Outcome::Dropped, None).await;
     };
-    if notice.password_alert() && row.attempts == 1 && !take_password_alert(state, to.id, t).await?
-    {
+    if row.attempts == 1 && !within_hourly_limits(state, &notice, &to, t).await? {
         return finish(state, &row, claim, t, Outcome::Suppressed, Some(&to)).await;
     }
     let link = match &row.link_sealed {
@@ -595,6 +614,35 @@ async fn recipient(
     }))
 }
 
+/// Whether `notice` may go to `to` at `t` (checked on its first try): at most
+/// [`MAX_SENT_PER_HOUR`] mails to one address, and one "someone has your password" mail an
+/// hour to one user.
+async fn within_hourly_limits(
+    state: &AppState,
+    notice: &Notice,
+    to: &Recipient,
+    t: i64,
+) -> Result<bool, AppError> {
+    let sent: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM outbox WHERE sent_to = $1 AND done_at > $2 AND outcome = 'sent'",
+    )
+    .bind(to.email.clone())
+    .bind(t - 3600)
+    .fetch_one(&state.pool)
+    .await
+    .map_err(internal("mail sent this hour"))?
+    .try_get(0)
+    .map_err(internal("mail sent this hour"))?;
+    if sent >= MAX_SENT_PER_HOUR {
+        tracing::warn!(
+            user_id = to.id,
+            "hourly mail limit of an address reached; mail dropped"
+        );
+        return Ok(false);
+    }
+    Ok(!notice.password_alert() || take_password_alert(state, to.id, t).await?)
+}
+
 /// Takes the user's hourly "someone has your password" mail, if it is free at `t`.
 async fn take_password_alert(state: &AppState, user_id: i64, t: i64) -> Result<bool, AppError> {
     let n = sqlx::query(
@@ -652,13 +700,14 @@ async fn finish(
     }
     let mut tx = super::begin(state).await?;
     let done = sqlx::query(
-        "UPDATE outbox SET done_at = $1, outcome = $2, link_sealed = NULL, claimed_until = 0 \
-         WHERE id = $3 AND claim = $4 AND done_at IS NULL",
+        "UPDATE outbox SET done_at = $1, outcome = $2, link_sealed = NULL, claimed_until = 0, \
+         sent_to = $5 WHERE id = $3 AND claim = $4 AND done_at IS NULL",
     )
     .bind(t)
     .bind(outcome.as_str())
     .bind(row.id)
     .bind(claim.to_string())
+    .bind(to.map(|to| to.email.clone()))
     .execute(&mut *tx)
     .await
     .map_err(internal("finish mail"))?
@@ -707,10 +756,13 @@ pub fn spawn(state: AppState) {
     });
 }
 
-/// A rendered mail: subject, plain text, and the paragraphs of its HTML part.
+/// A rendered mail: its subject, its paragraphs, and the one link it carries (the owner's
+/// invitation, setup or password link, or the one the user asked for), which alone becomes a
+/// clickable link: nothing a user typed (a name that starts with `https://`) ever does.
 pub(crate) struct Rendered {
     pub subject: String,
     pub paragraphs: Vec<String>,
+    pub link: Option<String>,
 }
 
 fn when(t: i64) -> String {
@@ -868,6 +920,7 @@ pub(crate) fn render(notice: &Notice, to: &Recipient, link: Option<&str>, t: i64
     Rendered {
         subject: format!("[{}] {title}", to.account),
         paragraphs,
+        link: link.map(str::to_string),
     }
 }
 
@@ -886,7 +939,7 @@ fn escape(text: &str) -> String {
     out
 }
 
-/// The plain text and HTML parts of `r`. A paragraph that is a link becomes an `<a>`.
+/// The plain text and HTML parts of `r`. The paragraph that is its link becomes an `<a>`.
 pub(crate) fn parts(r: &Rendered) -> (String, String) {
     let text = r.paragraphs.join("\n\n") + "\n";
     let mut html = String::from(
@@ -894,7 +947,7 @@ pub(crate) fn parts(r: &Rendered) -> (String, String) {
     );
     for p in &r.paragraphs {
         let e = escape(p);
-        if p.starts_with("http://") || p.starts_with("https://") {
+        if r.link.as_ref() == Some(p) {
             html.push_str(&format!("<p><a href=\"{e}\">{e}</a></p>"));
         } else {
             html.push_str(&format!("<p>{e}</p>"));
@@ -967,6 +1020,29 @@ mod tests {
         assert!(html.contains(&format!("<a href=\"{link}\">")));
         let r = render(&Notice::RecoveryCodesRegenerated, &alice(), Some(link), 0);
         assert!(!parts(&r).0.contains(link));
+    }
+
+    #[test]
+    fn only_the_carried_link_is_clickable() {
+        let owner = "https://evil.example/login#";
+        let r = render(
+            &Notice::TwoFactorReset { by: owner.into() },
+            &alice(),
+            None,
+            0,
+        );
+        let (_, html) = parts(&r);
+        assert!(!html.contains("<a "), "{html}");
+        let link = "http://localhost:3000/setup/abc";
+        let r = render(
+            &Notice::SetupLink { by: owner.into() },
+            &alice(),
+            Some(link),
+            0,
+        );
+        let (_, html) = parts(&r);
+        assert_eq!(html.matches("<a ").count(), 1, "{html}");
+        assert!(html.contains(&format!("<a href=\"{link}\">")));
     }
 
     #[test]

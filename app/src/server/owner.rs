@@ -877,6 +877,11 @@ pub async fn email_link(
         .ok_or(AppError::NotFound)?;
     let name: String = row.try_get(0).map_err(internal("link user row"))?;
     let email: String = row.try_get(1).map_err(internal("link user row"))?;
+    if !mail::deliverable(&email) {
+        return Err(AppError::Refused(format!(
+            "Mail cannot be sent to {email}: copy the link and hand it over yourself."
+        )));
+    }
     // The link sent is the console's own (its public URL), whatever host the owner's copy or
     // the request named.
     let Some(origin) = state.config.public_origin.clone() else {
@@ -898,7 +903,7 @@ pub async fn email_link(
     };
     if !mail::enqueue_link(&mut tx, state, o.account_id, user_id, &notice, &full).await? {
         return Err(AppError::Refused(format!(
-            "A link went to {email} less than a minute ago. Wait a minute before sending it again."
+            "A link went to {email} less than a minute ago, or mail to them is waiting. Try again in a minute."
         )));
     }
     let detail = format!("{} to {email}", kind.label().to_lowercase());

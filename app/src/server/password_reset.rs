@@ -22,10 +22,7 @@ pub const ASKED_TTL_SECS: i64 = 3600;
 pub const HANDED_TTL_SECS: i64 = 24 * 3600;
 
 /// A user who has a password (an invited user who never set one gets their invitation again).
-async fn user_with_password(
-    state: &AppState,
-    user_id: i64,
-) -> Result<(i64, String), AppError> {
+async fn user_with_password(state: &AppState, user_id: i64) -> Result<(i64, String), AppError> {
     let row = sqlx::query("SELECT account_id, name, password_hash FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_optional(&state.pool)
@@ -63,44 +60,64 @@ pub async fn owner_link(
     if account_id != o.account_id {
         return Err(AppError::NotFound);
     }
-    let mut tx = super::begin(state).await?;
-    let token = owner::insert_link(&mut tx, user_id, LinkKind::Password.stored(), HANDED_TTL_SECS)
-        .await?;
-    audit::record(
-        &mut *tx,
-        audit::Entry {
-            event: Event::PasswordLinkIssued,
-            account_id: Some(o.account_id),
-            actor_user_id: Some(o.user_id),
-            target_user_id: Some(user_id),
-            detail: "by the owner; valid 24 hours",
-            client_addr: o.client_addr,
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(internal("commit password link"))?;
+    let by = Issuer {
+        user_id: Some(o.user_id),
+        client_addr: o.client_addr,
+        detail: "by the owner; valid 24 hours",
+    };
+    let token = issue(state, account_id, user_id, by).await?;
     Ok((name, token))
 }
 
 /// The operator's password link for `user_id` (`server reset-password`).
 pub async fn operator_link(state: &AppState, user_id: i64) -> Result<String, AppError> {
     let (account_id, _) = user_with_password(state, user_id).await?;
+    let by = Issuer {
+        user_id: None,
+        client_addr: "operator",
+        detail: "by operator command on the server host; valid 24 hours",
+    };
+    issue(state, account_id, user_id, by).await
+}
+
+/// Who hands a password link over, for the audit log.
+struct Issuer<'a> {
+    user_id: Option<i64>,
+    client_addr: &'a str,
+    detail: &'a str,
+}
+
+/// A password link for user `user_id` (of account `account_id`) to hand over, valid
+/// [`HANDED_TTL_SECS`]; older ones stop working. Returns the token.
+async fn issue(
+    state: &AppState,
+    account_id: i64,
+    user_id: i64,
+    by: Issuer<'_>,
+) -> Result<String, AppError> {
     let mut tx = super::begin(state).await?;
-    let token = owner::insert_link(&mut tx, user_id, LinkKind::Password.stored(), HANDED_TTL_SECS)
-        .await?;
+    let token = owner::insert_link(
+        &mut tx,
+        user_id,
+        LinkKind::Password.stored(),
+        HANDED_TTL_SECS,
+    )
+    .await?;
     audit::record(
         &mut *tx,
         audit::Entry {
             event: Event::PasswordLinkIssued,
             account_id: Some(account_id),
-            actor_user_id: None,
+            actor_user_id: by.user_id,
             target_user_id: Some(user_id),
-            detail: "by operator command on the server host; valid 24 hours",
-            client_addr: "operator",
+            detail: by.detail,
+            client_addr: by.client_addr,
         },
     )
     .await?;
-    tx.commit().await.map_err(internal("commit password link"))?;
+    tx.commit()
+        .await
+        .map_err(internal("commit password link"))?;
     Ok(token)
 }
 
@@ -243,6 +260,14 @@ pub async fn reset(
     let notice = mail::Notice::PasswordChanged {
         addr: addr.to_string(),
     };
-    mail::enqueue(&mut *tx, state, account_id, mail::To::User(user_id), &notice, t).await?;
+    mail::enqueue(
+        &mut *tx,
+        state,
+        account_id,
+        mail::To::User(user_id),
+        &notice,
+        t,
+    )
+    .await?;
     tx.commit().await.map_err(internal("commit new password"))
 }

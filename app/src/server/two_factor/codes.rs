@@ -411,15 +411,7 @@ pub async fn spend_recovery_code(
         .try_get(0)
         .map_err(internal("recovery codes left"))?;
         let notice = mail::Notice::RecoveryCodeUsed { left };
-        mail::enqueue(
-            &mut *tx,
-            state,
-            who.account_id,
-            mail::To::User(who.user_id),
-            &notice,
-            t,
-        )
-        .await?;
+        mail::tell(&mut *tx, state, who, &notice, t).await?;
     }
     Ok(tx)
 }

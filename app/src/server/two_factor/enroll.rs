@@ -393,15 +393,7 @@ pub(crate) async fn after_new_factor(
         .map_err(internal("end 1fa sessions"))?;
     if !added.had {
         let on = mail::Notice::TwoFactorOn;
-        mail::enqueue(
-            &mut **tx,
-            state,
-            who.account_id,
-            mail::To::User(who.user_id),
-            &on,
-            t,
-        )
-        .await?;
+        mail::tell(&mut **tx, state, who, &on, t).await?;
     }
     if !added.had || added.what == "authenticator app" {
         audit::record(
@@ -469,15 +461,7 @@ pub async fn regenerate_recovery_codes(
     )
     .await?;
     let notice = mail::Notice::RecoveryCodesRegenerated;
-    mail::enqueue(
-        &mut *tx,
-        state,
-        who.account_id,
-        mail::To::User(who.user_id),
-        &notice,
-        now(),
-    )
-    .await?;
+    mail::tell(&mut *tx, state, who, &notice, now()).await?;
     tx.commit()
         .await
         .map_err(internal("commit recovery codes"))?;
@@ -543,15 +527,7 @@ pub async fn disable_own(state: &AppState, who: Who<'_>, proof: &StepUp) -> Resu
     )
     .await?;
     let notice = mail::Notice::TwoFactorOff { by: None };
-    mail::enqueue(
-        &mut *tx,
-        state,
-        who.account_id,
-        mail::To::User(who.user_id),
-        &notice,
-        t,
-    )
-    .await?;
+    mail::tell(&mut *tx, state, who, &notice, t).await?;
     tx.commit().await.map_err(internal("commit 2fa off"))
 }
 
