@@ -626,7 +626,11 @@ on_both!(one_person_cannot_be_flooded, |db| async move {
     let r = ora
         .call(
             "add_user",
-            &[("name", "Odd"), ("email", "x,y@example.com"), ("two_factor", "false")],
+            &[
+                ("name", "Odd"),
+                ("email", "x,y@example.com"),
+                ("two_factor", "false"),
+            ],
         )
         .await;
     if r.status == StatusCode::OK {
