@@ -268,7 +268,7 @@ pub async fn enqueue_link(
     }
     let sealed = state.keys.seal(&link_context(user_id), link.as_bytes());
     insert(
-        &mut **tx,
+        tx,
         account_id,
         To::User(user_id),
         notice,
@@ -444,10 +444,10 @@ pub async fn user_locked_out(
     if recent.is_some() {
         return Ok(());
     }
-    let user = name_of(&mut **tx, who.user_id).await?;
+    let user = name_of(tx, who.user_id).await?;
     let notice = Notice::UserLockedOut { user, wrong };
     insert(
-        &mut **tx,
+        tx,
         who.account_id,
         To::Owner,
         &notice,

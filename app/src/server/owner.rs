@@ -300,9 +300,9 @@ pub async fn set_requirement(state: &AppState, o: Owner<'_>, on: bool) -> Result
         .await
         .map_err(internal("unrequire 2fa"))?;
         if mail::enabled(state) {
-            let by = mail::name_of(&mut *tx, o.user_id).await?;
+            let by = mail::name_of(&mut tx, o.user_id).await?;
             let notice = mail::Notice::RequirementOff { by };
-            mail::enqueue(&mut *tx, state, o.account_id, mail::To::Owner, &notice, t).await?;
+            mail::enqueue(&mut tx, state, o.account_id, mail::To::Owner, &notice, t).await?;
         }
     }
     tx.commit().await.map_err(internal("commit policy"))?;
@@ -565,13 +565,13 @@ pub async fn set_user_two_factor(
             .await
             .map_err(internal("end 1fa sessions"))?;
     } else if current.on && mail::enabled(state) {
-        let by = mail::name_of(&mut *tx, o.user_id).await?;
-        let user = mail::name_of(&mut *tx, user_id).await?;
+        let by = mail::name_of(&mut tx, o.user_id).await?;
+        let user = mail::name_of(&mut tx, user_id).await?;
         let to_user = mail::Notice::TwoFactorOff {
             by: Some(by.clone()),
         };
         mail::enqueue(
-            &mut *tx,
+            &mut tx,
             state,
             o.account_id,
             mail::To::User(user_id),
@@ -580,7 +580,7 @@ pub async fn set_user_two_factor(
         )
         .await?;
         let to_owner = mail::Notice::UserExempted { user, by };
-        mail::enqueue(&mut *tx, state, o.account_id, mail::To::Owner, &to_owner, t).await?;
+        mail::enqueue(&mut tx, state, o.account_id, mail::To::Owner, &to_owner, t).await?;
     }
     tx.commit().await.map_err(internal("commit user 2fa"))?;
     log(
@@ -734,12 +734,12 @@ pub async fn reset_two_factor(
     let token = insert_link(&mut tx, user_id, "setup", SETUP_TTL_SECS).await?;
     if mail::enabled(state) {
         let by = match by {
-            Some(owner) => mail::name_of(&mut *tx, owner).await?,
+            Some(owner) => mail::name_of(&mut tx, owner).await?,
             None => "The server operator".into(),
         };
         let notice = mail::Notice::TwoFactorReset { by };
         mail::enqueue(
-            &mut *tx,
+            &mut tx,
             state,
             account_id,
             mail::To::User(user_id),
@@ -895,7 +895,7 @@ pub async fn email_link(
     if !super::rows::lock_user(&mut tx, user_id).await? {
         return Err(AppError::NotFound);
     }
-    let by = mail::name_of(&mut *tx, o.user_id).await?;
+    let by = mail::name_of(&mut tx, o.user_id).await?;
     let notice = match kind {
         LinkKind::Invitation => mail::Notice::Invitation { by },
         LinkKind::Setup => mail::Notice::SetupLink { by },

@@ -261,7 +261,7 @@ pub async fn reset(
         addr: addr.to_string(),
     };
     mail::enqueue(
-        &mut *tx,
+        &mut tx,
         state,
         account_id,
         mail::To::User(user_id),

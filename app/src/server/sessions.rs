@@ -282,7 +282,7 @@ pub async fn create_pending(
         .map_err(internal("create pending"))?;
     if from.reported {
         super::mail::password_passed(
-            &mut *tx,
+            &mut tx,
             state,
             user.account_id,
             user.user_id,
@@ -333,7 +333,7 @@ pub async fn create_password_only(
     if from.new_browser() {
         let agent = client.1;
         super::mail::new_browser(
-            &mut *tx,
+            &mut tx,
             state,
             user.account_id,
             user.user_id,

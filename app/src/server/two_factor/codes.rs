@@ -169,8 +169,7 @@ pub(crate) async fn refuse(
         .await?;
     }
     audit::record(&mut *tx, entry(who, Event::CodeFailure, refusal.why)).await?;
-    mail::wrong_code_after_password(&mut *tx, state, who.holder, who.client_addr, attempt.t)
-        .await?;
+    mail::wrong_code_after_password(&mut tx, state, who.holder, who.client_addr, attempt.t).await?;
     if let Some(until) = attempt.took_lock {
         let detail = format!("locked for {} s", until - attempt.t);
         audit::record(&mut *tx, entry(who, Event::CodeLockout, &detail)).await?;
@@ -411,7 +410,7 @@ pub async fn spend_recovery_code(
         .try_get(0)
         .map_err(internal("recovery codes left"))?;
         let notice = mail::Notice::RecoveryCodeUsed { left };
-        mail::tell(&mut *tx, state, who, &notice, t).await?;
+        mail::tell(&mut tx, state, who, &notice, t).await?;
     }
     Ok(tx)
 }

@@ -393,7 +393,7 @@ pub(crate) async fn after_new_factor(
         .map_err(internal("end 1fa sessions"))?;
     if !added.had {
         let on = mail::Notice::TwoFactorOn;
-        mail::tell(&mut **tx, state, who, &on, t).await?;
+        mail::tell(tx, state, who, &on, t).await?;
     }
     if !added.had || added.what == "authenticator app" {
         audit::record(
@@ -461,7 +461,7 @@ pub async fn regenerate_recovery_codes(
     )
     .await?;
     let notice = mail::Notice::RecoveryCodesRegenerated;
-    mail::tell(&mut *tx, state, who, &notice, now()).await?;
+    mail::tell(&mut tx, state, who, &notice, now()).await?;
     tx.commit()
         .await
         .map_err(internal("commit recovery codes"))?;
@@ -527,7 +527,7 @@ pub async fn disable_own(state: &AppState, who: Who<'_>, proof: &StepUp) -> Resu
     )
     .await?;
     let notice = mail::Notice::TwoFactorOff { by: None };
-    mail::tell(&mut *tx, state, who, &notice, t).await?;
+    mail::tell(&mut tx, state, who, &notice, t).await?;
     tx.commit().await.map_err(internal("commit 2fa off"))
 }
 

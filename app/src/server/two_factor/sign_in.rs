@@ -156,7 +156,7 @@ pub async fn open_session_in(
             return Err(AppError::Unauthorized);
         }
         // The user proved it is them: their "unfinished sign-in" mail has nothing to say.
-        mail::sign_in_finished(&mut *tx, state, pending_hash).await?;
+        mail::sign_in_finished(&mut tx, state, pending_hash).await?;
         tx.commit().await.map_err(internal("commit proof"))?;
         return Ok(Finished::PasskeyOwed);
     }
@@ -164,10 +164,10 @@ pub async fn open_session_in(
         tx.rollback().await.map_err(internal("rollback"))?;
         return Err(AppError::Unauthorized);
     };
-    mail::sign_in_finished(&mut *tx, state, pending_hash).await?;
+    mail::sign_in_finished(&mut tx, state, pending_hash).await?;
     if taken.new_browser {
         mail::new_browser(
-            &mut *tx,
+            &mut tx,
             state,
             who.account_id,
             who.user_id,
