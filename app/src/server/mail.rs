@@ -1054,8 +1054,9 @@ mod tests {
         assert_eq!(retry_after(100), 3600);
     }
 
-    #[test]
-    fn smtp_urls() {
+    /// In a runtime: the connection pool starts its task there.
+    #[tokio::test]
+    async fn smtp_urls() {
         assert!(Mailer::new("smtp://127.0.0.1:2525", "Latchkey <no-reply@example.com>").is_ok());
         assert!(Mailer::new("smtps://u:p%40ss@mail.example.com", "no-reply@example.com").is_ok());
         assert!(Mailer::new("smtp+starttls://mail.example.com:587", "a@example.com").is_ok());
