@@ -51,14 +51,15 @@ pub fn HandOver(
 fn EmailLinkForm(link: String, label: &'static str) -> impl IntoView {
     let send = ServerAction::<EmailLink>::new();
     let error = action_error(send.value());
-    let sent = move || send.value().get().and_then(|r| r.ok());
+    let sent = move || send.value().get().and_then(Result::ok);
     view! {
         <ActionForm action=send attr:class="email-link">
             <ReturnHere/>
             <input type="hidden" name="link" value=link/>
             <FormError error/>
             <button type="submit" disabled=move || send.pending().get()>{label}</button>
-            <p role="status" class="saved">{sent}</p>
+            // Only once sent: the panel's one status until then is Copy link's.
+            {move || sent().map(|sentence| view! { <p role="status" class="saved">{sentence}</p> })}
         </ActionForm>
     }
 }
