@@ -64,7 +64,10 @@ test('the owner adds a user, switches their 2FA, resets it and removes them, con
   const sw = page.getByRole('switch', { name: 'Two-factor authentication for Ada Admin', exact: true });
   // Created with the switch turned on.
   await expect(sw).toHaveAttribute('aria-checked', 'true');
+  // The switch shows the asked state at once; the page is loaded again once the server saved it.
+  const saved = page.waitForResponse((r) => r.url().includes('/api/set_user_two_factor'));
   await sw.click();
+  await saved;
   await expect(sw).toHaveAttribute('aria-checked', 'false');
   await open(page, '/users', info);
   await expect(sw).toHaveAttribute('aria-checked', 'false');
