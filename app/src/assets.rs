@@ -10,6 +10,9 @@
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
+pub(crate) use names::escape_attr;
+
+#[cfg(feature = "ssr")]
 mod names {
     use std::{collections::HashMap, sync::OnceLock};
 
@@ -119,7 +122,7 @@ mod names {
         }
     }
 
-    /// An attribute value between double quotes.
+    /// An attribute value between double quotes (or text in an element).
     pub fn escape_attr(value: &str) -> String {
         value
             .replace('&', "&amp;")

@@ -367,3 +367,26 @@ async fn without_mail_the_owner_is_the_way() {
     assert!(r.body.contains("ask your account owner"), "{}", r.body);
     assert_eq!(ora.count("SELECT COUNT(*) FROM user_links").await, 0);
 }
+
+on_both!(
+    fifty_links_issued_at_once_leave_one_that_works,
+    |db| async move {
+        let (mut ora, _sink, _) = ora(db).await;
+        ora.add_member("adam@example.com", PW, false).await;
+        let adam = ora.user_id("adam@example.com").await.to_string();
+        let statuses =
+            common::at_once(&ora, 50, "reset_user_password", vec![("user_id", adam)]).await;
+        assert!(
+            statuses.iter().all(|s| *s == StatusCode::OK),
+            "{statuses:?}"
+        );
+        assert_eq!(
+            ora.count(
+                "SELECT COUNT(*) FROM user_links WHERE kind = 'password' AND used_at IS NULL"
+            )
+            .await,
+            1,
+            "a newer link voids the older ones, also when they are issued at once"
+        );
+    }
+);

@@ -8,9 +8,9 @@ use crate::domain::AppError;
 /// Whether "Forgot password?" can send a link by email here (SMTP and a public URL).
 #[server(endpoint = "password_reset_by_email")]
 pub async fn password_reset_by_email() -> Result<bool, AppError> {
-    use crate::server::{context, mail};
+    use crate::server::{context, password_reset};
     let cx = context::ctx()?;
-    Ok(mail::enabled(&cx.state) && cx.state.config.public_origin.is_some())
+    Ok(password_reset::by_email(&cx.state))
 }
 
 /// "Send reset link": the same answer, at once, whether or not anyone has `email`; the link (if
@@ -19,12 +19,12 @@ pub async fn password_reset_by_email() -> Result<bool, AppError> {
 #[server(endpoint = "forgot_password")]
 pub async fn forgot_password(email: String) -> Result<(), AppError> {
     use crate::domain::{normalize_email, validate_email};
-    use crate::server::{context, mail, now, password_reset, throttle};
+    use crate::server::{context, now, password_reset, throttle};
 
     let cx = context::ctx()?;
     let email = normalize_email(&email);
     validate_email("email", &email)?;
-    if !mail::enabled(&cx.state) || cx.state.config.public_origin.is_none() {
+    if !password_reset::by_email(&cx.state) {
         return Err(AppError::Refused(
             "This server does not send email: ask your account owner for a password link.".into(),
         ));

@@ -90,9 +90,7 @@ impl Mailer {
             from,
         })
     }
-}
 
-impl Mailer {
     /// The sender, as mail shows it.
     pub fn sender(&self) -> String {
         self.from.to_string()
@@ -257,13 +255,7 @@ pub async fn enqueue_link(
     }
     let t = super::now();
     let subject = format!("link:{user_id}").into_bytes();
-    let recent = sqlx::query("SELECT 1 FROM outbox WHERE subject = $1 AND created_at > $2")
-        .bind(subject.clone())
-        .bind(t - LINK_MAIL_EVERY_SECS)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(internal("recent link mail"))?;
-    if recent.is_some() {
+    if queued_since(tx, &subject, t - LINK_MAIL_EVERY_SECS).await? {
         return Ok(false);
     }
     let sealed = state.keys.seal(&link_context(user_id), link.as_bytes());
@@ -277,6 +269,24 @@ pub async fn enqueue_link(
         Some(&subject),
     )
     .await
+}
+
+/// Whether a mail about `subject` was queued after `since` (sent or not): what keeps a kind of
+/// mail to once a minute or an hour.
+async fn queued_since(
+    conn: &mut sqlx::AnyConnection,
+    subject: &[u8],
+    since: i64,
+) -> Result<bool, AppError> {
+    Ok(
+        sqlx::query("SELECT 1 FROM outbox WHERE subject = $1 AND created_at > $2")
+            .bind(subject.to_vec())
+            .bind(since)
+            .fetch_optional(conn)
+            .await
+            .map_err(internal("recent mail"))?
+            .is_some(),
+    )
 }
 
 /// What the console says where mail would be offered without SMTP.
@@ -435,13 +445,7 @@ pub async fn user_locked_out(
         return Ok(());
     }
     let subject = format!("locked:{}", who.user_id).into_bytes();
-    let recent = sqlx::query("SELECT 1 FROM outbox WHERE subject = $1 AND created_at > $2")
-        .bind(subject.clone())
-        .bind(t - PASSWORD_ALERT_EVERY_SECS)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(internal("recent lockout mail"))?;
-    if recent.is_some() {
+    if queued_since(tx, &subject, t - PASSWORD_ALERT_EVERY_SECS).await? {
         return Ok(());
     }
     let user = name_of(tx, who.user_id).await?;
@@ -478,7 +482,7 @@ const CLAIM: &str = "UPDATE outbox SET claimed_until = $1, claim = $2, attempts 
      WHERE id IN (SELECT id FROM outbox WHERE done_at IS NULL AND due_at <= $3 \
        AND claimed_until <= $3 ORDER BY id LIMIT $4) \
      AND done_at IS NULL AND due_at <= $3 AND claimed_until <= $3 \
-     RETURNING id, account_id, user_id, kind, params, link_sealed, created_at, attempts";
+     RETURNING id, account_id, user_id, params, link_sealed, created_at, attempts";
 
 /// Sends what is due at `t`; returns how many rows this worker claimed.
 pub async fn deliver_due(state: &AppState, t: i64) -> Result<usize, AppError> {
@@ -537,31 +541,32 @@ async fn deliver(
     let notice: Option<Notice> = serde_json::from_str(&row.params).ok();
     let recipient = recipient(state, row.account_id, row.user_id).await?;
     let (Some(notice), Some(to)) = (notice, recipient) else {
-        return finish(state, &row, claim, t, Outcome::Dropped, None).await;
+        return drop_claimed(state, &row, claim).await;
     };
     if row.attempts == 1 && !within_hourly_limits(state, &notice, &to, t).await? {
-        return finish(state, &row, claim, t, Outcome::Suppressed, Some(&to)).await;
+        return drop_claimed(state, &row, claim).await;
     }
     let link = match &row.link_sealed {
         Some(sealed) => match state.keys.open(&link_context(to.id), sealed) {
             Some(plain) => Some(String::from_utf8_lossy(&plain).into_owned()),
-            None => return finish(state, &row, claim, t, Outcome::Dropped, Some(&to)).await,
+            None => return drop_claimed(state, &row, claim).await,
         },
         None => None,
     };
+    let done = |outcome| finish(state, &row, claim, t, outcome, notice.kind(), &to);
     let text = render(&notice, &to, link.as_deref(), row.created_at);
     let message = match message(mailer, &to, &text) {
         Ok(m) => m,
         Err(e) => {
             tracing::warn!(error = %e, outbox_id = row.id, "mail could not be built");
-            return finish(state, &row, claim, t, Outcome::GivenUp, Some(&to)).await;
+            return done(Outcome::GivenUp).await;
         }
     };
     match mailer.transport.send(message).await {
-        Ok(_) => finish(state, &row, claim, t, Outcome::Sent, Some(&to)).await,
+        Ok(_) => done(Outcome::Sent).await,
         Err(e) if e.is_permanent() || t - row.created_at >= GIVE_UP_SECS => {
             tracing::warn!(error = %e, outbox_id = row.id, "mail given up");
-            finish(state, &row, claim, t, Outcome::GivenUp, Some(&to)).await
+            done(Outcome::GivenUp).await
         }
         Err(e) => {
             let wait = retry_after(row.attempts);
@@ -658,12 +663,12 @@ async fn take_password_alert(state: &AppState, user_id: i64, t: i64) -> Result<b
     Ok(n == 1)
 }
 
+/// How a row that was tried ends.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Sent,
+    /// A day of failures, a permanent refusal, or a mail that cannot be built.
     GivenUp,
-    Suppressed,
-    Dropped,
 }
 
 impl Outcome {
@@ -671,33 +676,41 @@ impl Outcome {
         match self {
             Outcome::Sent => "sent",
             Outcome::GivenUp => "given_up",
-            Outcome::Suppressed => "suppressed",
-            Outcome::Dropped => "dropped",
+        }
+    }
+
+    fn event(self) -> Event {
+        match self {
+            Outcome::Sent => Event::MailSent,
+            Outcome::GivenUp => Event::MailGivenUp,
         }
     }
 }
 
-/// Ends row `row` with `outcome`, and audits it, in one transaction: only while this worker's
-/// claim holds.
+/// Deletes claimed row `row`, which will not go out (an hourly limit, nobody to send it to any
+/// more): nothing reads it later, so one who repeats what is suppressed (a password used again
+/// and again) leaves no rows behind.
+async fn drop_claimed(state: &AppState, row: &Claimed, claim: &str) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM outbox WHERE id = $1 AND claim = $2")
+        .bind(row.id)
+        .bind(claim.to_string())
+        .execute(&state.pool)
+        .await
+        .map_err(internal("drop mail"))?;
+    Ok(())
+}
+
+/// Ends row `row` (a `kind` mail to `to`) with `outcome`, and audits it, in one transaction:
+/// only while this worker's claim holds.
 async fn finish(
     state: &AppState,
     row: &Claimed,
     claim: &str,
     t: i64,
     outcome: Outcome,
-    to: Option<&Recipient>,
+    kind: &str,
+    to: &Recipient,
 ) -> Result<(), AppError> {
-    if matches!(outcome, Outcome::Suppressed | Outcome::Dropped) {
-        // Nothing went out and nothing reads it later: gone at once, so one who repeats what
-        // is suppressed (a password used again and again) leaves no rows behind.
-        sqlx::query("DELETE FROM outbox WHERE id = $1 AND claim = $2")
-            .bind(row.id)
-            .bind(claim.to_string())
-            .execute(&state.pool)
-            .await
-            .map_err(internal("drop mail"))?;
-        return Ok(());
-    }
     let mut tx = super::begin(state).await?;
     let done = sqlx::query(
         "UPDATE outbox SET done_at = $1, outcome = $2, link_sealed = NULL, claimed_until = 0, \
@@ -707,34 +720,25 @@ async fn finish(
     .bind(outcome.as_str())
     .bind(row.id)
     .bind(claim.to_string())
-    .bind(to.map(|to| to.email.clone()))
+    .bind(to.email.clone())
     .execute(&mut *tx)
     .await
     .map_err(internal("finish mail"))?
     .rows_affected();
     if done == 1 {
-        if let Some(to) = to {
-            let kind = serde_json::from_str::<Notice>(&row.params)
-                .map(|n| n.kind())
-                .unwrap_or("mail");
-            let detail = format!("{kind} to {}", to.email);
-            audit::record(
-                &mut *tx,
-                audit::Entry {
-                    event: if outcome == Outcome::Sent {
-                        Event::MailSent
-                    } else {
-                        Event::MailGivenUp
-                    },
-                    account_id: Some(row.account_id),
-                    actor_user_id: None,
-                    target_user_id: Some(to.id),
-                    detail: &detail,
-                    client_addr: "",
-                },
-            )
-            .await?;
-        }
+        let detail = format!("{kind} to {}", to.email);
+        audit::record(
+            &mut *tx,
+            audit::Entry {
+                event: outcome.event(),
+                account_id: Some(row.account_id),
+                actor_user_id: None,
+                target_user_id: Some(to.id),
+                detail: &detail,
+                client_addr: "",
+            },
+        )
+        .await?;
     }
     tx.commit().await.map_err(internal("commit mail outcome"))
 }
@@ -765,27 +769,13 @@ pub(crate) struct Rendered {
     pub link: Option<String>,
 }
 
-fn when(t: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(t) {
-        Ok(d) => format!(
-            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-            d.year(),
-            u8::from(d.month()),
-            d.day(),
-            d.hour(),
-            d.minute()
-        ),
-        Err(_) => String::new(),
-    }
-}
-
 const NOT_YOU: &str = "If this was not you, tell your account owner at once.";
 const PASSWORD_KNOWN: &str = "If this was not you, someone knows your password: your second \
      factor stopped them. Tell your account owner, and do not approve a sign-in you did not start.";
 
 /// What `notice` says to `to`, with `link` where the owner sent one; `t` is when it happened.
 pub(crate) fn render(notice: &Notice, to: &Recipient, link: Option<&str>, t: i64) -> Rendered {
-    let at = when(t);
+    let at = crate::domain::format_time(t);
     let (title, body): (String, Vec<String>) = match notice {
         Notice::TwoFactorOn => (
             "Two-factor authentication is on".into(),
@@ -924,21 +914,6 @@ pub(crate) fn render(notice: &Notice, to: &Recipient, link: Option<&str>, t: i64
     }
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The plain text and HTML parts of `r`. The paragraph that is its link becomes an `<a>`.
 pub(crate) fn parts(r: &Rendered) -> (String, String) {
     let text = r.paragraphs.join("\n\n") + "\n";
@@ -946,7 +921,7 @@ pub(crate) fn parts(r: &Rendered) -> (String, String) {
         "<!doctype html><html><body style=\"font-family:sans-serif;line-height:1.5\">",
     );
     for p in &r.paragraphs {
-        let e = escape(p);
+        let e = crate::assets::escape_attr(p);
         if r.link.as_ref() == Some(p) {
             html.push_str(&format!("<p><a href=\"{e}\">{e}</a></p>"));
         } else {
@@ -1043,6 +1018,39 @@ mod tests {
         let (_, html) = parts(&r);
         assert_eq!(html.matches("<a ").count(), 1, "{html}");
         assert!(html.contains(&format!("<a href=\"{link}\">")));
+    }
+
+    /// The outbox's `kind` column is the JSON's tag: the queries that find a kind by name
+    /// (`unfinished_sign_in`) read what the worker wrote.
+    #[test]
+    fn kinds_are_the_json_tags() {
+        let s = String::new;
+        for n in [
+            Notice::TwoFactorOn,
+            Notice::TwoFactorOff { by: None },
+            Notice::TwoFactorReset { by: s() },
+            Notice::RecoveryCodeUsed { left: 1 },
+            Notice::RecoveryCodesRegenerated,
+            Notice::NewBrowser {
+                addr: s(),
+                agent: s(),
+            },
+            Notice::UnfinishedSignIn { addr: s() },
+            Notice::WrongCodes { addr: s() },
+            Notice::RequirementOff { by: s() },
+            Notice::UserExempted { user: s(), by: s() },
+            Notice::UserLockedOut {
+                user: s(),
+                wrong: 5,
+            },
+            Notice::Invitation { by: s() },
+            Notice::SetupLink { by: s() },
+            Notice::PasswordLink { by: s() },
+            Notice::PasswordResetAsked { addr: s() },
+            Notice::PasswordChanged { addr: s() },
+        ] {
+            assert_eq!(serde_json::to_value(&n).unwrap()["kind"], n.kind());
+        }
     }
 
     #[test]

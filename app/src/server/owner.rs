@@ -603,12 +603,19 @@ fn link_token() -> (String, Vec<u8>) {
     (token, hash)
 }
 
+/// A new `kind` link of user `user_id` in `tx`, valid `ttl` seconds: the user's older links of
+/// that kind stop working. The user's row is locked first, so links issued at once take turns
+/// and only the newest stays (on PostgreSQL a DELETE does not see a link a concurrent
+/// transaction inserted).
 pub(crate) async fn insert_link(
     tx: &mut super::Tx,
     user_id: i64,
     kind: &str,
     ttl: i64,
 ) -> Result<String, AppError> {
+    if !super::rows::lock_user(tx, user_id).await? {
+        return Err(AppError::NotFound);
+    }
     let (token, hash) = link_token();
     let t = now();
     sqlx::query("DELETE FROM user_links WHERE user_id = $1 AND kind = $2")

@@ -21,6 +21,12 @@ pub const ASKED_TTL_SECS: i64 = 3600;
 /// A link from the owner or the operator works this long.
 pub const HANDED_TTL_SECS: i64 = 24 * 3600;
 
+/// Whether "Forgot password?" can send a link by email here (SMTP and a public URL to build it
+/// on).
+pub fn by_email(state: &AppState) -> bool {
+    mail::enabled(state) && state.config.public_origin.is_some()
+}
+
 /// A user who has a password (an invited user who never set one gets their invitation again).
 async fn user_with_password(state: &AppState, user_id: i64) -> Result<(i64, String), AppError> {
     let row = sqlx::query("SELECT account_id, name, password_hash FROM users WHERE id = $1")
@@ -135,9 +141,7 @@ pub async fn asked(state: &AppState, email: &str, addr: &str) -> Result<(), AppE
         return Ok(());
     };
     let mut tx = super::begin(state).await?;
-    if !super::rows::lock_user(&mut tx, login.user_id).await? {
-        return Ok(());
-    }
+    // `insert_link` locks the user's row: the link mail below sees any other of a moment ago.
     let token = owner::insert_link(
         &mut tx,
         login.user_id,

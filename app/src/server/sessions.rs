@@ -213,7 +213,7 @@ pub struct Arrival<'a> {
 }
 
 impl Arrival<'_> {
-    fn new_browser(&self) -> bool {
+    fn reports_new_browser(&self) -> bool {
         self.reported && self.new_browser
     }
 }
@@ -276,7 +276,7 @@ pub async fn create_pending(
         .bind(t)
         .bind(t + PENDING_TTL_SECS)
         .bind(i64::from(via_setup_link))
-        .bind(i64::from(from.new_browser()))
+        .bind(i64::from(from.reports_new_browser()))
         .execute(&mut *tx)
         .await
         .map_err(internal("create pending"))?;
@@ -330,7 +330,7 @@ pub async fn create_password_only(
     };
     let device = DeviceUser::issued(&row, user.user_id)?;
     let token = create(&mut *tx, &state.config, user.user_id, client, false).await?;
-    if from.new_browser() {
+    if from.reports_new_browser() {
         let agent = client.1;
         super::mail::new_browser(
             &mut tx,
