@@ -155,11 +155,15 @@ pub fn router(state: AppState) -> Router {
             guard::MAX_BODY_BYTES,
         ))
         .with_state(state);
-    // Outermost, so that the session and everything after it read the shifted clock.
-    if test_clock {
-        return router.layer(axum::middleware::from_fn(middleware::clock_shift));
-    }
-    router
+    // Outside everything that reads the clock, so that the session and all after it read the
+    // shifted one.
+    let router = if test_clock {
+        router.layer(axum::middleware::from_fn(middleware::clock_shift))
+    } else {
+        router
+    };
+    // Outermost: a change runs to its end on a task of its own.
+    router.layer(axum::middleware::from_fn(middleware::finish_changes))
 }
 
 /// The QR code of the caller's own pending enrollment: never cached, 404 for anyone else.

@@ -128,3 +128,23 @@ pub async fn clock_shift(
         .unwrap_or(0);
     app::server::clock::shifted(shift, next.run(req)).await
 }
+
+/// A request that may change something (any method but `GET`, `HEAD` and `OPTIONS`) runs to its
+/// end on a task of its own, even if its browser leaves first. When a connection closes, hyper
+/// drops the future of the request it was serving: a change would stop at whatever await it
+/// had reached, its transaction rolled back and the answer the browser already showed (an
+/// optimistic switch, a tab closed after pressing a button) silently untrue. A page read loses
+/// nothing by stopping, so it stays on the connection's task.
+pub async fn finish_changes(req: Request, next: Next) -> Response {
+    use axum::http::{Method, StatusCode};
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    match tokio::spawn(next.run(req)).await {
+        Ok(res) => res,
+        Err(e) => {
+            tracing::error!(error = %e, "a request's task failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

@@ -624,3 +624,62 @@ on_both!(
         );
     }
 );
+
+// A change the server has begun lands even when its browser leaves before the answer (the tab
+// closed, a full page load, a dropped connection): hyper then drops the request's future, and
+// the change must not be dropped with it. Here the owner exempts a user while that user's row
+// is held, so the change waits in the database; the request is dropped as hyper drops it; the
+// row is let go; the change lands.
+on_both!(
+    a_change_whose_browser_left_still_lands,
+    |db: Db| async move {
+        use tower::ServiceExt;
+        let mut app = TestApp::spawn(db).await;
+        app.owner_with_2fa("owner@example.com", PW).await;
+        app.add_member("adam@example.com", PW, true).await;
+        let adam = app.user_id("adam@example.com").await;
+        let tfa_on = format!("SELECT tfa_on FROM users WHERE id = {adam}");
+        assert_eq!(app.count(&tfa_on).await, 1);
+
+        let mut hold = app.state.pool.begin().await.unwrap();
+        sqlx::query("UPDATE users SET name = name WHERE id = $1")
+            .bind(adam)
+            .execute(&mut *hold)
+            .await
+            .unwrap();
+        let req = app
+            .form_post("/api/set_user_two_factor")
+            .header(header::ACCEPT, "application/json")
+            .body(Body::from(common::encode_form(&[
+                ("user_id", &adam.to_string()),
+                ("on", "false"),
+            ])))
+            .unwrap();
+        let answer = app.router.clone().oneshot(req);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(500), answer)
+                .await
+                .is_err(),
+            "the change waited for the held row"
+        );
+        hold.rollback().await.unwrap();
+
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while app.count(&tfa_on).await != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the change was dropped with its request"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            app.count(&format!(
+                "SELECT COUNT(*) FROM audit_events WHERE event = 'user.two_factor_changed' \
+                 AND target_user_id = {adam}"
+            ))
+            .await,
+            1,
+            "and its audit row with it"
+        );
+    }
+);
