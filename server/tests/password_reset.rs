@@ -317,6 +317,12 @@ on_both!(the_owner_hands_a_password_link, |db| async move {
         .call("reset_user_password", &[("user_id", &ivy.to_string())])
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    // To another account's owner, Ivy is not found like any other of Acme's users: the
+    // answer does not tell an invited user from anyone else.
+    let r = olga
+        .call("reset_user_password", &[("user_id", &ivy.to_string())])
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     // Adam's link: his current password works until he uses it; then only the new one.
     let r = ora
         .call("reset_user_password", &[("user_id", &adam_id.to_string())])
@@ -352,6 +358,73 @@ on_both!(the_owner_hands_a_password_link, |db| async move {
         "Adam has no second factor: the password signs him in"
     );
 });
+
+// A mailbox alone never holds a setup link and a password link at once (a new password, then
+// its own authenticator): a 2FA reset voids the password link that waited, and while the setup
+// link waits "Forgot password?" mails no link, only the word to ask the account owner.
+on_both!(
+    a_mailbox_alone_cannot_replace_password_and_second_factor,
+    |db| async move {
+        let (mut ora, sink, _) = ora(db).await;
+        let (mut adam, _) = ora.add_member("adam@example.com", PW, true).await;
+        adam.enroll().await;
+        let adam_id = ora.user_id("adam@example.com").await;
+        let mut stranger = ora.other_browser();
+        let r = stranger
+            .call("forgot_password", &[("email", "adam@example.com")])
+            .await;
+        assert!(
+            r.status.is_success() || r.status.is_redirection(),
+            "{}",
+            r.body
+        );
+        let early = mailed_link(&ora, &sink, "adam@example.com", "Reset your password").await;
+
+        let r = ora
+            .call(
+                "reset_user_two_factor",
+                &[("user_id", &adam_id.to_string())],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let r = reset(&mut stranger, &early, NEW_PW, NEW_PW).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+
+        let r = stranger
+            .call("forgot_password", &[("email", "adam@example.com")])
+            .await;
+        assert!(
+            r.status.is_success() || r.status.is_redirection(),
+            "{}",
+            r.body
+        );
+        let subject = "Ask your account owner for a password link";
+        let mut told = None;
+        for _ in 0..100 {
+            mail::deliver_due(&ora.state, now()).await.unwrap();
+            told = sink
+                .mails()
+                .into_iter()
+                .find(|m| m.subject.ends_with(subject));
+            if told.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let told = told.expect("Adam is told to ask his account owner");
+        assert_eq!(told.to, vec!["adam@example.com".to_string()]);
+        assert_eq!(told.link("/password/reset/"), None, "{}", told.text);
+        let live = format!(
+            "SELECT COUNT(*) FROM user_links WHERE user_id = {adam_id} AND kind = 'password'"
+        );
+        assert_eq!(ora.count(&live).await, 0);
+        // The owner may still hand one over.
+        let r = ora
+            .call("reset_user_password", &[("user_id", &adam_id.to_string())])
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_mail_the_owner_is_the_way() {

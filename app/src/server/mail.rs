@@ -141,6 +141,9 @@ pub enum Notice {
     PasswordResetAsked { addr: String },
     /// To the user: their password was changed with a password link.
     PasswordChanged { addr: String },
+    /// To the user: "Forgot password?" was asked (from `addr`) while their 2FA reset waits, so
+    /// no link came: the account owner hands one over.
+    PasswordLinkWithheld { addr: String },
 }
 
 impl Notice {
@@ -163,6 +166,7 @@ impl Notice {
             Notice::PasswordLink { .. } => "password_link",
             Notice::PasswordResetAsked { .. } => "password_reset_asked",
             Notice::PasswordChanged { .. } => "password_changed",
+            Notice::PasswordLinkWithheld { .. } => "password_link_withheld",
         }
     }
 
@@ -903,6 +907,13 @@ pub(crate) fn render(notice: &Notice, to: &Recipient, link: Option<&str>, t: i64
                 NOT_YOU.into(),
             ],
         ),
+        Notice::PasswordLinkWithheld { addr } => (
+            "Ask your account owner for a password link".into(),
+            vec![
+                format!("Someone (from {addr}) asked at {at} to reset the password of your account. Your two-factor authentication is being reset by your account owner, so no password link comes by email until you have set it up again: ask your account owner for one."),
+                NOT_YOU.into(),
+            ],
+        ),
     };
     let mut paragraphs = vec![format!("Hello {},", to.name)];
     paragraphs.extend(body);
@@ -1047,6 +1058,7 @@ mod tests {
             Notice::SetupLink { by: s() },
             Notice::PasswordLink { by: s() },
             Notice::PasswordResetAsked { addr: s() },
+            Notice::PasswordLinkWithheld { addr: s() },
             Notice::PasswordChanged { addr: s() },
         ] {
             assert_eq!(serde_json::to_value(&n).unwrap()["kind"], n.kind());

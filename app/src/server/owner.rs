@@ -731,6 +731,10 @@ pub async fn reset_two_factor(
         "DELETE FROM passkeys WHERE user_id = $1",
         "DELETE FROM webauthn_ceremonies WHERE user_id = $1",
         "DELETE FROM recovery_codes WHERE user_id = $1",
+        // A password link waiting in their mailbox and the setup link would let the mailbox
+        // alone in (a new password, then their own authenticator): the reset voids it, and no
+        // new one comes by email while the setup link waits (`password_reset::asked`).
+        "DELETE FROM user_links WHERE user_id = $1 AND kind = 'password'",
     ] {
         sqlx::query(sql)
             .bind(user_id)

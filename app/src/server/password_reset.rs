@@ -27,14 +27,23 @@ pub fn by_email(state: &AppState) -> bool {
     mail::enabled(state) && state.config.public_origin.is_some()
 }
 
-/// A user who has a password (an invited user who never set one gets their invitation again).
-async fn user_with_password(state: &AppState, user_id: i64) -> Result<(i64, String), AppError> {
+/// A user who has a password (an invited user who never set one gets their invitation again),
+/// of account `account` if given: a user of another account is not found, whatever their state.
+async fn user_with_password(
+    state: &AppState,
+    user_id: i64,
+    account: Option<i64>,
+) -> Result<(i64, String), AppError> {
     let row = sqlx::query("SELECT account_id, name, password_hash FROM users WHERE id = $1")
         .bind(user_id)
         .fetch_optional(&state.pool)
         .await
         .map_err(internal("password link user"))?
         .ok_or(AppError::NotFound)?;
+    let account_id: i64 = row.try_get(0).map_err(internal("password link row"))?;
+    if account.is_some_and(|a| a != account_id) {
+        return Err(AppError::NotFound);
+    }
     let hash: Option<String> = row.try_get(2).map_err(internal("password link row"))?;
     if hash.is_none() {
         return Err(AppError::invalid(
@@ -43,7 +52,7 @@ async fn user_with_password(state: &AppState, user_id: i64) -> Result<(i64, Stri
         ));
     }
     Ok((
-        row.try_get(0).map_err(internal("password link row"))?,
+        account_id,
         row.try_get(1).map_err(internal("password link row"))?,
     ))
 }
@@ -62,10 +71,7 @@ pub async fn owner_link(
              page, or ask the server operator.",
         ));
     }
-    let (account_id, name) = user_with_password(state, user_id).await?;
-    if account_id != o.account_id {
-        return Err(AppError::NotFound);
-    }
+    let (account_id, name) = user_with_password(state, user_id, Some(o.account_id)).await?;
     let by = Issuer {
         user_id: Some(o.user_id),
         client_addr: o.client_addr,
@@ -77,7 +83,7 @@ pub async fn owner_link(
 
 /// The operator's password link for `user_id` (`server reset-password`).
 pub async fn operator_link(state: &AppState, user_id: i64) -> Result<String, AppError> {
-    let (account_id, _) = user_with_password(state, user_id).await?;
+    let (account_id, _) = user_with_password(state, user_id, None).await?;
     let by = Issuer {
         user_id: None,
         client_addr: "operator",
@@ -141,7 +147,8 @@ pub async fn asked(state: &AppState, email: &str, addr: &str) -> Result<(), AppE
         return Ok(());
     };
     let mut tx = super::begin(state).await?;
-    // `insert_link` locks the user's row: the link mail below sees any other of a moment ago.
+    // `insert_link` locks the user's row: the link mail below sees any other of a moment ago,
+    // and a 2FA reset of this moment is seen below or voids this link.
     let token = owner::insert_link(
         &mut tx,
         login.user_id,
@@ -149,6 +156,23 @@ pub async fn asked(state: &AppState, email: &str, addr: &str) -> Result<(), AppE
         ASKED_TTL_SECS,
     )
     .await?;
+    // While their 2FA reset waits, the setup link and a password link by email would let
+    // their mailbox alone in: the mail says to ask the account owner, and no link is kept.
+    let resetting: i64 = sqlx::query_scalar("SELECT tfa_reset_pending FROM users WHERE id = $1")
+        .bind(login.user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(internal("password link user"))?;
+    if resetting != 0 {
+        drop(tx);
+        let mut tx = super::begin(state).await?;
+        let notice = mail::Notice::PasswordLinkWithheld {
+            addr: addr.to_string(),
+        };
+        let to = mail::To::User(login.user_id);
+        mail::enqueue(&mut tx, state, login.account_id, to, &notice, now()).await?;
+        return tx.commit().await.map_err(internal("commit password mail"));
+    }
     let link = format!("{origin}{}", LinkKind::Password.path(&token));
     let notice = mail::Notice::PasswordResetAsked {
         addr: addr.to_string(),
