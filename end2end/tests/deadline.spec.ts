@@ -64,6 +64,8 @@ test('before the deadline a banner asks to set up; after it, sign-in requires it
   // Set up now: the enrollment in Profile; then no banner.
   await banner.getByRole('button', { name: 'Set up now' }).click();
   const { key } = await enrollFromPanel(dee);
+  await expect(dee.getByRole('heading', { name: 'Profile' })).toBeVisible();
+  await expect(banner).toHaveCount(0);
   await open(dee, '/', info);
   await expect(dee.getByRole('heading', { name: 'Overview' })).toBeVisible();
   await expect(banner).toHaveCount(0);

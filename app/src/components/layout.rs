@@ -83,10 +83,9 @@ where
             super::focus_heading_after_navigation();
             // After a plain form post, what it did ([`crate::domain::Flash`]) comes first.
             let result = has_flash().then(|| view! { <PlainFormResult flash=flash_resource()/> });
-            let banner = me
-                .two_factor
-                .enroll_by
-                .map(|by| view! { <DeadlineBanner by/> });
+            let owed = RwSignal::new(me.two_factor.enroll_by);
+            provide_context(OwedBy(owed));
+            let banner = move || owed.get().map(|by| view! { <DeadlineBanner by/> });
             view! {
                 <Header me=me.clone()/>
                 <main class="page" id="main" tabindex="-1" data-me=data_me>{banner}{result}{page(me)}</main>
@@ -97,6 +96,11 @@ where
         Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
     }
 }
+
+/// The deadline by which the signed-in user still has to set up 2FA, while they do: what the
+/// page was drawn with, until a step on the page (setting up in Profile) reads it anew.
+#[derive(Clone, Copy)]
+pub struct OwedBy(pub RwSignal<Option<i64>>);
 
 /// On every page of a user who still has to set up 2FA before the account's deadline `by`:
 /// the date, and **Set up now**, which opens the enrollment in Profile (a plain form, so it works

@@ -18,7 +18,7 @@ pub use field::{
     action_error, field_error, CodeField, FormError, ReturnHere, TextField, RETURN_FIELD,
 };
 pub use hand_over::HandOver;
-pub use layout::{AuthCard, OwnerOnly, SignedIn};
+pub use layout::{AuthCard, OwedBy, OwnerOnly, SignedIn};
 pub use passkeys_section::{
     into_action, AddPasskey, ConfirmWithPasskey, PasskeySignIn, PasskeysSection,
 };

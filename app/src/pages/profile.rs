@@ -63,10 +63,15 @@ fn Profile(me: Me) -> impl IntoView {
     let mode = RwSignal::new(Mode::asked(&me.two_factor, may_switch));
     // What the last step did, said and focused when it ends.
     let done = RwSignal::new(None::<&'static str>);
+    // The deadline banner goes once the user has set up.
+    let owed = use_context::<crate::components::OwedBy>();
     let refresh = Action::new(move |said: &&'static str| {
         let said = *said;
         async move {
             if let Ok(s) = my_two_factor().await {
+                if let Some(crate::components::OwedBy(by)) = owed {
+                    by.set(s.enroll_by);
+                }
                 status.set(s);
             }
             mode.set(Mode::Idle);
