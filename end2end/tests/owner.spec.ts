@@ -195,7 +195,7 @@ test('users: removing asks first and names the person; the list exports as CSV',
   expect(file.suggestedFilename()).toMatch(/^latchkey-users-\d{4}-\d{2}-\d{2}\.csv$/);
   const csv = readFileSync(await file.path(), 'utf8');
   const lines = csv.trim().split('\n');
-  expect(lines[0]).toBe('"Name","Email","Role","Two-factor authentication","Source","Set by","Set at","Methods","Authenticator","Last sign-in"');
+  expect(lines[0]).toBe('"Name","Email","Role","Two-factor authentication","Source","Set by","Set at","Methods","Authenticator","Set up by","Last sign-in"');
   expect(lines).toHaveLength(4);
   expect(csv).toContain(`"Ada Admin","${adaEmail}","Admin","Off",`);
   expect(csv).toContain(`"'=HYPERLINK(""http://evil.example"",""x"")","${formulaEmail}","Admin","On","owner","Oona Owner",`);

@@ -93,6 +93,16 @@ on_both!(
         assert!(password_suffices(&ora, "adam@example.com", 9 * DAY).await);
         assert!(!password_suffices(&ora, "adam@example.com", 11 * DAY).await);
         assert_eq!(due(&mut ora, "adam@example.com").await, "Due in 10 days");
+        // The export names the deadline's last day.
+        let csv = ora.get(app::domain::EXPORT_USERS_PATH).await.body;
+        let adam_line = csv
+            .lines()
+            .find(|l| l.contains("adam@example.com"))
+            .unwrap();
+        assert!(
+            adam_line.contains(&format!(",\"{}\",", in_days(10))),
+            "{adam_line}"
+        );
         let policy = ora.call("account_policy", &[]).await.json();
         assert_eq!(policy["due"], 1, "{policy}");
 

@@ -490,7 +490,7 @@ on_both!(
         let lines: Vec<&str> = csv.body.lines().collect();
         assert_eq!(
             lines[0],
-            r#""Name","Email","Role","Two-factor authentication","Source","Set by","Set at","Methods","Authenticator","Last sign-in""#
+            r#""Name","Email","Role","Two-factor authentication","Source","Set by","Set at","Methods","Authenticator","Set up by","Last sign-in""#
         );
         assert_eq!(lines.len(), 4, "{}", csv.body);
         assert!(
@@ -506,7 +506,7 @@ on_both!(
             lines[2]
         );
         assert!(
-            lines[2].ends_with(r#","","Pending: sets up at next sign-in","""#),
+            lines[2].ends_with(r#","","Pending: sets up at next sign-in","","""#),
             "{}",
             lines[2]
         );

@@ -315,6 +315,8 @@ pub struct UserRow {
     /// Where they stand with the account's enrollment deadline, while they still have to set
     /// up: "Due in 3 days", "Due today", "Overdue".
     pub due: Option<String>,
+    /// That deadline (the moment it passes).
+    pub due_by: Option<i64>,
 }
 
 /// How a deadline `deadline` stands at `now`, in words, by UTC calendar days: "Due in 3 days",

@@ -113,16 +113,15 @@ pub async fn list_users(state: &AppState, account_id: i64) -> Result<Vec<UserRow
                 reset_pending: r.try_get::<i64, _>("tfa_reset_pending")? != 0,
                 passkeys: r.try_get("passkeys")?,
                 due: None,
+                due_by: None,
             })
             .map(|mut row| {
                 // Still to set up while the account requires it: how their deadline stands.
                 let owing = row.setting.on && !row.has_authenticator && row.passkeys == 0;
                 if owing && !row.reset_pending && r.try_get::<i64, _>("require_2fa").ok() == Some(1)
                 {
-                    row.due = r
-                        .try_get::<i64, _>("deadline")
-                        .ok()
-                        .map(|d| crate::domain::due_label(d, t));
+                    row.due_by = r.try_get::<i64, _>("deadline").ok();
+                    row.due = row.due_by.map(|d| crate::domain::due_label(d, t));
                 }
                 row
             })
@@ -1037,6 +1036,7 @@ pub async fn export_users_csv(state: &AppState, o: Owner<'_>) -> Result<Vec<u8>,
         "Set at",
         "Methods",
         "Authenticator",
+        "Set up by",
         "Last sign-in",
     ];
     out.write_record(header).map_err(internal("csv"))?;
@@ -1058,6 +1058,10 @@ pub async fn export_users_csv(state: &AppState, o: Owner<'_>) -> Result<Vec<u8>,
                 methods => methods.to_string(),
             },
             u.authenticator_state().to_string(),
+            // The last day of their enrollment deadline, while they still have to set up.
+            u.due_by
+                .map(|by| crate::domain::format_iso_date(by - 1))
+                .unwrap_or_default(),
             time(last_sign_in.get(&u.id).copied()),
         ];
         out.write_record(row.iter().map(|cell| formula_safe(cell).into_owned()))
