@@ -315,7 +315,20 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::R
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    // Changes whose browsers left run on (`middleware::finish_changes`): they end before the
+    // process does, or are given up after 10 seconds (their transactions roll back).
+    middleware::CHANGES.close();
+    if tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        middleware::CHANGES.wait(),
+    )
     .await
+    .is_err()
+    {
+        tracing::warn!("changes still running after 10 s at shutdown");
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -129,6 +129,10 @@ pub async fn clock_shift(
     app::server::clock::shifted(shift, next.run(req)).await
 }
 
+/// The changes running on tasks of their own, which the server waits for when it stops.
+pub static CHANGES: std::sync::LazyLock<tokio_util::task::TaskTracker> =
+    std::sync::LazyLock::new(tokio_util::task::TaskTracker::new);
+
 /// A request that may change something (any method but `GET`, `HEAD` and `OPTIONS`) runs to its
 /// end on a task of its own, even if its browser leaves first. When a connection closes, hyper
 /// drops the future of the request it was serving: a change would stop at whatever await it
@@ -140,7 +144,7 @@ pub async fn finish_changes(req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
-    match tokio::spawn(next.run(req)).await {
+    match CHANGES.spawn(next.run(req)).await {
         Ok(res) => res,
         Err(e) => {
             tracing::error!(error = %e, "a request's task failed");

@@ -418,11 +418,37 @@ on_both!(
             "SELECT COUNT(*) FROM user_links WHERE user_id = {adam_id} AND kind = 'password'"
         );
         assert_eq!(ora.count(&live).await, 0);
-        // The owner may still hand one over.
+        // The owner may still hand one over, but not by email: the setup link may be there.
         let r = ora
             .call("reset_user_password", &[("user_id", &adam_id.to_string())])
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let handed = r.link_token("/password/reset/");
+        let r = ora
+            .call(
+                "email_link",
+                &[(
+                    "link",
+                    &format!("http://localhost:3000/password/reset/{handed}"),
+                )],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+        assert!(
+            r.body.contains("Hand this link over yourself"),
+            "{}",
+            r.body
+        );
+        for _ in 0..20 {
+            mail::deliver_due(&ora.state, now()).await.unwrap();
+        }
+        assert!(
+            !sink
+                .mails()
+                .iter()
+                .any(|m| m.subject.ends_with("Set a new password")),
+            "no password link went by mail"
+        );
     }
 );
 

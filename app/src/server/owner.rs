@@ -905,6 +905,23 @@ pub async fn email_link(
     if !super::rows::lock_user(&mut tx, user_id).await? {
         return Err(AppError::NotFound);
     }
+    // With their 2FA reset waiting, the setup link may be in their mailbox already: a password
+    // link beside it would let the mailbox alone in (see `password_reset::asked`).
+    if kind == LinkKind::Password {
+        let resetting: i64 =
+            sqlx::query_scalar("SELECT tfa_reset_pending FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(internal("link user"))?;
+        if resetting != 0 {
+            return Err(AppError::Refused(format!(
+                "{name}'s two-factor authentication is being reset: a password link by email \
+                 and the setup link would let their mailbox alone in. Hand this link over \
+                 yourself."
+            )));
+        }
+    }
     let by = mail::name_of(&mut tx, o.user_id).await?;
     let notice = match kind {
         LinkKind::Invitation => mail::Notice::Invitation { by },
