@@ -907,20 +907,27 @@ pub async fn email_link(
     }
     // With their 2FA reset waiting, the setup link may be in their mailbox already: a password
     // link beside it would let the mailbox alone in (see `password_reset::asked`).
-    if kind == LinkKind::Password {
-        let resetting: i64 =
-            sqlx::query_scalar("SELECT tfa_reset_pending FROM users WHERE id = $1")
-                .bind(user_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(internal("link user"))?;
-        if resetting != 0 {
-            return Err(AppError::Refused(format!(
-                "{name}'s two-factor authentication is being reset: a password link by email \
-                 and the setup link would let their mailbox alone in. Hand this link over \
-                 yourself."
-            )));
-        }
+    // And the other way round: a password a link set, not yet used with their second factor,
+    // shows only that someone read their mail; a setup link there would let that someone in.
+    let (resetting, by_link): (i64, i64) =
+        sqlx::query_as("SELECT tfa_reset_pending, password_by_link FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(internal("link user"))?;
+    if kind == LinkKind::Password && resetting != 0 {
+        return Err(AppError::Refused(format!(
+            "{name}'s two-factor authentication is being reset: a password link by email \
+             and the setup link would let their mailbox alone in. Hand this link over \
+             yourself."
+        )));
+    }
+    if kind == LinkKind::Setup && by_link != 0 {
+        return Err(AppError::Refused(format!(
+            "{name}'s password was last set with a password link and has not been used with \
+             their second factor since: a setup link by email would let their mailbox alone \
+             in. Hand this link over yourself."
+        )));
     }
     let by = mail::name_of(&mut tx, o.user_id).await?;
     let notice = match kind {

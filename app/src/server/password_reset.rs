@@ -250,8 +250,8 @@ pub async fn reset(
     };
     let user_id: i64 = spent.try_get(0).map_err(internal("password link row"))?;
     let row = sqlx::query(
-        "UPDATE users SET password_hash = $1, device_epoch = device_epoch + 1 \
-         WHERE id = $2 AND password_hash IS NOT NULL RETURNING account_id",
+        "UPDATE users SET password_hash = $1, device_epoch = device_epoch + 1, \
+         password_by_link = 1 WHERE id = $2 AND password_hash IS NOT NULL RETURNING account_id",
     )
     .bind(password_hash)
     .bind(user_id)

@@ -118,7 +118,13 @@ pub async fn open_session_in(
     // The user's row first, as every transaction over several of their tables: a sign-out
     // everywhere (which locks it, then ends sessions and half sign-ins) runs wholly before or
     // after this, never interleaved with it (a deadlock on PostgreSQL).
-    let Some((required, has_passkey)) = lock_with_passkey_rule(&mut tx, who.user_id).await? else {
+    let proves = matches!(
+        factor,
+        Factor::Code | Factor::RecoveryCode | Factor::Passkey
+    );
+    let Some((required, has_passkey)) =
+        lock_with_passkey_rule(&mut tx, who.user_id, proves).await?
+    else {
         tx.rollback().await.map_err(internal("rollback"))?;
         return Err(AppError::Unauthorized);
     };
@@ -198,13 +204,18 @@ pub async fn open_session_in(
 async fn lock_with_passkey_rule(
     tx: &mut Tx,
     user_id: i64,
+    proves: bool,
 ) -> Result<Option<(bool, bool)>, AppError> {
+    // A second factor they had before (`proves`) vouches for a password a link set.
     let row = sqlx::query(
-        "UPDATE users SET code_failures = code_failures WHERE id = $1 RETURNING \
+        "UPDATE users SET code_failures = code_failures, \
+           password_by_link = CASE WHEN $2 = 1 THEN 0 ELSE password_by_link END \
+         WHERE id = $1 RETURNING \
            (SELECT a.require_passkeys FROM accounts a WHERE a.id = users.account_id) AS required, \
            (SELECT COUNT(*) FROM passkeys k WHERE k.user_id = users.id) AS passkeys",
     )
     .bind(user_id)
+    .bind(i64::from(proves))
     .fetch_optional(&mut **tx)
     .await
     .map_err(internal("lock user, passkey rule"))?;
