@@ -665,7 +665,12 @@ on_both!(
         hold.rollback().await.unwrap();
 
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while app.count(&tfa_on).await != 0 {
+        let audited = format!(
+            "SELECT COUNT(*) FROM audit_events WHERE event = 'user.two_factor_changed' \
+             AND target_user_id = {adam}"
+        );
+        // The change and its audit row, however the two reads fall against its commit.
+        while app.count(&tfa_on).await != 0 || app.count(&audited).await != 1 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "the change was dropped with its request"

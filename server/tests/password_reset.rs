@@ -30,8 +30,8 @@ async fn ora(db: Db) -> (TestApp, Sink, Vec<u8>) {
     (ora, sink, secret)
 }
 
-/// Waits for the mail to `to` whose subject ends with `subject`; returns its password link token.
-async fn mailed_link(app: &TestApp, sink: &Sink, to: &str, subject: &str) -> String {
+/// Waits for the mail to `to` whose subject ends with `subject`.
+async fn mailed(app: &TestApp, sink: &Sink, to: &str, subject: &str) -> common::smtp::Mail {
     for _ in 0..100 {
         mail::deliver_due(&app.state, now()).await.unwrap();
         if let Some(m) = sink
@@ -39,12 +39,7 @@ async fn mailed_link(app: &TestApp, sink: &Sink, to: &str, subject: &str) -> Str
             .into_iter()
             .find(|m| m.to == vec![to.to_string()] && m.subject.ends_with(subject))
         {
-            let link = m.link("/password/reset/").expect("a password link");
-            assert!(
-                link.starts_with("http://localhost:3000/password/reset/"),
-                "{link}"
-            );
-            return link.rsplit('/').next().unwrap().to_string();
+            return m;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -52,6 +47,19 @@ async fn mailed_link(app: &TestApp, sink: &Sink, to: &str, subject: &str) -> Str
         "no mail {subject:?} to {to}: {:?}",
         sink.mails().iter().map(|m| &m.subject).collect::<Vec<_>>()
     );
+}
+
+/// Waits for the mail to `to` whose subject ends with `subject`; returns its password link token.
+async fn mailed_link(app: &TestApp, sink: &Sink, to: &str, subject: &str) -> String {
+    let link = mailed(app, sink, to, subject)
+        .await
+        .link("/password/reset/")
+        .expect("a password link");
+    assert!(
+        link.starts_with("http://localhost:3000/password/reset/"),
+        "{link}"
+    );
+    link.rsplit('/').next().unwrap().to_string()
 }
 
 async fn reset(b: &mut TestApp, token: &str, pw: &str, confirm: &str) -> common::Resp {
@@ -398,21 +406,13 @@ on_both!(
             "{}",
             r.body
         );
-        let subject = "Ask your account owner for a password link";
-        let mut told = None;
-        for _ in 0..100 {
-            mail::deliver_due(&ora.state, now()).await.unwrap();
-            told = sink
-                .mails()
-                .into_iter()
-                .find(|m| m.subject.ends_with(subject));
-            if told.is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let told = told.expect("Adam is told to ask his account owner");
-        assert_eq!(told.to, vec!["adam@example.com".to_string()]);
+        let told = mailed(
+            &ora,
+            &sink,
+            "adam@example.com",
+            "Ask your account owner for a password link",
+        )
+        .await;
         assert_eq!(told.link("/password/reset/"), None, "{}", told.text);
         let live = format!(
             "SELECT COUNT(*) FROM user_links WHERE user_id = {adam_id} AND kind = 'password'"
