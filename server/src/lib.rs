@@ -349,28 +349,16 @@ async fn shutdown_signal() {
 
 /// The operator command: resets the 2FA of the user with `email`; returns the setup link path.
 pub async fn operator_reset(state: &AppState, email: &str) -> anyhow_like::Result<String> {
-    use app::server::{audit, owner, users};
+    use app::server::{owner, users};
     let email = app::domain::normalize_email(email);
     let login = users::find_login(state, &email)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no user with email {email}"))?;
-    let token = owner::reset_two_factor(state, login.account_id, login.user_id, None)
+    let by = owner::ResetBy::Operator;
+    let token = owner::reset_two_factor(state, login.account_id, login.user_id, by)
         .await
         .map_err(|e| e.to_string())?;
-    audit::log(
-        state,
-        audit::Entry {
-            event: audit::Event::TwoFactorReset,
-            account_id: Some(login.account_id),
-            actor_user_id: None,
-            target_user_id: Some(login.user_id),
-            detail: "by operator command on the server host; setup link issued",
-            client_addr: "operator",
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
     Ok(format!("/setup/{token}"))
 }
 

@@ -836,3 +836,142 @@ on_both!(
         );
     }
 );
+
+/// Makes the database refuse audit rows of `events` (a trigger), as a full disk or a lost
+/// connection would at that statement.
+async fn refuse_audit_rows(app: &TestApp, db: Db, events: &[&str]) {
+    let list = events
+        .iter()
+        .map(|e| format!("'{e}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let statements = match db {
+        Db::Sqlite => vec![format!(
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events \
+             WHEN NEW.event IN ({list}) BEGIN SELECT RAISE(ABORT, 'audit refused'); END"
+        )],
+        Db::Postgres => vec![
+            "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$"
+                .to_string(),
+            format!(
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_events FOR EACH ROW \
+                 WHEN (NEW.event IN ({list})) EXECUTE FUNCTION refuse_audit()"
+            ),
+        ],
+    };
+    for sql in statements {
+        sqlx::raw_sql(&sql).execute(&app.state.pool).await.unwrap();
+    }
+}
+
+on_both!(
+    a_change_and_its_audit_row_land_together,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.owner_with_2fa("owner@example.com", PW).await;
+        let (_adam, adam) = admin(&mut app, "adam@example.com", true).await;
+        admin(&mut app, "bob@example.com", false).await;
+        let r = app
+            .call(
+                "add_user",
+                &[
+                    ("name", "Ivy"),
+                    ("email", "ivy@example.com"),
+                    ("two_factor", "false"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let ivy = app.user_id("ivy@example.com").await;
+        let invitation = r.link_token("/invite/");
+        refuse_audit_rows(
+            &app,
+            db,
+            &[
+                "user.two_factor_changed",
+                "user.added",
+                "user.removed",
+                "link.renewed",
+                "two_factor.reset",
+                "policy.changed",
+                "invitation.accepted",
+                "sign_in.success",
+            ],
+        )
+        .await;
+        let before = app.snapshot().await;
+        let names = "SELECT COUNT(*) FROM users WHERE name = 'Eve'";
+        let adam_id = adam.to_string();
+        let ivy_id = ivy.to_string();
+        let calls: Vec<(&str, Vec<(&str, &str)>)> = vec![
+            (
+                "set_user_two_factor",
+                vec![("user_id", &adam_id), ("on", "false")],
+            ),
+            (
+                "add_user",
+                vec![
+                    ("name", "Eve"),
+                    ("email", "eve@example.com"),
+                    ("two_factor", "true"),
+                ],
+            ),
+            ("remove_user", vec![("user_id", &adam_id)]),
+            ("reset_user_two_factor", vec![("user_id", &adam_id)]),
+            ("renew_link", vec![("user_id", &ivy_id)]),
+        ];
+        for (name, fields) in calls {
+            let r = app.call(name, &fields).await;
+            assert!(!r.status.is_success(), "{name} answered {}", r.status);
+            assert_eq!(
+                app.snapshot().await,
+                before,
+                "{name} landed without its audit row"
+            );
+        }
+        let code = app.fresh_code().await;
+        let r = app
+            .call(
+                "set_account_requirement",
+                &[("on", "true"), ("code", &code)],
+            )
+            .await;
+        assert!(!r.status.is_success(), "requirement answered {}", r.status);
+        assert_eq!(
+            app.snapshot().await,
+            before,
+            "the requirement landed without its audit row"
+        );
+        let mut ivy_browser = app.other_browser();
+        let r = ivy_browser
+            .call(
+                "accept_invitation",
+                &[("token", &invitation), ("password", PW)],
+            )
+            .await;
+        assert!(!r.status.is_success(), "invitation answered {}", r.status);
+        assert_eq!(ivy_browser.cookie, None, "no session without the audit row");
+        let mut bob = app.other_browser();
+        let r = bob.sign_in("bob@example.com", PW).await;
+        assert!(!r.status.is_success(), "sign-in answered {}", r.status);
+        assert_eq!(bob.cookie, None, "no session without the audit row");
+        assert!(server::operator_reset(&app.state, "adam@example.com")
+            .await
+            .is_err());
+        assert_eq!(
+            app.snapshot().await,
+            before,
+            "a change landed without its audit row"
+        );
+        assert_eq!(app.count(names).await, 0);
+        // The renewal was not issued: the link handed over is the one stored.
+        let handed: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM user_links WHERE token_hash = $1")
+                .bind(app::server::tokens::hash_token(&invitation))
+                .fetch_one(&app.state.pool)
+                .await
+                .unwrap();
+        assert_eq!(handed, 1);
+    }
+);

@@ -126,20 +126,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
         new_browser: device.is_none(),
     };
     match open_after_password(&cx, checked, l.two_factor_on, from).await? {
-        AfterPassword::Session => {
-            audit::log(
-                &cx.state,
-                audit::Entry {
-                    event: audit::Event::SignInSuccess,
-                    account_id: Some(l.account_id),
-                    actor_user_id: Some(l.user_id),
-                    target_user_id: Some(l.user_id),
-                    detail: "password",
-                    client_addr: &addr,
-                },
-            )
-            .await
-        }
+        AfterPassword::Session => Ok(()),
         AfterPassword::SecondFactorOwed => Ok(()),
         // Removed (or changed) while the password was checked: the ordinary failure.
         AfterPassword::Gone => Err(AppError::BadCredentials),

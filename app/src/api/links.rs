@@ -30,8 +30,7 @@ pub async fn invitation_details(token: String) -> Result<(String, String), AppEr
 #[server(endpoint = "accept_invitation")]
 pub async fn accept_invitation(token: String, password: String) -> Result<(), AppError> {
     use crate::domain::validate_password;
-    use crate::server::{audit, context, internal, now, owner, sessions, throttle};
-    use sqlx::Row;
+    use crate::server::{context, now, owner, sessions, throttle};
     let cx = context::ctx()?;
     validate_password("password", &password)?;
     let user_id = owner::link_user(&cx.state, &token, "invite").await?;
@@ -51,39 +50,17 @@ pub async fn accept_invitation(token: String, password: String) -> Result<(), Ap
             return Err(e);
         }
     };
-    // Only a user without a password yet: an invitation never replaces one (a new link issued
-    // while this one was being accepted must not let its holder set another).
-    let row = sqlx::query(
-        "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash IS NULL \
-         RETURNING account_id, tfa_on",
-    )
-    .bind(hash.clone())
-    .bind(user_id)
-    .fetch_optional(&cx.state.pool)
-    .await
-    .map_err(internal("set password"))?
-    // Removed by the owner meanwhile, or already accepted.
-    .ok_or_else(owner::link_gone)?;
-    // Any other invitation link of the user is void now.
-    sqlx::query("DELETE FROM user_links WHERE user_id = $1 AND kind = 'invite'")
-        .bind(user_id)
-        .execute(&cx.state.pool)
-        .await
-        .map_err(internal("void invitations"))?;
-    let account_id: i64 = row.try_get(0).map_err(internal("invite row"))?;
-    let tfa_on = row.try_get::<i64, _>(1).map_err(internal("invite row"))? != 0;
-    audit::log(
-        &cx.state,
-        audit::Entry {
-            event: audit::Event::InvitationAccepted,
-            account_id: Some(account_id),
-            actor_user_id: Some(user_id),
-            target_user_id: Some(user_id),
-            detail: "password set",
-            client_addr: &cx.client_addr(),
-        },
-    )
-    .await?;
+    let accepted = accept(&cx, user_id, &hash).await;
+    let (account_id, tfa_on) = match accepted {
+        Ok(Some(accepted)) => accepted,
+        // Removed by the owner meanwhile, or already accepted.
+        Ok(None) => return Err(owner::link_gone()),
+        Err(e) => {
+            // Nothing was accepted: the link works again.
+            owner::unspend_link(&cx.state, &token).await?;
+            return Err(e);
+        }
+    };
     let checked = sessions::Checked {
         user_id,
         account_id,
@@ -99,6 +76,53 @@ pub async fn accept_invitation(token: String, password: String) -> Result<(), Ap
         super::auth::AfterPassword::Gone => Err(owner::link_gone()),
         _ => Ok(()),
     }
+}
+
+/// Sets the password of invited user `user_id` to `hash`, voids their other invitation links
+/// and writes the audit row, in one transaction; returns their account and whether their 2FA
+/// is on, or `None` when they are gone or have a password already.
+#[cfg(feature = "ssr")]
+async fn accept(
+    cx: &crate::server::context::Ctx,
+    user_id: i64,
+    hash: &str,
+) -> Result<Option<(i64, bool)>, AppError> {
+    use crate::server::{audit, begin, internal};
+    use sqlx::Row;
+    let mut tx = begin(&cx.state).await?;
+    // Only a user without a password yet: an invitation never replaces one (a new link issued
+    // while this one was being accepted must not let its holder set another).
+    let Some(row) = sqlx::query(
+        "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash IS NULL \
+         RETURNING account_id, tfa_on",
+    )
+    .bind(hash.to_string())
+    .bind(user_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(internal("set password"))?
+    else {
+        return Ok(None);
+    };
+    // Any other invitation link of the user is void now.
+    sqlx::query("DELETE FROM user_links WHERE user_id = $1 AND kind = 'invite'")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal("void invitations"))?;
+    let account_id: i64 = row.try_get(0).map_err(internal("invite row"))?;
+    let tfa_on = row.try_get::<i64, _>(1).map_err(internal("invite row"))? != 0;
+    let entry = audit::Entry {
+        event: audit::Event::InvitationAccepted,
+        account_id: Some(account_id),
+        actor_user_id: Some(user_id),
+        target_user_id: Some(user_id),
+        detail: "password set",
+        client_addr: &cx.client_addr(),
+    };
+    audit::record(&mut *tx, entry).await?;
+    tx.commit().await.map_err(internal("commit invitation"))?;
+    Ok(Some((account_id, tfa_on)))
 }
 
 /// `/setup/<token>`: after a reset, the user's own password opens enrollment (never the

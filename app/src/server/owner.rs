@@ -53,14 +53,16 @@ impl<'a> Owner<'a> {
     }
 }
 
+/// The audit row of a change the owner makes, in the change's own transaction: the change and
+/// its row commit together or not at all.
 async fn log(
-    state: &AppState,
+    tx: &mut super::Tx,
     o: Owner<'_>,
     event: Event,
     target: Option<i64>,
     detail: &str,
 ) -> Result<(), AppError> {
-    audit::log(state, o.entry(event, target, detail)).await
+    audit::record(&mut **tx, o.entry(event, target, detail)).await
 }
 
 pub async fn account_required(state: &AppState, account_id: i64) -> Result<bool, AppError> {
@@ -304,9 +306,8 @@ pub async fn set_requirement(state: &AppState, o: Owner<'_>, on: bool) -> Result
             mail::enqueue(&mut tx, state, o.account_id, mail::To::Owner, &notice, t).await?;
         }
     }
-    tx.commit().await.map_err(internal("commit policy"))?;
     log(
-        state,
+        &mut tx,
         o,
         Event::PolicyChanged,
         None,
@@ -316,7 +317,8 @@ pub async fn set_requirement(state: &AppState, o: Owner<'_>, on: bool) -> Result
             "2FA no longer required"
         },
     )
-    .await
+    .await?;
+    tx.commit().await.map_err(internal("commit policy"))
 }
 
 /// Requires passkeys or security keys at sign-in (`on`), or no longer. Only while the account
@@ -581,9 +583,8 @@ pub async fn set_user_two_factor(
         let to_owner = mail::Notice::UserExempted { user, by };
         mail::enqueue(&mut tx, state, o.account_id, mail::To::Owner, &to_owner, t).await?;
     }
-    tx.commit().await.map_err(internal("commit user 2fa"))?;
     log(
-        state,
+        &mut tx,
         o,
         Event::UserTwoFactorChanged,
         Some(user_id),
@@ -593,7 +594,8 @@ pub async fn set_user_two_factor(
             "turned off by owner"
         },
     )
-    .await
+    .await?;
+    tx.commit().await.map_err(internal("commit user 2fa"))
 }
 
 fn link_token() -> (String, Vec<u8>) {
@@ -615,6 +617,16 @@ pub(crate) async fn insert_link(
     if !super::rows::lock_user(tx, user_id).await? {
         return Err(AppError::NotFound);
     }
+    insert_locked_link(tx, user_id, kind, ttl).await
+}
+
+/// [`insert_link`] for a user whose row `tx` has locked already ([`Mailbox::lock`]).
+pub(crate) async fn insert_locked_link(
+    tx: &mut super::Tx,
+    user_id: i64,
+    kind: &str,
+    ttl: i64,
+) -> Result<String, AppError> {
     let (token, hash) = link_token();
     let t = now();
     sqlx::query("DELETE FROM user_links WHERE user_id = $1 AND kind = $2")
@@ -633,6 +645,61 @@ pub(crate) async fn insert_link(
         .await
         .map_err(internal("insert link"))?;
     Ok(token)
+}
+
+/// What a user's mailbox may hold, read in the statement that locks their row, for the one rule
+/// of links by email: **a mailbox never holds both a way to set the password and a way to set up
+/// the second factor**, or whoever reads it gets in with nothing else.
+///
+/// - While a 2FA reset waits, the setup link (which asks for the password) may be there: no
+///   password link goes by email (the reset itself voids any that waited, in
+///   [`reset_two_factor`]).
+/// - While the password is one a password link set and has not been used with a second factor
+///   since (`users.password_by_link`, cleared at sign-in), that link may have been read by
+///   someone else: no setup link goes by email.
+///
+/// Links the owner or operator hands over in person are not mail and are not limited.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Mailbox {
+    reset_waiting: bool,
+    password_by_link: bool,
+}
+
+/// Why a link may not be mailed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Withheld {
+    /// A password link while the setup link of a 2FA reset waits.
+    ResetWaiting,
+    /// A setup link while the password is one a password link set.
+    PasswordByLink,
+}
+
+impl Mailbox {
+    /// Locks user `user_id`'s row for the rest of `tx` (as [`super::rows::lock_user`]) and reads
+    /// what their mailbox may hold; `None` when the user is gone.
+    pub(crate) async fn lock(tx: &mut super::Tx, user_id: i64) -> Result<Option<Self>, AppError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "UPDATE users SET code_failures = code_failures WHERE id = $1 \
+             RETURNING tfa_reset_pending, password_by_link",
+        )
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(internal("lock user"))?;
+        Ok(row.map(|(reset, by_link)| Mailbox {
+            reset_waiting: reset != 0,
+            password_by_link: by_link != 0,
+        }))
+    }
+
+    /// May a `kind` link go to this mailbox?
+    pub(crate) fn may_mail(self, kind: LinkKind) -> Result<(), Withheld> {
+        match kind {
+            LinkKind::Password if self.reset_waiting => Err(Withheld::ResetWaiting),
+            LinkKind::Setup if self.password_by_link => Err(Withheld::PasswordByLink),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Adds an admin with no password yet; returns the invitation token (single use, 7 days).
@@ -684,26 +751,34 @@ pub async fn add_user(
         Err(e) => return Err(internal("insert user")(e)),
     };
     let token = insert_link(&mut tx, user_id, "invite", INVITE_TTL_SECS).await?;
-    tx.commit().await.map_err(internal("commit user"))?;
     log(
-        state,
+        &mut tx,
         o,
         Event::UserAdded,
         Some(user_id),
         &format!("{email}; 2FA {}", if two_factor { "on" } else { "off" }),
     )
     .await?;
+    tx.commit().await.map_err(internal("commit user"))?;
     Ok(token)
+}
+
+/// Who resets a user's 2FA.
+#[derive(Clone, Copy)]
+pub enum ResetBy<'a> {
+    Owner(Owner<'a>),
+    /// The operator's command on the server host.
+    Operator,
 }
 
 /// Lost phone: removes the user's authenticator, passkeys, recovery codes and sessions; returns a setup
 /// link token (single use, 24 hours). Until it is used, a password alone cannot enroll.
-/// `by`: the owner who reset it (`None`: the server operator), for the user's mail.
+/// `by`: who reset it, for the audit row and the user's mail.
 pub async fn reset_two_factor(
     state: &AppState,
     account_id: i64,
     user_id: i64,
-    by: Option<i64>,
+    by: ResetBy<'_>,
 ) -> Result<String, AppError> {
     let mut tx = super::begin(state).await?;
     // The user's row first, as every transaction over several of one user's tables does: marked
@@ -732,7 +807,7 @@ pub async fn reset_two_factor(
         "DELETE FROM recovery_codes WHERE user_id = $1",
         // A password link waiting in their mailbox and the setup link would let the mailbox
         // alone in (a new password, then their own authenticator): the reset voids it, and no
-        // new one comes by email while the setup link waits (`password_reset::asked`).
+        // new one comes by email while the setup link waits (`Mailbox`).
         "DELETE FROM user_links WHERE user_id = $1 AND kind = 'password'",
     ] {
         sqlx::query(sql)
@@ -742,10 +817,27 @@ pub async fn reset_two_factor(
             .map_err(internal("reset 2fa"))?;
     }
     let token = insert_link(&mut tx, user_id, "setup", SETUP_TTL_SECS).await?;
+    match by {
+        ResetBy::Owner(o) => {
+            let detail = "by the owner; setup link issued";
+            log(&mut tx, o, Event::TwoFactorReset, Some(user_id), detail).await?
+        }
+        ResetBy::Operator => {
+            let entry = audit::Entry {
+                event: Event::TwoFactorReset,
+                account_id: Some(account_id),
+                actor_user_id: None,
+                target_user_id: Some(user_id),
+                detail: "by operator command on the server host; setup link issued",
+                client_addr: "operator",
+            };
+            audit::record(&mut *tx, entry).await?
+        }
+    }
     if mail::enabled(state) {
         let by = match by {
-            Some(owner) => mail::name_of(&mut tx, owner).await?,
-            None => "The server operator".into(),
+            ResetBy::Owner(o) => mail::name_of(&mut tx, o.user_id).await?,
+            ResetBy::Operator => "The server operator".into(),
         };
         let notice = mail::Notice::TwoFactorReset { by };
         mail::enqueue(
@@ -802,9 +894,8 @@ pub async fn renew_link(
         }
     };
     let token = insert_link(&mut tx, user_id, db_kind, ttl).await?;
-    tx.commit().await.map_err(internal("commit link"))?;
     log(
-        state,
+        &mut tx,
         o,
         Event::LinkRenewed,
         Some(user_id),
@@ -815,6 +906,7 @@ pub async fn renew_link(
         },
     )
     .await?;
+    tx.commit().await.map_err(internal("commit link"))?;
     Ok((kind, token))
 }
 
@@ -829,16 +921,7 @@ pub async fn reset_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result<
              code, or ask the server operator to reset it.",
         ));
     }
-    let token = reset_two_factor(state, o.account_id, user_id, Some(o.user_id)).await?;
-    log(
-        state,
-        o,
-        Event::TwoFactorReset,
-        Some(user_id),
-        "by the owner; setup link issued",
-    )
-    .await?;
-    Ok(token)
+    reset_two_factor(state, o.account_id, user_id, ResetBy::Owner(o)).await
 }
 
 /// Sends the invitation or setup link `link` (one the owner was handed: `…/invite/<token>` or
@@ -902,31 +985,23 @@ pub async fn email_link(
     let full = format!("{origin}{}", kind.path(token));
     let mut tx = super::begin(state).await?;
     // The user's row first: sends of one user's link take turns, and each sees the one before.
-    if !super::rows::lock_user(&mut tx, user_id).await? {
-        return Err(AppError::NotFound);
-    }
-    // With their 2FA reset waiting, the setup link may be in their mailbox already: a password
-    // link beside it would let the mailbox alone in (see `password_reset::asked`).
-    // And the other way round: a password a link set, not yet used with their second factor,
-    // shows only that someone read their mail; a setup link there would let that someone in.
-    let (resetting, by_link): (i64, i64) =
-        sqlx::query_as("SELECT tfa_reset_pending, password_by_link FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(internal("link user"))?;
-    if kind == LinkKind::Password && resetting != 0 {
+    let mailbox = Mailbox::lock(&mut tx, user_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if let Err(why) = mailbox.may_mail(kind) {
+        let because = match why {
+            Withheld::ResetWaiting => format!(
+                "{name}'s two-factor authentication is being reset: a password link by email \
+                 and the setup link would let their mailbox alone in."
+            ),
+            Withheld::PasswordByLink => format!(
+                "{name}'s password was last set with a password link and has not been used \
+                 with their second factor since: a setup link by email would let their \
+                 mailbox alone in."
+            ),
+        };
         return Err(AppError::Refused(format!(
-            "{name}'s two-factor authentication is being reset: a password link by email \
-             and the setup link would let their mailbox alone in. Hand this link over \
-             yourself."
-        )));
-    }
-    if kind == LinkKind::Setup && by_link != 0 {
-        return Err(AppError::Refused(format!(
-            "{name}'s password was last set with a password link and has not been used with \
-             their second factor since: a setup link by email would let their mailbox alone \
-             in. Hand this link over yourself."
+            "{because} Hand this link over yourself."
         )));
     }
     let by = mail::name_of(&mut tx, o.user_id).await?;
@@ -959,24 +1034,26 @@ pub async fn remove_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result
             "The account owner cannot be removed.",
         ));
     }
+    let mut tx = super::begin(state).await?;
     // A twin request that removed them first leaves nothing to remove: not found.
     let name: String = sqlx::query_scalar(
         "DELETE FROM users WHERE id = $1 AND account_id = $2 AND role <> 'owner' RETURNING name",
     )
     .bind(user_id)
     .bind(o.account_id)
-    .fetch_optional(&state.pool)
+    .fetch_optional(&mut *tx)
     .await
     .map_err(internal("remove user"))?
     .ok_or(AppError::NotFound)?;
     log(
-        state,
+        &mut tx,
         o,
         Event::UserRemoved,
         Some(user_id),
         "removed; sessions ended",
     )
     .await?;
+    tx.commit().await.map_err(internal("commit removal"))?;
     Ok(name)
 }
 
@@ -1093,7 +1170,7 @@ pub async fn export_users_csv(state: &AppState, o: Owner<'_>) -> Result<Vec<u8>,
     }
     let bytes = out.into_inner().map_err(internal("csv"))?;
     let detail = crate::domain::count_of(users.len() as i64, "user", "users");
-    log(state, o, Event::UsersExported, None, &detail).await?;
+    audit::log(state, o.entry(Event::UsersExported, None, &detail)).await?;
     Ok(bytes)
 }
 
@@ -1211,4 +1288,33 @@ pub async fn audit_page(
         },
         entries,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Mailbox, Withheld};
+    use crate::domain::LinkKind::{Invitation, Password, Setup};
+
+    #[test]
+    fn a_mailbox_never_gets_both_a_password_and_a_setup_link() {
+        use Withheld::{PasswordByLink, ResetWaiting};
+        // (reset waiting, password set by a link) => what Invitation, Setup, Password get.
+        let table = [
+            ((false, false), [Ok(()), Ok(()), Ok(())]),
+            ((true, false), [Ok(()), Ok(()), Err(ResetWaiting)]),
+            ((false, true), [Ok(()), Err(PasswordByLink), Ok(())]),
+            (
+                (true, true),
+                [Ok(()), Err(PasswordByLink), Err(ResetWaiting)],
+            ),
+        ];
+        for ((reset_waiting, password_by_link), expected) in table {
+            let m = Mailbox {
+                reset_waiting,
+                password_by_link,
+            };
+            let got = [Invitation, Setup, Password].map(|k| m.may_mail(k));
+            assert_eq!(got, expected, "{m:?}");
+        }
+    }
 }

@@ -147,25 +147,13 @@ pub async fn asked(state: &AppState, email: &str, addr: &str) -> Result<(), AppE
         return Ok(());
     };
     let mut tx = super::begin(state).await?;
-    // `insert_link` locks the user's row: the link mail below sees any other of a moment ago,
-    // and a 2FA reset of this moment is seen below or voids this link.
-    let token = owner::insert_link(
-        &mut tx,
-        login.user_id,
-        LinkKind::Password.stored(),
-        ASKED_TTL_SECS,
-    )
-    .await?;
-    // While their 2FA reset waits, the setup link and a password link by email would let
-    // their mailbox alone in: the mail says to ask the account owner, and no link is kept.
-    let resetting: i64 = sqlx::query_scalar("SELECT tfa_reset_pending FROM users WHERE id = $1")
-        .bind(login.user_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(internal("password link user"))?;
-    if resetting != 0 {
-        drop(tx);
-        let mut tx = super::begin(state).await?;
+    // The user's row first: the link mail below sees any other of a moment ago, and a 2FA reset
+    // of this moment is seen here or voids this link.
+    let Some(mailbox) = owner::Mailbox::lock(&mut tx, login.user_id).await? else {
+        return Ok(());
+    };
+    if mailbox.may_mail(LinkKind::Password).is_err() {
+        // The mail says to ask the account owner, and no link is kept.
         let notice = mail::Notice::PasswordLinkWithheld {
             addr: addr.to_string(),
         };
@@ -173,6 +161,13 @@ pub async fn asked(state: &AppState, email: &str, addr: &str) -> Result<(), AppE
         mail::enqueue(&mut tx, state, login.account_id, to, &notice, now()).await?;
         return tx.commit().await.map_err(internal("commit password mail"));
     }
+    let token = owner::insert_locked_link(
+        &mut tx,
+        login.user_id,
+        LinkKind::Password.stored(),
+        ASKED_TTL_SECS,
+    )
+    .await?;
     let link = format!("{origin}{}", LinkKind::Password.path(&token));
     let notice = mail::Notice::PasswordResetAsked {
         addr: addr.to_string(),

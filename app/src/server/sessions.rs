@@ -298,8 +298,8 @@ pub async fn create_pending(
 
 /// A session from a password alone, for the user checked as `user`: opened only while that row
 /// is unchanged and the user's 2FA is off or they are still before their deadline to set it up
-/// (checked in the statement that locks the row and numbers the browser's remembered device).
-/// `None` otherwise.
+/// (checked in the statement that locks the row and numbers the browser's remembered device),
+/// with its sign-in audit row. `None` otherwise.
 pub async fn create_password_only(
     state: &AppState,
     user: Checked<'_>,
@@ -330,6 +330,16 @@ pub async fn create_password_only(
     };
     let device = DeviceUser::issued(&row, user.user_id)?;
     let token = create(&mut *tx, &state.config, user.user_id, client, false).await?;
+    // The session and its audit row commit together.
+    let entry = super::audit::Entry {
+        event: super::audit::Event::SignInSuccess,
+        account_id: Some(user.account_id),
+        actor_user_id: Some(user.user_id),
+        target_user_id: Some(user.user_id),
+        detail: "password",
+        client_addr: client.0,
+    };
+    super::audit::record(&mut *tx, entry).await?;
     if from.reports_new_browser() {
         let agent = client.1;
         super::mail::new_browser(
