@@ -147,7 +147,6 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             guard::api_guard,
         ))
-        .layer(axum::middleware::from_fn(guard::security_headers))
         // Pages, JSON and the QR gzip-compressed on the fly with a reused compressor; files
         // under /pkg are brotli/gzip-precompressed and pass untouched.
         .layer(axum::middleware::from_fn(compress::gzip))
@@ -162,8 +161,14 @@ pub fn router(state: AppState) -> Router {
     } else {
         router
     };
-    // Outermost: a change runs to its end on a task of its own.
-    router.layer(axum::middleware::from_fn(middleware::finish_changes))
+    // A change runs to its end on a task of its own.
+    router
+        .layer(axum::middleware::from_fn_with_state(
+            middleware::Changes::new(middleware::MAX_CHANGES),
+            middleware::finish_changes,
+        ))
+        // Outermost: every answer carries them, the refusals above too.
+        .layer(axum::middleware::from_fn(guard::security_headers))
 }
 
 /// The QR code of the caller's own pending enrollment: never cached, 404 for anyone else.

@@ -133,18 +133,71 @@ pub async fn clock_shift(
 pub static CHANGES: std::sync::LazyLock<tokio_util::task::TaskTracker> =
     std::sync::LazyLock::new(tokio_util::task::TaskTracker::new);
 
+/// Changes one router runs at once on tasks of their own. Each kind of work has its own bound
+/// besides (the hashing queue, the database pool, the throttles); this one caps them all, so
+/// however many connections send a change and close, the tasks and bodies left running stay
+/// few. A body of [`crate::guard::MAX_BODY_BYTES`] at most each: 256 of them hold 4 MiB.
+pub const MAX_CHANGES: usize = 256;
+
+/// The places for changes of one router (see [`finish_changes`]).
+#[derive(Clone)]
+pub struct Changes(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl Changes {
+    pub fn new(places: usize) -> Self {
+        Changes(std::sync::Arc::new(tokio::sync::Semaphore::new(places)))
+    }
+}
+
 /// A request that may change something (any method but `GET`, `HEAD` and `OPTIONS`) runs to its
 /// end on a task of its own, even if its browser leaves first. When a connection closes, hyper
 /// drops the future of the request it was serving: a change would stop at whatever await it
 /// had reached, its transaction rolled back and the answer the browser already showed (an
 /// optimistic switch, a tab closed after pressing a button) silently untrue. A page read loses
 /// nothing by stopping, so it stays on the connection's task.
-pub async fn finish_changes(req: Request, next: Next) -> Response {
-    use axum::http::{Method, StatusCode};
+///
+/// The body is read first, on the connection's task: a sender that trickles it holds its own
+/// connection, never one of the [`MAX_CHANGES`] places. With every place taken the answer is
+/// 503 with `Retry-After`, and nothing runs.
+pub async fn finish_changes(State(places): State<Changes>, req: Request, next: Next) -> Response {
+    use axum::http::{header, Method, StatusCode};
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
-    match CHANGES.spawn(next.run(req)).await {
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, crate::guard::MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            // Too large, or the browser left while sending it: nothing ran.
+            return (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.").into_response();
+        }
+    };
+    let Ok(place) = places.0.clone().try_acquire_owned() else {
+        let busy = app::domain::AppError::Busy {
+            retry_after_secs: 1,
+        };
+        let json = parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("json"));
+        let mut res = if json {
+            axum::Json(&busy).into_response()
+        } else {
+            busy.to_string().into_response()
+        };
+        *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return res;
+    };
+    let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+    let change = async move {
+        let res = next.run(req).await;
+        drop(place);
+        res
+    };
+    match CHANGES.spawn(change).await {
         Ok(res) => res,
         Err(e) => {
             tracing::error!(error = %e, "a request's task failed");

@@ -688,3 +688,84 @@ on_both!(
         );
     }
 );
+
+on_both!(
+    changes_whose_browsers_left_are_bounded,
+    |db: Db| async move {
+        use tower::ServiceExt;
+        const PLACES: usize = 256;
+        const SENT: usize = PLACES + 44;
+        let mut app = TestApp::spawn(db).await;
+        app.owner_with_2fa("owner@example.com", PW).await;
+        // New users wait: the change of each request is held in flight.
+        let mut hold = app.state.pool.begin().await.unwrap();
+        let hold_sql = match db {
+            // Any write holds SQLite's one write lock.
+            Db::Sqlite => "UPDATE users SET name = name",
+            Db::Postgres => "LOCK TABLE users IN SHARE MODE",
+        };
+        sqlx::query(hold_sql).execute(&mut *hold).await.unwrap();
+        // One browser sends hundreds of distinct changes and closes each connection at once.
+        let sends = (0..SENT).map(|i| {
+            let req = app
+                .form_post("/api/add_user")
+                .header(header::ACCEPT, "application/json")
+                .body(Body::from(common::encode_form(&[
+                    ("name", "Flood"),
+                    ("email", &format!("flood{i}@example.com")),
+                    ("two_factor", "false"),
+                ])))
+                .unwrap();
+            let answer = app.router.clone().oneshot(req);
+            tokio::time::timeout(std::time::Duration::from_millis(1500), answer)
+        });
+        let answers = futures_util::future::join_all(sends).await;
+        let busy: Vec<_> = answers.into_iter().filter_map(|a| a.ok()).collect();
+        assert_eq!(
+            busy.len(),
+            SENT - PLACES,
+            "all but the places were answered"
+        );
+        for res in &busy {
+            let res = res.as_ref().unwrap();
+            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+            assert_eq!(res.headers()["x-frame-options"], "DENY");
+        }
+        hold.rollback().await.unwrap();
+
+        // The changes in their places land; then the places are free again.
+        let flood = "SELECT COUNT(*) FROM users WHERE name = 'Flood'";
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while app.count(flood).await != PLACES as i64 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the changes in flight were lost"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        // A place is given back as its change's task ends, a moment after its commit.
+        loop {
+            let r = app
+                .call(
+                    "add_user",
+                    &[
+                        ("name", "Eve"),
+                        ("email", "eve@example.com"),
+                        ("two_factor", "false"),
+                    ],
+                )
+                .await;
+            if r.status == StatusCode::OK {
+                break;
+            }
+            assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the places were not given back"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(app.count(flood).await, PLACES as i64);
+    }
+);
