@@ -8,7 +8,7 @@ mod page_template;
 
 pub use guard::MAX_BODY_BYTES;
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{future::IntoFuture, net::SocketAddr, path::PathBuf};
 
 use app::server::{config::Config, db, keys::ServerKey, password::Hasher, AppState, Shared};
 use axum::{
@@ -315,26 +315,47 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::R
             tracing::warn!(error = %e, "TCP_NODELAY");
         }
     });
-    axum::serve(
+    // Once the stop signal comes, everything gets `STOP_GRACE` in all: the requests of open
+    // connections to be answered, then the changes whose browsers left
+    // (`middleware::finish_changes`) to end. What still runs then is given up (its transaction
+    // rolls back): a connection that never finishes its request cannot hold the process.
+    let (stop, mut stopped) = tokio::sync::watch::channel(None);
+    let signal = async move {
+        shutdown_signal().await;
+        let _ = stop.send(Some(tokio::time::Instant::now() + STOP_GRACE));
+    };
+    let serving = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
-    // Changes whose browsers left run on (`middleware::finish_changes`): they end before the
-    // process does, or are given up after 10 seconds (their transactions roll back).
+    .with_graceful_shutdown(signal)
+    .into_future();
+    let mut deadline = None;
+    let given_up = async {
+        if let Ok(at) = stopped.wait_for(Option::is_some).await {
+            deadline = *at;
+        }
+        if let Some(at) = deadline {
+            tokio::time::sleep_until(at).await;
+        }
+    };
+    tokio::select! {
+        served = serving => served?,
+        () = given_up => tracing::warn!("requests still open {STOP_GRACE:?} after the stop signal"),
+    }
     middleware::CHANGES.close();
-    if tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        middleware::CHANGES.wait(),
-    )
-    .await
-    .is_err()
+    let deadline = (*stopped.borrow()).unwrap_or_else(tokio::time::Instant::now);
+    if tokio::time::timeout_at(deadline, middleware::CHANGES.wait())
+        .await
+        .is_err()
     {
-        tracing::warn!("changes still running after 10 s at shutdown");
+        tracing::warn!("changes still running {STOP_GRACE:?} after the stop signal");
     }
     Ok(())
 }
+
+/// How long a stopping server waits for requests under way.
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn shutdown_signal() {
     let ctrl_c = async {

@@ -267,3 +267,82 @@ async fn sigkill_during_a_burst_loses_nothing_sqlite() {
 async fn sigkill_during_a_burst_loses_nothing_postgres() {
     crash_rounds(Db::Postgres, 3).await;
 }
+
+/// A stop (SIGTERM) lets a change under way end and commit; one that cannot end within the
+/// grace of 10 s is given up and rolled back, and the process still stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_lets_changes_end_then_gives_up() {
+    sqlx::any::install_default_drivers();
+    let dir = scratch_dir("stop");
+    let url = fresh_database_url(Db::Postgres).await;
+    let db = sqlx::AnyPool::connect(&url).await.unwrap();
+    let http = client();
+    let added = |email: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users WHERE email = $1")
+                .bind(email)
+                .fetch_one(&db)
+                .await
+                .unwrap()
+        }
+    };
+    for (email, past_grace) in [("eve@example.com", false), ("ivy@example.com", true)] {
+        let mut server = Server::start(Some(&url), &dir, &new_secret_key()).await;
+        let mut owner = Browser::default();
+        let owner_email = format!("owner-{email}");
+        let r = owner
+            .call(
+                &http,
+                &server.base,
+                "sign_up",
+                &sign_up_fields(&owner_email, PW),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        // New users wait for the table: the change is under way when the stop comes.
+        let mut hold = db.begin().await.unwrap();
+        sqlx::query("LOCK TABLE users IN SHARE MODE")
+            .execute(&mut *hold)
+            .await
+            .unwrap();
+        let adding = {
+            let (http, base, mut owner) = (http.clone(), server.base.clone(), owner.clone());
+            tokio::spawn(async move {
+                let fields = [("name", "New"), ("email", email), ("two_factor", "false")];
+                owner.call(&http, &base, "add_user", &fields).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let stopped_at = std::time::Instant::now();
+        server.terminate();
+        assert!(
+            server.exited(Duration::from_millis(500)).await.is_none(),
+            "the server stopped with a change under way"
+        );
+        if !past_grace {
+            // Within the grace: it ends, is answered and is there; then the process stops.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            hold.rollback().await.unwrap();
+            let status = server.exited(Duration::from_secs(15)).await;
+            assert!(status.is_some_and(|s| s.success()), "{status:?}");
+            assert_eq!(adding.await.unwrap().unwrap().status, 200);
+            assert_eq!(added(email).await, 1);
+        } else {
+            // Past it: the process stops at the grace with the change still waiting, which
+            // rolls back.
+            let status = server.exited(Duration::from_secs(13)).await;
+            let took = stopped_at.elapsed();
+            assert!(status.is_some_and(|s| s.success()), "{status:?}");
+            assert!(took >= Duration::from_secs(9), "stopped after {took:?}");
+            hold.rollback().await.unwrap();
+            let answer = adding.await.unwrap();
+            assert!(
+                answer.is_err_and(|e| !e.is_timeout()),
+                "answered after the stop"
+            );
+            assert_eq!(added(email).await, 0);
+        }
+    }
+}

@@ -105,6 +105,29 @@ impl Server {
             .expect("VmRSS in /proc/<pid>/status")
     }
 
+    /// SIGTERM: the stop a service manager sends.
+    pub fn terminate(&self) {
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+
+    /// The process's exit status once it has ended, waiting up to `limit`; `None` if it still
+    /// runs then.
+    pub async fn exited(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     /// SIGKILL: no shutdown, no flushing, like a power cut for the process.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
