@@ -29,7 +29,7 @@ pub struct SignIn {
 /// thread computes the hash of the seeded password into its own preallocated memory, the
 /// fastest way Argon2 runs (no allocation, no parsing, no HTTP).
 fn argon2_floor(hash: &str, dur: Duration) -> f64 {
-    use argon2::{password_hash::PasswordHash, Algorithm, Argon2, Block, Params, Version};
+    use argon2::{password_hash::PasswordHash, Algorithm, Argon2, Block, Version};
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -38,7 +38,7 @@ fn argon2_floor(hash: &str, dur: Duration) -> f64 {
         .map(|_| {
             let hash = hash.to_string();
             std::thread::spawn(move || {
-                let params = Params::new(19 * 1024, 2, 1, None).unwrap();
+                let params = app::server::password::params();
                 let a = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
                 let parsed = PasswordHash::new(&hash).unwrap();
                 let mut salt = [0u8; 64];
