@@ -153,7 +153,7 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             guard::MAX_BODY_BYTES,
         ))
-        .with_state(state);
+        .with_state(state.clone());
     // Outside everything that reads the clock, so that the session and all after it read the
     // shifted one.
     let router = if test_clock {
@@ -164,7 +164,7 @@ pub fn router(state: AppState) -> Router {
     // A change runs to its end on a task of its own.
     router
         .layer(axum::middleware::from_fn_with_state(
-            middleware::Changes::new(middleware::MAX_CHANGES),
+            middleware::Changes::new(state.clone()),
             middleware::finish_changes,
         ))
         // Outermost: every answer carries them, the refusals above too.

@@ -139,14 +139,77 @@ pub static CHANGES: std::sync::LazyLock<tokio_util::task::TaskTracker> =
 /// few. A body of [`crate::guard::MAX_BODY_BYTES`] at most each: 256 of them hold 4 MiB.
 pub const MAX_CHANGES: usize = 256;
 
+/// Places one client address may hold at once: one client's flood cannot take the places of
+/// everyone else's sign-ins.
+pub const MAX_CHANGES_PER_ADDR: usize = MAX_CHANGES / 8;
+
+/// How long a change waits for a place when all are taken, before the answer is 503.
+const PLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The places for changes of one router (see [`finish_changes`]).
 #[derive(Clone)]
-pub struct Changes(std::sync::Arc<tokio::sync::Semaphore>);
+pub struct Changes {
+    room: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Places held per client address; an address leaves the map with its last place.
+    held: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    state: AppState,
+}
 
 impl Changes {
-    pub fn new(places: usize) -> Self {
-        Changes(std::sync::Arc::new(tokio::sync::Semaphore::new(places)))
+    pub fn new(state: AppState) -> Self {
+        Changes {
+            room: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CHANGES)),
+            held: Default::default(),
+            state,
+        }
     }
+
+    /// A place for a change from `addr`: its address's share first, then one of the room's
+    /// (waiting up to [`PLACE_WAIT`] for it). `None`: the answer is 503.
+    async fn take(&self, addr: String) -> Option<Place> {
+        {
+            let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+            let mine = held.entry(addr.clone()).or_default();
+            if *mine >= MAX_CHANGES_PER_ADDR {
+                return None;
+            }
+            *mine += 1;
+        }
+        let share = Share {
+            held: self.held.clone(),
+            addr,
+        };
+        let room = self.room.clone();
+        let place = tokio::time::timeout(PLACE_WAIT, room.acquire_owned()).await;
+        Some(Place {
+            _room: place.ok()?.ok()?,
+            _share: share,
+        })
+    }
+}
+
+/// An address's share of the places, given back when dropped.
+struct Share {
+    held: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    addr: String,
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mine) = held.get_mut(&self.addr) {
+            *mine -= 1;
+            if *mine == 0 {
+                held.remove(&self.addr);
+            }
+        }
+    }
+}
+
+/// A place taken: the room's and its address's, both given back when its change ends.
+struct Place {
+    _room: tokio::sync::OwnedSemaphorePermit,
+    _share: Share,
 }
 
 /// A request that may change something (any method but `GET`, `HEAD` and `OPTIONS`) runs to its
@@ -157,13 +220,15 @@ impl Changes {
 /// nothing by stopping, so it stays on the connection's task.
 ///
 /// The body is read first, on the connection's task: a sender that trickles it holds its own
-/// connection, never one of the [`MAX_CHANGES`] places. With every place taken the answer is
-/// 503 with `Retry-After`, and nothing runs.
+/// connection, never one of the [`MAX_CHANGES`] places. One client address holds at most
+/// [`MAX_CHANGES_PER_ADDR`] of them; beyond its share, or with every place taken for a second,
+/// the answer is 503 with `Retry-After`, and nothing runs.
 pub async fn finish_changes(State(places): State<Changes>, req: Request, next: Next) -> Response {
     use axum::http::{header, Method, StatusCode};
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
+    let addr = client_addr(&places.state, &req);
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, crate::guard::MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
@@ -172,7 +237,7 @@ pub async fn finish_changes(State(places): State<Changes>, req: Request, next: N
             return (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.").into_response();
         }
     };
-    let Ok(place) = places.0.clone().try_acquire_owned() else {
+    let Some(place) = places.take(addr).await else {
         let busy = app::domain::AppError::Busy {
             retry_after_secs: 1,
         };

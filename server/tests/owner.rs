@@ -871,7 +871,8 @@ on_both!(
         let mut app = TestApp::spawn(db).await;
         app.owner_with_2fa("owner@example.com", PW).await;
         let (_adam, adam) = admin(&mut app, "adam@example.com", true).await;
-        admin(&mut app, "bob@example.com", false).await;
+        let (bob_browser, _) = admin(&mut app, "bob@example.com", false).await;
+        let bob_session = bob_browser.cookie.clone();
         let r = app
             .call(
                 "add_user",
@@ -897,6 +898,7 @@ on_both!(
                 "policy.changed",
                 "invitation.accepted",
                 "sign_in.success",
+                "session.ended",
             ],
         )
         .await;
@@ -959,6 +961,9 @@ on_both!(
         assert!(server::operator_reset(&app.state, "adam@example.com")
             .await
             .is_err());
+        let mut bobs = app.other_browser_with(bob_session, None);
+        assert!(!bobs.call("sign_out", &[]).await.status.is_success());
+        assert_eq!(bobs.call("current_user", &[]).await.status, StatusCode::OK);
         assert_eq!(
             app.snapshot().await,
             before,

@@ -192,23 +192,30 @@ pub(crate) async fn open_after_password(
 
 #[server(endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
-    use crate::server::{audit, context, now, sessions};
+    use crate::server::{audit, begin, context, internal, now, sessions};
 
     let cx = context::ctx()?;
     if let Some(auth) = cx.auth() {
-        sessions::delete(&cx.state, &auth.session_hash).await?;
-        audit::log(
-            &cx.state,
-            audit::Entry {
+        // The session ends with its audit row, once however often it is signed out of.
+        let mut tx = begin(&cx.state).await?;
+        let ended = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(auth.session_hash.to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(internal("delete session"))?
+            .rows_affected();
+        if ended == 1 {
+            let entry = audit::Entry {
                 event: audit::Event::SignOut,
                 account_id: Some(auth.account_id),
                 actor_user_id: Some(auth.user_id),
                 target_user_id: Some(auth.user_id),
                 detail: "signed out",
                 client_addr: &cx.client_addr(),
-            },
-        )
-        .await?;
+            };
+            audit::record(&mut *tx, entry).await?;
+        }
+        tx.commit().await.map_err(internal("commit sign-out"))?;
     }
     // A half sign-in ends too ("Not you?" on the code page).
     if let Some(pending) = cx.pending() {

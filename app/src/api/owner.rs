@@ -41,19 +41,18 @@ pub async fn account_policy() -> Result<PolicyImpact, AppError> {
 
 /// Saves the account requirement. ON needs the owner's current second factor (an owner without
 /// one enrolls instead, see `start_requirement_enrollment`); OFF needs one too: a code, or
-/// (`credential`) a passkey.
+/// (`credential`) a passkey, spent only on a change that is made.
 #[server(endpoint = "set_account_requirement")]
 pub async fn set_account_requirement(
     on: bool,
     #[server(default)] code: String,
     #[server(default)] credential: Option<String>,
 ) -> Result<(), AppError> {
-    use crate::server::{context, internal, owner as svc};
+    use crate::server::{context, owner as svc};
     let cx = context::ctx()?;
     let (auth, tx) = owner_step_up(&cx, &code, credential).await?;
-    tx.commit().await.map_err(internal("commit code"))?;
     let addr = cx.client_addr();
-    svc::set_requirement(&cx.state, svc::Owner::of(&auth, &addr), on).await?;
+    svc::set_requirement(tx, &cx.state, svc::Owner::of(&auth, &addr), on).await?;
     cx.keep_for_page(crate::domain::Flash::Done("Saved.".into()))
         .await
 }

@@ -284,9 +284,14 @@ pub async fn require_in(
 }
 
 /// Turns the requirement ON (owner already has an authenticator and gave a code) or OFF.
-pub async fn set_requirement(state: &AppState, o: Owner<'_>, on: bool) -> Result<(), AppError> {
+/// `tx` is the step-up that spent the owner's second factor: it is spent only with the change.
+pub async fn set_requirement(
+    mut tx: super::Tx,
+    state: &AppState,
+    o: Owner<'_>,
+    on: bool,
+) -> Result<(), AppError> {
     let t = now();
-    let mut tx = super::begin(state).await?;
     if on {
         require_in(&mut tx, o.account_id, o.user_id, t).await?;
     } else {
