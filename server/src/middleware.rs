@@ -141,7 +141,7 @@ pub const MAX_CHANGES: usize = 256;
 
 /// Places one client address may hold at once: one client's flood cannot take the places of
 /// everyone else's sign-ins.
-pub const MAX_CHANGES_PER_ADDR: usize = MAX_CHANGES / 8;
+pub const MAX_CHANGES_PER_ADDR: usize = MAX_CHANGES / 2;
 
 /// How long a change waits for a place when all are taken, before the answer is 503.
 const PLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);

@@ -694,7 +694,7 @@ on_both!(
     |db: Db| async move {
         use tower::ServiceExt;
         const PLACES: usize = 256;
-        const SHARE: usize = PLACES / 8;
+        const SHARE: usize = PLACES / 2;
         let mut app = TestApp::spawn(db).await;
         app.owner_with_2fa("owner@example.com", PW).await;
         // New users wait: the change of each request is held in flight.
@@ -740,22 +740,8 @@ on_both!(
         };
         // One client floods: it holds its share of the places, no more.
         assert_eq!(send("10.0.0.1:1", 0, 300, 300).await, 300 - SHARE);
-        // Others still get theirs, until every place is taken.
-        let others = [
-            "10.0.1.1:1",
-            "10.0.1.2:1",
-            "10.0.1.3:1",
-            "10.0.1.4:1",
-            "10.0.1.5:1",
-            "10.0.1.6:1",
-            "10.0.1.7:1",
-        ];
-        let others = others
-            .into_iter()
-            .enumerate()
-            .map(|(k, addr)| send(addr, 1000 + 100 * k, SHARE, 300));
-        let refused = futures_util::future::join_all(others).await;
-        assert_eq!(refused, vec![0; 7]);
+        // Another still gets its share, until every place is taken.
+        assert_eq!(send("10.0.1.1:1", 1000, SHARE, 300).await, 0);
         // The next waits a second for a place, then is refused.
         assert_eq!(
             send("10.0.2.1:1", 2000, 1, 1500).await,

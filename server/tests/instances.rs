@@ -129,7 +129,8 @@ async fn two_instances_on_one_postgres_keep_every_rule() {
         let (u, status, body) = t.await.unwrap();
         match status {
             200 => successes[u] += 1,
-            400 | 403 | 429 => {}
+            // Refused: wrong, throttled, or (503) beyond the places for changes at once.
+            400 | 403 | 429 | 503 => {}
             s => panic!("user {u}: {s} {body}"),
         }
     }
