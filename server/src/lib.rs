@@ -316,8 +316,8 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::R
         }
     });
     // Once the stop signal comes, everything gets `STOP_GRACE` in all: the requests of open
-    // connections to be answered, then the changes whose browsers left
-    // (`middleware::finish_changes`) to end. What still runs then is given up (its transaction
+    // connections to be answered, then the work left running (`app::server::DETACHED`: changes
+    // whose browsers left, mail made after the answer) to end. What still runs then is given up (its transaction
     // rolls back): a connection that never finishes its request cannot hold the process.
     let (stop, mut stopped) = tokio::sync::watch::channel(None);
     let signal = async move {
@@ -343,9 +343,9 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::R
         served = serving => served?,
         () = given_up => tracing::warn!("requests still open {STOP_GRACE:?} after the stop signal"),
     }
-    middleware::CHANGES.close();
+    app::server::DETACHED.close();
     let deadline = (*stopped.borrow()).unwrap_or_else(tokio::time::Instant::now);
-    if tokio::time::timeout_at(deadline, middleware::CHANGES.wait())
+    if tokio::time::timeout_at(deadline, app::server::DETACHED.wait())
         .await
         .is_err()
     {

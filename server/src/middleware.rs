@@ -129,10 +129,6 @@ pub async fn clock_shift(
     app::server::clock::shifted(shift, next.run(req)).await
 }
 
-/// The changes running on tasks of their own, which the server waits for when it stops.
-pub static CHANGES: std::sync::LazyLock<tokio_util::task::TaskTracker> =
-    std::sync::LazyLock::new(tokio_util::task::TaskTracker::new);
-
 /// Changes one router runs at once on tasks of their own. Each kind of work has its own bound
 /// besides (the hashing queue, the database pool, the throttles); this one caps them all, so
 /// however many connections send a change and close, the tasks and bodies left running stay
@@ -230,31 +226,34 @@ pub async fn finish_changes(State(places): State<Changes>, req: Request, next: N
     }
     let addr = client_addr(&places.state, &req);
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, crate::guard::MAX_BODY_BYTES).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            // Too large, or the browser left while sending it: nothing ran.
-            return (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large.").into_response();
-        }
-    };
-    let Some(place) = places.take(addr).await else {
-        let busy = app::domain::AppError::Busy {
-            retry_after_secs: 1,
-        };
+    // An error answered here: JSON to the wasm client (which asks for it), words to a plain form.
+    let refuse = |status: StatusCode, err: app::domain::AppError| {
         let json = parts
             .headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("json"));
         let mut res = if json {
-            axum::Json(&busy).into_response()
+            axum::Json(&err).into_response()
         } else {
-            busy.to_string().into_response()
+            err.to_string().into_response()
         };
-        *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-        res.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return res;
+        *res.status_mut() = status;
+        if let Some(secs) = err.retry_after() {
+            res.headers_mut().insert(header::RETRY_AFTER, secs.into());
+        }
+        res
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, crate::guard::MAX_BODY_BYTES).await else {
+        // Too large, or the browser left while sending it: nothing ran.
+        let large = app::domain::AppError::Request("the request body is too large.".into());
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, large);
+    };
+    let Some(place) = places.take(addr).await else {
+        let busy = app::domain::AppError::Busy {
+            retry_after_secs: 1,
+        };
+        return refuse(StatusCode::SERVICE_UNAVAILABLE, busy);
     };
     let req = Request::from_parts(parts, axum::body::Body::from(bytes));
     let change = async move {
@@ -262,7 +261,7 @@ pub async fn finish_changes(State(places): State<Changes>, req: Request, next: N
         drop(place);
         res
     };
-    match CHANGES.spawn(change).await {
+    match app::server::DETACHED.spawn(change).await {
         Ok(res) => res,
         Err(e) => {
             tracing::error!(error = %e, "a request's task failed");

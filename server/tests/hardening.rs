@@ -223,6 +223,12 @@ on_both!(
                 .unwrap();
             let r = app.send(req).await;
             assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{accept}");
+            if accept == "application/json" {
+                let err: app::domain::AppError = serde_json::from_str(&r.body).unwrap();
+                assert!(err.to_string().contains("too large"), "{err}");
+            } else {
+                assert!(r.body.contains("too large"), "{}", r.body);
+            }
         }
         // Streamed without a length, too.
         let chunks = futures_stream(big);

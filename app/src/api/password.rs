@@ -40,7 +40,7 @@ pub async fn forgot_password(email: String) -> Result<(), AppError> {
     )
     .await?;
     let state = cx.state.clone();
-    tokio::spawn(async move {
+    crate::server::DETACHED.spawn(async move {
         if password_reset::asked(&state, &email, &addr).await.is_err() {
             tracing::warn!("a password link asked for by email could not be made");
         }

@@ -25,6 +25,12 @@ pub mod users;
 
 pub use state::{AppState, Shared};
 
+/// Work that runs on after its request has been answered or its browser has left: changes
+/// (the server's `finish_changes`) and mail made after the answer. A stopping server waits for
+/// it, up to its grace.
+pub static DETACHED: std::sync::LazyLock<tokio_util::task::TaskTracker> =
+    std::sync::LazyLock::new(tokio_util::task::TaskTracker::new);
+
 /// Seconds since the Unix epoch: the one clock every table uses. A build with the `test-clock`
 /// feature adds the shift of the request being served ([`clock`]).
 pub fn now() -> i64 {
