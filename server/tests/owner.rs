@@ -873,19 +873,8 @@ on_both!(
         let (_adam, adam) = admin(&mut app, "adam@example.com", true).await;
         let (bob_browser, _) = admin(&mut app, "bob@example.com", false).await;
         let bob_session = bob_browser.cookie.clone();
-        let r = app
-            .call(
-                "add_user",
-                &[
-                    ("name", "Ivy"),
-                    ("email", "ivy@example.com"),
-                    ("two_factor", "false"),
-                ],
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let invitation = app.invite("Ivy", "ivy@example.com", false).await;
         let ivy = app.user_id("ivy@example.com").await;
-        let invitation = r.link_token("/invite/");
         refuse_audit_rows(
             &app,
             db,

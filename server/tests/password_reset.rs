@@ -309,17 +309,7 @@ on_both!(the_owner_hands_a_password_link, |db| async move {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
     // Someone invited who never set a password.
-    let r = ora
-        .call(
-            "add_user",
-            &[
-                ("name", "Ivy"),
-                ("email", "ivy@example.com"),
-                ("two_factor", "false"),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    ora.invite("Ivy", "ivy@example.com", false).await;
     let ivy = ora.user_id("ivy@example.com").await;
     let r = ora
         .call("reset_user_password", &[("user_id", &ivy.to_string())])

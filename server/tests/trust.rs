@@ -996,17 +996,7 @@ on_both!(a_busy_server_costs_nobody_an_attempt, |db: Db| async move {
     // Thirty acceptances of one invitation at once: the link is spent before the hashing, so
     // one sets the password and the rest are refused (the link is used, or its count says
     // wait) without costing a hash.
-    let r = app
-        .call(
-            "add_user",
-            &[
-                ("name", "Ivy"),
-                ("email", "ivy@example.com"),
-                ("two_factor", "false"),
-            ],
-        )
-        .await;
-    let token = r.link_token("/invite/");
+    let token = app.invite("Ivy", "ivy@example.com", false).await;
     let visitor = app.other_browser();
     let statuses = at_once(
         &visitor,

@@ -351,18 +351,7 @@ impl TestApp {
         password: &str,
         two_factor: bool,
     ) -> (TestApp, String) {
-        let r = self
-            .call(
-                "add_user",
-                &[
-                    ("name", "Adam"),
-                    ("email", email),
-                    ("two_factor", if two_factor { "true" } else { "false" }),
-                ],
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        let token = r.link_token("/invite/");
+        let token = self.invite("Adam", email, two_factor).await;
         let mut b = self.other_browser();
         let r = b
             .call(
@@ -372,6 +361,16 @@ impl TestApp {
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         (b, token)
+    }
+
+    /// The owner (or an admin) adds `email` as an admin called `name`, with 2FA `two_factor`;
+    /// returns the invitation's token, not accepted.
+    pub async fn invite(&mut self, name: &str, email: &str, two_factor: bool) -> String {
+        let two_factor = if two_factor { "true" } else { "false" };
+        let fields = [("name", name), ("email", email), ("two_factor", two_factor)];
+        let r = self.call("add_user", &fields).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.link_token("/invite/")
     }
 
     /// Signs up `email` with `password` as a new account's owner and sets up their
