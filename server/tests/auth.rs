@@ -206,6 +206,22 @@ on_both!(sign_out_ends_the_session_everywhere, |db: Db| async move {
     );
 });
 
+on_both!(
+    a_sign_out_sent_twenty_times_at_once_is_audited_once,
+    |db: Db| async move {
+        let mut app = TestApp::spawn(db).await;
+        app.sign_up("ann@example.com", PW).await;
+        let statuses = common::at_once(&app, 20, "sign_out", vec![]).await;
+        assert!(statuses.iter().all(|s| s.is_success()), "{statuses:?}");
+        assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM audit_events WHERE event = 'session.ended'")
+                .await,
+            1
+        );
+    }
+);
+
 on_both!(pages_need_a_session, |db: Db| async move {
     let mut app = TestApp::spawn(db).await;
     // Nobody exists yet: the console offers sign-up.

@@ -126,8 +126,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
         new_browser: device.is_none(),
     };
     match open_after_password(&cx, checked, l.two_factor_on, from).await? {
-        AfterPassword::Session => Ok(()),
-        AfterPassword::SecondFactorOwed => Ok(()),
+        AfterPassword::Session | AfterPassword::SecondFactorOwed => Ok(()),
         // Removed (or changed) while the password was checked: the ordinary failure.
         AfterPassword::Gone => Err(AppError::BadCredentials),
     }
@@ -168,7 +167,7 @@ pub(crate) async fn open_after_password(
         .await?;
         if let Some((token, device)) = opened {
             if let Some(old) = cx.auth() {
-                sessions::delete(&cx.state, &old.session_hash).await?;
+                sessions::delete(&cx.state.pool, &old.session_hash).await?;
             }
             context::append_header(
                 http::header::SET_COOKIE,
@@ -198,13 +197,7 @@ pub async fn sign_out() -> Result<(), AppError> {
     if let Some(auth) = cx.auth() {
         // The session ends with its audit row, once however often it is signed out of.
         let mut tx = begin(&cx.state).await?;
-        let ended = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(auth.session_hash.to_vec())
-            .execute(&mut *tx)
-            .await
-            .map_err(internal("delete session"))?
-            .rows_affected();
-        if ended == 1 {
+        if sessions::delete(&mut *tx, &auth.session_hash).await? {
             let entry = audit::Entry {
                 event: audit::Event::SignOut,
                 account_id: Some(auth.account_id),
@@ -253,7 +246,7 @@ pub(crate) async fn start_session(
 ) -> Result<(), AppError> {
     use crate::server::{begin, context, internal, sessions, throttle};
     if let Some(old) = cx.auth() {
-        sessions::delete(&cx.state, &old.session_hash).await?;
+        sessions::delete(&cx.state.pool, &old.session_hash).await?;
     }
     let mut tx = begin(&cx.state).await?;
     let token = sessions::create(

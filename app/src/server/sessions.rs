@@ -190,13 +190,17 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<AuthUser>, 
     }))
 }
 
-pub async fn delete(state: &AppState, session_hash: &[u8]) -> Result<(), AppError> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+pub async fn delete<'c, E>(executor: E, session_hash: &[u8]) -> Result<bool, AppError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let ended = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
         .bind(session_hash.to_vec())
-        .execute(&state.pool)
+        .execute(executor)
         .await
-        .map_err(internal("delete session"))?;
-    Ok(())
+        .map_err(internal("delete session"))?
+        .rows_affected();
+    Ok(ended == 1)
 }
 
 /// Half sign-ins expired at `$1` (each new one clears them; the periodic purge does too).
