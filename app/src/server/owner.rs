@@ -503,16 +503,19 @@ pub async fn set_enrollment_deadline(
 }
 
 /// A user of the owner's account, or NotFound (also for other accounts' ids).
-async fn target(
-    state: &AppState,
+async fn target<'c, E>(
+    executor: E,
     o: Owner<'_>,
     user_id: i64,
-) -> Result<(Role, policy::Setting), AppError> {
+) -> Result<(Role, policy::Setting), AppError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
     let row =
         sqlx::query("SELECT role, tfa_on, tfa_source FROM users WHERE id = $1 AND account_id = $2")
             .bind(user_id)
             .bind(o.account_id)
-            .fetch_optional(&state.pool)
+            .fetch_optional(executor)
             .await
             .map_err(internal("target user"))?
             .ok_or(AppError::NotFound)?;
@@ -534,7 +537,7 @@ pub async fn set_user_two_factor(
     user_id: i64,
     on: bool,
 ) -> Result<(), AppError> {
-    let (_, current) = target(state, o, user_id).await?;
+    let (_, current) = target(&state.pool, o, user_id).await?;
     let required = account_required(state, o.account_id).await?;
     let actor = policy::Actor {
         role: Role::Owner,
@@ -551,6 +554,16 @@ pub async fn set_user_two_factor(
     }
     let t = now();
     let mut tx = super::begin(state).await?;
+    // What the switch changes is read under the user's row: of the same switch sent twice at
+    // once, the second sees the first's change and finds nothing to do (no second mail, no
+    // second audit row).
+    let (_, current) = match super::rows::lock_user(&mut tx, user_id).await? {
+        true => target(&mut *tx, o, user_id).await?,
+        false => return Err(AppError::NotFound),
+    };
+    if current.on == on && current.source == Some(Source::Owner) {
+        return Ok(());
+    }
     sqlx::query("UPDATE users SET tfa_on = $1, tfa_source = 'owner', tfa_set_by = $2, tfa_set_at = $3 WHERE id = $4 AND account_id = $5")
         .bind(i64::from(on))
         .bind(o.user_id)
@@ -916,7 +929,7 @@ pub async fn renew_link(
 }
 
 pub async fn reset_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result<String, AppError> {
-    target(state, o, user_id).await?;
+    target(&state.pool, o, user_id).await?;
     if user_id == o.user_id {
         // With no code asked, a stolen owner session could lock the owner out; an owner who
         // lost their phone uses a recovery code, or the operator's reset on the server host.
@@ -1032,7 +1045,7 @@ pub async fn email_link(
 
 /// Removes user `user_id` of the owner's account; returns their name.
 pub async fn remove_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result<String, AppError> {
-    let (role, _) = target(state, o, user_id).await?;
+    let (role, _) = target(&state.pool, o, user_id).await?;
     if role == Role::Owner {
         return Err(AppError::invalid(
             "user",
