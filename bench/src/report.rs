@@ -101,6 +101,11 @@ pub fn print_codes_only(sqlite: &CodeResult, pg: Option<&CodeResult>) {
         );
         println!("  valid codes: {}", c.valid_cpu.per_request(r.requests()));
         println!(
+            "  the warm-up before it ({} pairs on a cold server): p99 {:.2} ms",
+            crate::codes::WARM_UP_USERS,
+            c.warm_up_p99_ms
+        );
+        println!(
             "  answers over 5 ms, by when they were sent: {}",
             slow_windows(r, &c.valid_steal)
         );
@@ -262,11 +267,13 @@ fn cpu_lines(ticks_at_start: (u64, u64), codes: &[&CodeResult]) -> String {
     out.push_str("CPU per code check (/proc, 10 ms ticks):\n");
     for c in codes {
         out.push_str(&format!(
-            "- {}: {}.\n- {}: {}.\n",
+            "- {}: {}.\n- {}: {}; the warm-up before it ({} pairs on a cold server) had a p99 of {:.2} ms.\n",
             c.capacity.scenario,
             c.capacity_cpu.per_request(c.capacity.run.requests()),
             c.valid.scenario,
-            c.valid_cpu.per_request(c.valid.run.requests())
+            c.valid_cpu.per_request(c.valid.run.requests()),
+            crate::codes::WARM_UP_USERS,
+            c.warm_up_p99_ms
         ));
     }
     out.push('\n');

@@ -593,22 +593,33 @@ on_both!(one_person_cannot_be_flooded, |db| async move {
     assert!(r.body.contains("Mail cannot be sent"), "{}", r.body);
 });
 
-on_both!(a_switch_sent_twenty_times_at_once_changes_and_mails_once, |db| async move {
-    let (mut ora, _sink, _, _) = ora(db).await;
-    let (mut adam, _) = ora.add_member("adam@example.com", PW, false).await;
-    adam.enroll().await;
-    let adam_id = ora.user_id("adam@example.com").await.to_string();
-    let off = || vec![("user_id", adam_id.clone()), ("on", "false".to_string())];
-    let mails = "SELECT COUNT(*) FROM outbox WHERE kind IN ('two_factor_off', 'user_exempted')";
-    let logged = "SELECT COUNT(*) FROM audit_events WHERE event = 'user.two_factor_changed'";
-    let statuses = common::at_once(&ora, 20, "set_user_two_factor", off()).await;
-    assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
-    // One change: Adam hears once, the owner once, and the log has one row.
-    assert_eq!(ora.count(mails).await, 2);
-    assert_eq!(ora.count(logged).await, 1);
-    // Asked again, nothing changes: no mail, no row.
-    let r = ora.call("set_user_two_factor", &[("user_id", &adam_id), ("on", "false")]).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(ora.count(mails).await, 2);
-    assert_eq!(ora.count(logged).await, 1);
-});
+on_both!(
+    a_switch_sent_twenty_times_at_once_changes_and_mails_once,
+    |db| async move {
+        let (mut ora, _sink, _, _) = ora(db).await;
+        let (mut adam, _) = ora.add_member("adam@example.com", PW, false).await;
+        adam.enroll().await;
+        let adam_id = ora.user_id("adam@example.com").await.to_string();
+        let off = || vec![("user_id", adam_id.clone()), ("on", "false".to_string())];
+        let mails = "SELECT COUNT(*) FROM outbox WHERE kind IN ('two_factor_off', 'user_exempted')";
+        let logged = "SELECT COUNT(*) FROM audit_events WHERE event = 'user.two_factor_changed'";
+        let statuses = common::at_once(&ora, 20, "set_user_two_factor", off()).await;
+        assert!(
+            statuses.iter().all(|s| *s == StatusCode::OK),
+            "{statuses:?}"
+        );
+        // One change: Adam hears once, the owner once, and the log has one row.
+        assert_eq!(ora.count(mails).await, 2);
+        assert_eq!(ora.count(logged).await, 1);
+        // Asked again, nothing changes: no mail, no row.
+        let r = ora
+            .call(
+                "set_user_two_factor",
+                &[("user_id", &adam_id), ("on", "false")],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(ora.count(mails).await, 2);
+        assert_eq!(ora.count(logged).await, 1);
+    }
+);
