@@ -290,3 +290,58 @@ on_both!(only_hashes_are_stored, |db: Db| async move {
     let hash: String = row.try_get(0).unwrap();
     assert!(hash.starts_with("$argon2id$") && !hash.contains(PW));
 });
+
+on_both!(
+    a_password_hash_of_an_older_setting_is_made_anew_at_sign_in,
+    |db: Db| async move {
+        use argon2::{
+            password_hash::SaltString, Algorithm, Argon2, Params, PasswordHasher, Version,
+        };
+        let mut app = TestApp::spawn(db).await;
+        let r = app.sign_up("ann@example.com", PW).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        // Ann's hash as the setting before (19 MiB, 2 passes) stored it.
+        let before = Params::new(19 * 1024, 2, 1, None).unwrap();
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let old = Argon2::new(Algorithm::Argon2id, Version::V0x13, before)
+            .hash_password(PW.as_bytes(), &salt)
+            .unwrap()
+            .to_string();
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE email = 'ann@example.com'")
+            .bind(old.clone())
+            .execute(&app.state.pool)
+            .await
+            .unwrap();
+        let stored = |app: &TestApp| {
+            let pool = app.state.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, String>(
+                    "SELECT password_hash FROM users WHERE email = 'ann@example.com'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+            }
+        };
+        // A wrong password changes nothing.
+        let mut browser = app.other_browser_with(None, None);
+        let r = browser
+            .sign_in("ann@example.com", "wrong horse battery")
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+        assert_eq!(stored(&app).await, old);
+        // The right one signs in and is stored anew, with today's setting.
+        let r = browser.sign_in("ann@example.com", PW).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let anew = stored(&app).await;
+        assert!(
+            anew.starts_with("$argon2id$v=19$m=12288,t=3,p=1$"),
+            "{anew}"
+        );
+        // Which signs in again, and is kept as it is.
+        let mut again = app.other_browser_with(None, None);
+        let r = again.sign_in("ann@example.com", PW).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(stored(&app).await, anew);
+    }
+);

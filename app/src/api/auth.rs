@@ -88,7 +88,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     let slot = cx.state.hasher.slot()?;
     throttle::claim(&cx.state, &subjects, t).await?;
     let stored = login.as_ref().and_then(|l| l.password_hash.clone());
-    let ok = slot.verify(password, stored).await?;
+    let (ok, anew) = slot.verify_upgrading(password, stored).await?;
     let checked = login.as_ref().filter(|_| ok).and_then(|l| {
         Some(sessions::Checked {
             user_id: l.user_id,
@@ -125,8 +125,16 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
         reported: true,
         new_browser: device.is_none(),
     };
+    let old = checked.password_hash;
     match open_after_password(&cx, checked, l.two_factor_on, from).await? {
-        AfterPassword::Session | AfterPassword::SecondFactorOwed => Ok(()),
+        AfterPassword::Session | AfterPassword::SecondFactorOwed => {
+            // A hash of an older setting is replaced once its password is proved; only now,
+            // as what opened was checked against the old one.
+            if let Some(anew) = anew {
+                users::store_rehash(&cx.state, l.user_id, old, &anew).await;
+            }
+            Ok(())
+        }
         // Removed (or changed) while the password was checked: the ordinary failure.
         AfterPassword::Gone => Err(AppError::BadCredentials),
     }

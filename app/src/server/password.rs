@@ -18,7 +18,8 @@ use crate::domain::AppError;
 /// Argon2id with 12 MiB, 3 passes, 1 lane: one of the settings OWASP's Password Storage Cheat
 /// Sheet lists as equivalent in the defence they give (19 MiB with 2 passes is another; they
 /// trade memory for passes at about the same work). Fewer MiB per hashing thread keep the
-/// server's peak memory down; a hash stored with other parameters still verifies with them.
+/// server's peak memory down; a hash stored with other parameters still verifies with them, and
+/// is made anew with these at its user's next sign-in ([`Slot::verify_upgrading`]).
 pub fn params() -> Params {
     Params::new(12 * 1024, 3, 1, None).unwrap_or_default()
 }
@@ -144,6 +145,29 @@ impl Slot {
 
     /// As [`Hasher::verify`].
     pub async fn verify(self, password: String, stored: Option<String>) -> Result<bool, AppError> {
+        self.check(password, stored).await
+    }
+
+    /// As [`Slot::verify`]; when the password matched a hash stored with other parameters than
+    /// [`params`] (an older setting), also the password hashed anew with them, for the caller
+    /// to store in place of the old hash. A rehash that fails leaves `None`: the old hash still
+    /// verifies.
+    pub async fn verify_upgrading(
+        self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<(bool, Option<String>), AppError> {
+        let outdated = stored.as_deref().is_some_and(outdated);
+        let ok = self.check(password.clone(), stored).await?;
+        if !(ok && outdated) {
+            return Ok((ok, None));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Hash(password, tx))?;
+        Ok((true, rx.await.ok().flatten()))
+    }
+
+    async fn check(&self, password: String, stored: Option<String>) -> Result<bool, AppError> {
         let (phc, real) = match stored {
             Some(h) => (h, true),
             None => (dummy_hash().to_string(), false),
@@ -153,6 +177,21 @@ impl Slot {
         let ok = rx.await.map_err(super::internal("hashing thread failed"))?;
         Ok(ok && real)
     }
+}
+
+/// Whether the PHC string `phc` was made otherwise than [`hash_with`] makes one now: another
+/// algorithm or version, or other costs.
+pub fn outdated(phc: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let now = params();
+    let same = Algorithm::try_from(parsed.algorithm) == Ok(Algorithm::Argon2id)
+        && parsed.version == Some(Version::V0x13.into())
+        && Params::try_from(&parsed).is_ok_and(|p| {
+            (p.m_cost(), p.t_cost(), p.p_cost()) == (now.m_cost(), now.t_cost(), now.p_cost())
+        });
+    !same
 }
 
 /// A new PHC string for `password`, computed in `memory`.
@@ -230,18 +269,23 @@ fn dummy_hash() -> &'static str {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn hashes_verify_and_are_argon2id_with_owasp_params() {
-        // A hash stored with the parameters used before (19 MiB, 2 passes) still verifies.
+    /// `password` hashed as the setting used before this one stored it (19 MiB, 2 passes).
+    fn hash_of_the_setting_before(password: &str) -> String {
         let old = Argon2::new(
             Algorithm::Argon2id,
             Version::V0x13,
             Params::new(19 * 1024, 2, 1, None).unwrap(),
         );
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        let before = argon2::PasswordHasher::hash_password(&old, b"correct horse battery", &salt)
+        argon2::PasswordHasher::hash_password(&old, password.as_bytes(), &salt)
             .unwrap()
-            .to_string();
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn hashes_verify_and_are_argon2id_with_owasp_params() {
+        // A hash stored with the parameters used before still verifies.
+        let before = hash_of_the_setting_before("correct horse battery");
         let h = Hasher::default();
         let phc = h.hash("correct horse battery".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=12288,t=3,p=1$"), "{phc}");
@@ -263,9 +307,38 @@ mod tests {
             .unwrap());
         // And ours still after it, on the memory it grew and gave back.
         assert!(h
-            .verify("correct horse battery".into(), Some(phc))
+            .verify("correct horse battery".into(), Some(phc.clone()))
             .await
             .unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_hash_of_an_older_setting_is_made_anew_when_its_password_matches() {
+        let before = hash_of_the_setting_before("correct horse battery");
+        assert!(outdated(&before));
+        let h = Hasher::default();
+        let upgrade = |password: &str, stored: &str| {
+            let (h, password, stored) = (h.clone(), password.to_string(), stored.to_string());
+            async move {
+                h.slot()
+                    .unwrap()
+                    .verify_upgrading(password, Some(stored))
+                    .await
+                    .unwrap()
+            }
+        };
+        let (ok, anew) = upgrade("correct horse battery", &before).await;
+        let anew = anew.expect("an outdated hash is made anew");
+        assert!(ok);
+        assert!(!outdated(&anew) && anew.starts_with("$argon2id$v=19$m=12288,t=3,p=1$"));
+        assert!(h
+            .verify("correct horse battery".into(), Some(anew.clone()))
+            .await
+            .unwrap());
+        // A wrong password earns nothing; a current hash needs nothing.
+        assert_eq!(upgrade("wrong horse battery", &before).await, (false, None));
+        assert_eq!(upgrade("correct horse battery", &anew).await, (true, None));
+        assert!(!outdated("not a hash"));
     }
 
     #[test]

@@ -130,6 +130,23 @@ pub async fn find_login(state: &AppState, email: &str) -> Result<Option<LoginRow
     }))
 }
 
+/// Stores `anew`, user `user_id`'s password hashed with the current parameters
+/// ([`super::password::params`]), in place of `old`, the hash of an older setting it was just
+/// checked against; unless the password changed meanwhile. After a sign-in has opened: a failure
+/// here is logged and left, the old hash still verifies and the next sign-in tries again.
+pub async fn store_rehash(state: &AppState, user_id: i64, old: &str, anew: &str) {
+    let stored =
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+            .bind(anew.to_string())
+            .bind(user_id)
+            .bind(old.to_string())
+            .execute(&state.pool)
+            .await;
+    if let Err(e) = stored {
+        tracing::warn!(user_id, error = %e, "could not store the password's new hash");
+    }
+}
+
 pub const RESET_MESSAGE: &str =
     "Your two-factor authentication was reset. Use the setup link from your account owner to set it up again.";
 
