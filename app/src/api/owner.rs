@@ -164,8 +164,7 @@ pub async fn reset_user_two_factor(user_id: i64) -> Result<HandedLink, AppError>
     let auth = owner(&cx)?;
     let addr = cx.client_addr();
     let o = svc::Owner::of(&auth, &addr);
-    let token = svc::reset_user(&cx.state, o, user_id).await?;
-    let name = svc::user_name(&cx.state, auth.account_id, user_id).await?;
+    let (name, token) = svc::reset_user(&cx.state, o, user_id).await?;
     let kind = crate::domain::LinkKind::Setup;
     keep_link(&cx, kind, name, false, &kind.path(&token)).await
 }
@@ -193,12 +192,13 @@ pub async fn renew_link(user_id: i64) -> Result<HandedLink, AppError> {
     let auth = owner(&cx)?;
     let addr = cx.client_addr();
     let o = svc::Owner::of(&auth, &addr);
-    let (kind, token) = svc::renew_link(&cx.state, o, user_id).await?;
-    let name = svc::user_name(&cx.state, auth.account_id, user_id).await?;
+    let (kind, name, token) = svc::renew_link(&cx.state, o, user_id).await?;
     keep_link(&cx, kind, name, true, &kind.path(&token)).await
 }
 
-/// A link handed over, kept for the page after a plain form post.
+/// A link handed over, kept for the page after a plain form post. The link exists once this
+/// is called: failing to keep it for the page is logged, and the link still answered (a plain
+/// form's owner then sees no link and can renew it).
 #[cfg(feature = "ssr")]
 async fn keep_link(
     cx: &crate::server::context::Ctx,
@@ -214,8 +214,12 @@ async fn keep_link(
         link: cx.link_to(path),
         mailable: crate::server::mail::enabled(&cx.state),
     };
-    cx.keep_for_page(crate::domain::Flash::Link(handed.clone()))
-        .await?;
+    if let Err(e) = cx
+        .keep_for_page(crate::domain::Flash::Link(handed.clone()))
+        .await
+    {
+        tracing::warn!(error = %e, "could not keep a handed link for the page");
+    }
     Ok(handed)
 }
 

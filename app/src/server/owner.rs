@@ -696,10 +696,10 @@ impl Mailbox {
     /// Locks user `user_id`'s row for the rest of `tx` (as [`super::rows::lock_user`]) and reads
     /// what their mailbox may hold; `None` when the user is gone.
     pub(crate) async fn lock(tx: &mut super::Tx, user_id: i64) -> Result<Option<Self>, AppError> {
-        let row: Option<(i64, i64)> = sqlx::query_as(
-            "UPDATE users SET code_failures = code_failures WHERE id = $1 \
-             RETURNING tfa_reset_pending, password_by_link",
-        )
+        let row: Option<(i64, i64)> = sqlx::query_as(concat!(
+            super::rows::lock_user_sql!(),
+            " RETURNING tfa_reset_pending, password_by_link"
+        ))
         .bind(user_id)
         .fetch_optional(&mut **tx)
         .await
@@ -878,7 +878,7 @@ pub async fn renew_link(
     state: &AppState,
     o: Owner<'_>,
     user_id: i64,
-) -> Result<(LinkKind, String), AppError> {
+) -> Result<(LinkKind, String, String), AppError> {
     if user_id == o.user_id {
         return Err(AppError::invalid(
             "user",
@@ -891,7 +891,7 @@ pub async fn renew_link(
     // not see a link a concurrent renewal inserted).
     let row = sqlx::query(
         "UPDATE users SET tfa_reset_pending = tfa_reset_pending WHERE id = $1 AND account_id = $2 \
-         RETURNING CASE WHEN password_hash IS NULL THEN 1 ELSE 0 END AS invited, tfa_reset_pending",
+         RETURNING CASE WHEN password_hash IS NULL THEN 1 ELSE 0 END AS invited, tfa_reset_pending, name",
     )
     .bind(user_id)
     .bind(o.account_id)
@@ -901,6 +901,7 @@ pub async fn renew_link(
     .ok_or(AppError::NotFound)?;
     let invited = row.try_get::<i64, _>(0).map_err(internal("user row"))? != 0;
     let reset = row.try_get::<i64, _>(1).map_err(internal("user row"))? != 0;
+    let name: String = row.try_get(2).map_err(internal("user row"))?;
     let (kind, db_kind, ttl) = match (invited, reset) {
         (true, _) => (LinkKind::Invitation, "invite", INVITE_TTL_SECS),
         (false, true) => (LinkKind::Setup, "setup", SETUP_TTL_SECS),
@@ -925,11 +926,15 @@ pub async fn renew_link(
     )
     .await?;
     tx.commit().await.map_err(internal("commit link"))?;
-    Ok((kind, token))
+    Ok((kind, name, token))
 }
 
-pub async fn reset_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result<String, AppError> {
-    target(&state.pool, o, user_id).await?;
+pub async fn reset_user(
+    state: &AppState,
+    o: Owner<'_>,
+    user_id: i64,
+) -> Result<(String, String), AppError> {
+    let name = user_name(state, o.account_id, user_id).await?;
     if user_id == o.user_id {
         // With no code asked, a stolen owner session could lock the owner out; an owner who
         // lost their phone uses a recovery code, or the operator's reset on the server host.
@@ -939,7 +944,8 @@ pub async fn reset_user(state: &AppState, o: Owner<'_>, user_id: i64) -> Result<
              code, or ask the server operator to reset it.",
         ));
     }
-    reset_two_factor(state, o.account_id, user_id, ResetBy::Owner(o)).await
+    let token = reset_two_factor(state, o.account_id, user_id, ResetBy::Owner(o)).await?;
+    Ok((name, token))
 }
 
 /// Sends the invitation or setup link `link` (one the owner was handed: `…/invite/<token>` or

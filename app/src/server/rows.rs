@@ -115,19 +115,25 @@ pub(crate) async fn factor_in_use(tx: &mut super::Tx, user_id: i64) -> Result<bo
         .is_some())
 }
 
+/// The statement of [`lock_user`], for a caller that adds a `RETURNING` to read the row it locks.
+macro_rules! lock_user_sql {
+    () => {
+        "UPDATE users SET code_failures = code_failures WHERE id = $1"
+    };
+}
+pub(crate) use lock_user_sql;
+
 /// Locks user `$1`'s row for the rest of the transaction (PostgreSQL: a row lock; SQLite: the
 /// write lock, as any write), changing nothing. Every transaction that changes several of one
 /// user's tables writes that user's row first (this, or a statement of its own: a code check's
 /// attempt, a reset), so they serialize on one row instead of meeting in opposite orders (a
 /// deadlock on PostgreSQL). False when the user is gone.
 pub(crate) async fn lock_user(tx: &mut super::Tx, user_id: i64) -> Result<bool, AppError> {
-    Ok(
-        sqlx::query("UPDATE users SET code_failures = code_failures WHERE id = $1")
-            .bind(user_id)
-            .execute(&mut **tx)
-            .await
-            .map_err(super::internal("lock user"))?
-            .rows_affected()
-            == 1,
-    )
+    Ok(sqlx::query(lock_user_sql!())
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(super::internal("lock user"))?
+        .rows_affected()
+        == 1)
 }
