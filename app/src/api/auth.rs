@@ -88,6 +88,11 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     let slot = cx.state.hasher.slot()?;
     throttle::claim(&cx.state, &subjects, t).await?;
     let stored = login.as_ref().and_then(|l| l.password_hash.clone());
+    // Kept only while a rehash may race a twin sign-in (see below).
+    let again = stored
+        .as_deref()
+        .is_some_and(crate::server::password::outdated)
+        .then(|| password.clone());
     let (ok, anew) = slot.verify_upgrading(password, stored).await?;
     let checked = login.as_ref().filter(|_| ok).and_then(|l| {
         Some(sessions::Checked {
@@ -126,10 +131,31 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
         new_browser: device.is_none(),
     };
     let old = checked.password_hash;
-    match open_after_password(&cx, checked, l.two_factor_on, from).await? {
+    let mut opened = open_after_password(&cx, checked, l.two_factor_on, from).await?;
+    if let (AfterPassword::Gone, Some(password)) = (&opened, again) {
+        // What opens is checked against the hash this password matched; a twin sign-in may
+        // have stored its rehash of the same password meanwhile. The password is checked once
+        // more against what is stored now, and opens with that.
+        let now = users::find_login(&cx.state, &email).await?;
+        if let Some(now) = now.filter(|n| n.user_id == l.user_id) {
+            if let Some(hash) = now.password_hash.as_deref().filter(|h| *h != old) {
+                let slot = cx.state.hasher.slot()?;
+                if slot.verify(password, Some(hash.to_string())).await? {
+                    let checked = sessions::Checked {
+                        user_id: now.user_id,
+                        account_id: now.account_id,
+                        password_hash: hash,
+                    };
+                    opened = open_after_password(&cx, checked, now.two_factor_on, from).await?;
+                }
+            }
+        }
+    }
+    match opened {
         AfterPassword::Session | AfterPassword::SecondFactorOwed => {
             // A hash of an older setting is replaced once its password is proved; only now,
-            // as what opened was checked against the old one.
+            // as what opened was checked against the old one (which a twin that stored its
+            // rehash first has replaced already: then this changes nothing).
             if let Some(anew) = anew {
                 users::store_rehash(&cx.state, l.user_id, old, &anew).await;
             }

@@ -179,19 +179,19 @@ impl Slot {
     }
 }
 
-/// Whether the PHC string `phc` was made otherwise than [`hash_with`] makes one now: another
-/// algorithm or version, or other costs.
+/// Whether the PHC string `phc` is weaker than one [`hash_with`] makes now, so that a sign-in
+/// makes it anew: another algorithm or version, or less memory or fewer passes (19 MiB with 2
+/// passes has fewer). A hash at least as costly in both is kept: never made cheaper.
 pub fn outdated(phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
     let now = params();
-    let same = Algorithm::try_from(parsed.algorithm) == Ok(Algorithm::Argon2id)
+    let as_strong = Algorithm::try_from(parsed.algorithm) == Ok(Algorithm::Argon2id)
         && parsed.version == Some(Version::V0x13.into())
-        && Params::try_from(&parsed).is_ok_and(|p| {
-            (p.m_cost(), p.t_cost(), p.p_cost()) == (now.m_cost(), now.t_cost(), now.p_cost())
-        });
-    !same
+        && Params::try_from(&parsed)
+            .is_ok_and(|p| p.m_cost() >= now.m_cost() && p.t_cost() >= now.t_cost());
+    !as_strong
 }
 
 /// A new PHC string for `password`, computed in `memory`.
@@ -339,6 +339,17 @@ mod tests {
         assert_eq!(upgrade("wrong horse battery", &before).await, (false, None));
         assert_eq!(upgrade("correct horse battery", &anew).await, (true, None));
         assert!(!outdated("not a hash"));
+        // A costlier hash is never made cheaper.
+        let costlier = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(64 * 1024, 4, 1, None).unwrap(),
+        );
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let costlier = argon2::PasswordHasher::hash_password(&costlier, b"x", &salt)
+            .unwrap()
+            .to_string();
+        assert!(!outdated(&costlier));
     }
 
     #[test]
