@@ -65,10 +65,13 @@ async fn log(
     audit::record(&mut **tx, o.entry(event, target, detail)).await
 }
 
-pub async fn account_required(state: &AppState, account_id: i64) -> Result<bool, AppError> {
+pub async fn account_required<'c, E>(executor: E, account_id: i64) -> Result<bool, AppError>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
     let row = sqlx::query("SELECT require_2fa FROM accounts WHERE id = $1")
         .bind(account_id)
-        .fetch_one(&state.pool)
+        .fetch_one(executor)
         .await
         .map_err(internal("account row"))?;
     Ok(row.try_get::<i64, _>(0).map_err(internal("account row"))? != 0)
@@ -537,8 +540,16 @@ pub async fn set_user_two_factor(
     user_id: i64,
     on: bool,
 ) -> Result<(), AppError> {
-    let (_, current) = target(&state.pool, o, user_id).await?;
-    let required = account_required(state, o.account_id).await?;
+    let t = now();
+    let mut tx = super::begin(state).await?;
+    // The user's setting is read under their row, once: of the same switch sent twice at once,
+    // the second sees the first's change and finds nothing to do (no second mail, no second
+    // audit row).
+    let (_, current) = match super::rows::lock_user(&mut tx, user_id).await? {
+        true => target(&mut *tx, o, user_id).await?,
+        false => return Err(AppError::NotFound),
+    };
+    let required = account_required(&mut *tx, o.account_id).await?;
     let actor = policy::Actor {
         role: Role::Owner,
         is_target: user_id == o.user_id,
@@ -552,15 +563,6 @@ pub async fn set_user_two_factor(
             "Change your own two-factor authentication in your Profile.",
         ));
     }
-    let t = now();
-    let mut tx = super::begin(state).await?;
-    // What the switch changes is read under the user's row: of the same switch sent twice at
-    // once, the second sees the first's change and finds nothing to do (no second mail, no
-    // second audit row).
-    let (_, current) = match super::rows::lock_user(&mut tx, user_id).await? {
-        true => target(&mut *tx, o, user_id).await?,
-        false => return Err(AppError::NotFound),
-    };
     if current.on == on && current.source == Some(Source::Owner) {
         return Ok(());
     }
@@ -728,7 +730,7 @@ pub async fn add_user(
     email: &str,
     two_factor: bool,
 ) -> Result<String, AppError> {
-    let required = account_required(state, o.account_id).await?;
+    let required = account_required(&state.pool, o.account_id).await?;
     let source = if two_factor == required && required {
         Source::Account
     } else {
