@@ -88,12 +88,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     let slot = cx.state.hasher.slot()?;
     throttle::claim(&cx.state, &subjects, t).await?;
     let stored = login.as_ref().and_then(|l| l.password_hash.clone());
-    // Kept only while a rehash may race a twin sign-in (see below).
-    let again = stored
-        .as_deref()
-        .is_some_and(crate::server::password::outdated)
-        .then(|| password.clone());
-    let (ok, anew) = slot.verify_upgrading(password, stored).await?;
+    let (ok, anew) = slot.verify_upgrading(&password, stored).await?;
     let checked = login.as_ref().filter(|_| ok).and_then(|l| {
         Some(sessions::Checked {
             user_id: l.user_id,
@@ -132,24 +127,8 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     };
     let old = checked.password_hash;
     let mut opened = open_after_password(&cx, checked, l.two_factor_on, from).await?;
-    if let (AfterPassword::Gone, Some(password)) = (&opened, again) {
-        // What opens is checked against the hash this password matched; a twin sign-in may
-        // have stored its rehash of the same password meanwhile. The password is checked once
-        // more against what is stored now, and opens with that.
-        let now = users::find_login(&cx.state, &email).await?;
-        if let Some(now) = now.filter(|n| n.user_id == l.user_id) {
-            if let Some(hash) = now.password_hash.as_deref().filter(|h| *h != old) {
-                let slot = cx.state.hasher.slot()?;
-                if slot.verify(password, Some(hash.to_string())).await? {
-                    let checked = sessions::Checked {
-                        user_id: now.user_id,
-                        account_id: now.account_id,
-                        password_hash: hash,
-                    };
-                    opened = open_after_password(&cx, checked, now.two_factor_on, from).await?;
-                }
-            }
-        }
+    if matches!(opened, AfterPassword::Gone) && anew.is_some() {
+        opened = after_a_twins_rehash(&cx, &email, l.user_id, old, password, from).await?;
     }
     match opened {
         AfterPassword::Session | AfterPassword::SecondFactorOwed => {
@@ -164,6 +143,39 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
         // Removed (or changed) while the password was checked: the ordinary failure.
         AfterPassword::Gone => Err(AppError::BadCredentials),
     }
+}
+
+/// A sign-in whose password matched an outdated hash `old` of user `user_id` found the row
+/// changed when it opened: a twin sign-in may have stored its rehash of the same password
+/// meanwhile. The password is checked once more against the hash stored now, and opens with
+/// that; a password changed meanwhile does not match it (`Gone`).
+#[cfg(feature = "ssr")]
+async fn after_a_twins_rehash(
+    cx: &crate::server::context::Ctx,
+    email: &str,
+    user_id: i64,
+    old: &str,
+    password: String,
+    from: crate::server::sessions::Arrival<'_>,
+) -> Result<AfterPassword, AppError> {
+    use crate::server::{sessions, users};
+    let now = users::find_login(&cx.state, email).await?;
+    let Some(now) = now.filter(|n| n.user_id == user_id) else {
+        return Ok(AfterPassword::Gone);
+    };
+    let Some(hash) = now.password_hash.as_deref().filter(|h| *h != old) else {
+        return Ok(AfterPassword::Gone);
+    };
+    let slot = cx.state.hasher.slot()?;
+    if !slot.verify(password, Some(hash.to_string())).await? {
+        return Ok(AfterPassword::Gone);
+    }
+    let checked = sessions::Checked {
+        user_id,
+        account_id: now.account_id,
+        password_hash: hash,
+    };
+    open_after_password(cx, checked, now.two_factor_on, from).await
 }
 
 /// What a correct password led to.

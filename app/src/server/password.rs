@@ -154,16 +154,16 @@ impl Slot {
     /// verifies.
     pub async fn verify_upgrading(
         self,
-        password: String,
+        password: &str,
         stored: Option<String>,
     ) -> Result<(bool, Option<String>), AppError> {
         let outdated = stored.as_deref().is_some_and(outdated);
-        let ok = self.check(password.clone(), stored).await?;
+        let ok = self.check(password.to_string(), stored).await?;
         if !(ok && outdated) {
             return Ok((ok, None));
         }
         let (tx, rx) = oneshot::channel();
-        self.send(Job::Hash(password, tx))?;
+        self.send(Job::Hash(password.to_string(), tx))?;
         Ok((true, rx.await.ok().flatten()))
     }
 
@@ -269,17 +269,22 @@ fn dummy_hash() -> &'static str {
 mod tests {
     use super::*;
 
-    /// `password` hashed as the setting used before this one stored it (19 MiB, 2 passes).
-    fn hash_of_the_setting_before(password: &str) -> String {
-        let old = Argon2::new(
+    /// `password` hashed by the argon2 crate with `mib` MiB and `passes` passes.
+    fn hash_with_setting(password: &str, mib: u32, passes: u32) -> String {
+        let setting = Argon2::new(
             Algorithm::Argon2id,
             Version::V0x13,
-            Params::new(19 * 1024, 2, 1, None).unwrap(),
+            Params::new(mib * 1024, passes, 1, None).unwrap(),
         );
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        argon2::PasswordHasher::hash_password(&old, password.as_bytes(), &salt)
+        argon2::PasswordHasher::hash_password(&setting, password.as_bytes(), &salt)
             .unwrap()
             .to_string()
+    }
+
+    /// `password` hashed as the setting used before this one stored it (19 MiB, 2 passes).
+    fn hash_of_the_setting_before(password: &str) -> String {
+        hash_with_setting(password, 19, 2)
     }
 
     #[tokio::test]
@@ -322,7 +327,7 @@ mod tests {
             async move {
                 h.slot()
                     .unwrap()
-                    .verify_upgrading(password, Some(stored))
+                    .verify_upgrading(&password, Some(stored))
                     .await
                     .unwrap()
             }
@@ -340,16 +345,7 @@ mod tests {
         assert_eq!(upgrade("correct horse battery", &anew).await, (true, None));
         assert!(!outdated("not a hash"));
         // A costlier hash is never made cheaper.
-        let costlier = Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            Params::new(64 * 1024, 4, 1, None).unwrap(),
-        );
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        let costlier = argon2::PasswordHasher::hash_password(&costlier, b"x", &salt)
-            .unwrap()
-            .to_string();
-        assert!(!outdated(&costlier));
+        assert!(!outdated(&hash_with_setting("x", 64, 4)));
     }
 
     #[test]
