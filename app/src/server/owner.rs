@@ -545,10 +545,21 @@ pub async fn set_user_two_factor(
     // The user's setting is read under their row, once: of the same switch sent twice at once,
     // the second sees the first's change and finds nothing to do (no second mail, no second
     // audit row).
-    let (_, current) = match super::rows::lock_user(&mut tx, user_id).await? {
-        true => target(&mut *tx, o, user_id).await?,
-        false => return Err(AppError::NotFound),
-    };
+    // Only a row of the owner's account is locked: another account's id is refused untouched.
+    let locked = sqlx::query(concat!(
+        super::rows::lock_user_sql!(),
+        " AND account_id = $2"
+    ))
+    .bind(user_id)
+    .bind(o.account_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(internal("lock user"))?
+    .rows_affected();
+    if locked != 1 {
+        return Err(AppError::NotFound);
+    }
+    let (_, current) = target(&mut *tx, o, user_id).await?;
     let required = account_required(&mut *tx, o.account_id).await?;
     let actor = policy::Actor {
         role: Role::Owner,
